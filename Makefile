@@ -1,0 +1,25 @@
+# The environment lives in .venv; every target creates it when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean lint
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[durable,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m cli demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -m bench -s -p no:cacheprovider tests/bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

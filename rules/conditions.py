@@ -1,0 +1,229 @@
+"""`when:` mappings -> typed Condition trees, with every problem reported."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .model import All, AnyOf, Condition, FieldType, Location, Not, Op, Problem, Test
+from .source import Node
+from .values import norm_text, parse_duration, parse_instant
+
+COMBINATORS = ("all", "any", "not")
+OPERATORS = tuple(op.value for op in Op)
+TEXT_OPS = {Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH, Op.MATCHES}
+ORDER_OPS = {Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN}
+AGE_OPS = {Op.OLDER_THAN, Op.NEWER_THAN}
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+@dataclass
+class FieldScope:
+    """The fields a condition may test at one point of the rule file."""
+
+    types: dict[str, FieldType]
+    later: dict[str, str]  # field -> the section that produces it (too late to test here)
+    section: str
+
+    def check(self, name: str, loc: Location, problems: list[Problem]) -> FieldType | None:
+        if name in self.types:
+            return self.types[name]
+        if name in self.later:
+            problems.append(Problem(
+                "E121", f"'{name}' is produced by section '{self.later[name]}', which runs after "
+                f"'{self.section}'", loc,
+                "sections run segment -> score -> qualify -> route -> sla; test it in a later section"))
+            return None
+        hint = did_you_mean(name, self.types)
+        if not hint and "." not in name and any(k.startswith(name + ".") for k in self.types):
+            hint = f"related fields are written with a dot, e.g. '{name}.<field>'"
+        problems.append(Problem("E110", f"unknown field '{name}'", loc,
+                                hint or "fields come from the mapping; see `revsync rules fields`"))
+        return None
+
+
+class ConditionParser:
+    def __init__(self, scope: FieldScope, problems: list[Problem]):
+        self.scope = scope
+        self.problems = problems
+
+    def parse(self, node: Node) -> Condition | None:
+        if not node.is_map:
+            self._bad(node.loc, "E104", "a condition must be a mapping of field: test",
+                      "e.g. when: {industry: Software}")
+            return None
+        parts: list[Condition] = []
+        for key, value in node.items():
+            kloc = node.key_loc(key)
+            cond = self._combinator(key, value, kloc) if key in COMBINATORS else self._field(key, value, kloc)
+            if cond is not None:
+                parts.append(cond)
+        if len(parts) == 1:
+            return parts[0]
+        return All(tuple(parts), node.loc)
+
+    def _bad(self, loc: Location, code: str, message: str, fix: str = "") -> None:
+        self.problems.append(Problem(code, message, loc, fix))
+
+    def _combinator(self, key: str, value: Node, loc: Location) -> Condition | None:
+        if key == "not":
+            inner = self.parse(value)
+            return Not(inner, loc) if inner is not None else None
+        if not value.is_seq or not value.value:
+            self._bad(value.loc, "E104", f"'{key}' takes a non-empty list of conditions",
+                      f"e.g. {key}: [{{lead_source: Webinar}}, {{lead_source: Demo Request}}]")
+            return None
+        items = [c for c in (self.parse(item) for item in value.value) if c is not None]
+        if len(items) != len(value.value):
+            return None
+        return All(tuple(items), loc) if key == "all" else AnyOf(tuple(items), loc)
+
+    def _field(self, name: str, value: Node, loc: Location) -> Condition | None:
+        ftype = self.scope.check(name, loc, self.problems)
+        if value.is_map:
+            tests = []
+            if not value.value:
+                self._bad(value.loc, "E104", f"no test given for '{name}'", "e.g. {gte: 1000}")
+                return None
+            for op_name, arg in value.items():
+                oloc = value.key_loc(op_name)
+                if op_name not in OPERATORS:
+                    hint = did_you_mean(op_name, OPERATORS)
+                    if not hint and f"{name}.{op_name}" in self.scope.types:
+                        hint = f"write the field as '{name}.{op_name}'"
+                    self._bad(oloc, "E111", f"unknown operator '{op_name}'",
+                              hint or "operators: " + ", ".join(OPERATORS))
+                    continue
+                if ftype is not None:
+                    test = self._test(name, ftype, Op(op_name), arg, oloc)
+                    if test is not None:
+                        tests.append(test)
+            if ftype is None or len(tests) != len(value.value):
+                return None
+            return tests[0] if len(tests) == 1 else All(tuple(tests), loc)
+        if ftype is None:
+            return None
+        op = Op.IN if value.is_seq else Op.EQ
+        return self._test(name, ftype, op, value, loc)
+
+    def _test(self, name: str, ftype: FieldType, op: Op, arg: Node, loc: Location) -> Test | None:
+        typed = self._typed_arg(name, ftype, op, arg)
+        return None if typed is _FAIL else Test(name, op, typed, loc)
+
+    def _wrong(self, arg: Node, name: str, ftype: FieldType, op: Op, want: str, fix: str = "") -> Any:
+        self._bad(arg.loc, "E112", f"'{name}' ({ftype.value}) {op.value}: expected {want}, "
+                  f"got {_show(arg.plain())}", fix)
+        return _FAIL
+
+    def _typed_arg(self, name: str, ftype: FieldType, op: Op, arg: Node) -> Any:
+        if op is Op.EXISTS:
+            if not isinstance(arg.value, bool):
+                return self._wrong(arg, name, ftype, op, "true or false")
+            return arg.value
+        if op in AGE_OPS:
+            if not ftype.is_temporal:
+                return self._wrong(arg, name, ftype, op, "a date or datetime field",
+                                   "older_than/newer_than apply to dates and datetimes")
+            duration = parse_duration(arg.value) if arg.is_scalar else None
+            if duration is None:
+                self._bad(arg.loc, "E114", f"bad duration {_show(arg.plain())}",
+                          "write a number and a unit: 30m, 4h, 2d, 1w")
+                return _FAIL
+            return duration
+        if op in TEXT_OPS and not ftype.is_text:
+            return self._wrong(arg, name, ftype, op, "a text field",
+                               f"'{op.value}' works on text; use eq/gt/lt/between for {ftype.value}")
+        if op is Op.MATCHES:
+            if not isinstance(arg.value, str):
+                return self._wrong(arg, name, ftype, op, "a regular expression in quotes")
+            try:
+                return re.compile(arg.value, re.IGNORECASE)
+            except re.error as exc:
+                self._bad(arg.loc, "E113", f"bad regular expression {arg.value!r}: {exc}",
+                          "use Python regex syntax; quote it with single quotes in YAML")
+                return _FAIL
+        if op in ORDER_OPS and ftype is FieldType.BOOLEAN:
+            return self._wrong(arg, name, ftype, op, "eq/ne/in for a true/false field")
+        if op in (Op.IN, Op.NOT_IN):
+            if not arg.is_seq or not arg.value:
+                return self._wrong(arg, name, ftype, op, "a non-empty list")
+            items = [self._scalar(name, ftype, op, item) for item in arg.value]
+            return _FAIL if _FAIL in items else frozenset(items)
+        if op is Op.BETWEEN:
+            if not arg.is_seq or len(arg.value) != 2:
+                return self._wrong(arg, name, ftype, op, "[low, high]")
+            low, high = (self._scalar(name, ftype, op, item) for item in arg.value)
+            if _FAIL in (low, high):
+                return _FAIL
+            if low > high:
+                self._bad(arg.loc, "E112", f"between [{low}, {high}]: low is above high",
+                          "write the lower bound first")
+                return _FAIL
+            return (low, high)
+        if not arg.is_scalar:
+            return self._wrong(arg, name, ftype, op, "a single value")
+        return self._scalar(name, ftype, op, arg)
+
+    def _scalar(self, name: str, ftype: FieldType, op: Op, arg: Node) -> Any:
+        value = arg.value
+        if not arg.is_scalar or value is None:
+            return self._wrong(arg, name, ftype, op, "a value", "to test for a missing value use exists: false")
+        if ftype.is_text:
+            if isinstance(value, (dict, list)):
+                return self._wrong(arg, name, ftype, op, "text")
+            text = value if isinstance(value, str) else _yaml_text(value)
+            return norm_text(text)
+        if ftype is FieldType.NUMBER:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return self._wrong(arg, name, ftype, op, "a number", "write numbers without quotes")
+            return float(value)
+        if ftype is FieldType.BOOLEAN:
+            if not isinstance(value, bool):
+                return self._wrong(arg, name, ftype, op, "true or false")
+            return value
+        instant = parse_instant(value)
+        if instant is None:
+            return self._wrong(arg, name, ftype, op, "an ISO 8601 date or datetime",
+                               "e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
+        if ftype is FieldType.DATE:
+            instant = parse_instant(instant.date())
+        return instant.timestamp()
+
+
+_FAIL = object()
+
+
+def _yaml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if not isinstance(value, str) else f"'{value}'"
+
+
+def fields_of(cond: Condition | None) -> set[str]:
+    """Every field a condition tests."""
+    out: set[str] = set()
+    walk(cond, lambda t: out.add(t.field))
+    return out
+
+
+def walk(cond: Condition | None, visit: Callable[[Test], None]) -> None:
+    if cond is None:
+        return
+    if isinstance(cond, Test):
+        visit(cond)
+    elif isinstance(cond, Not):
+        walk(cond.item, visit)
+    else:
+        for item in cond.items:
+            walk(item, visit)

@@ -1,0 +1,344 @@
+"""The validated rule model: what a rule file means once it has been read and checked.
+
+Everything here is frozen: a RuleSet is built once at load time and shared by every
+evaluation, engine and preview that uses it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Union
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    @property
+    def short(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+NOWHERE = Location("<none>", 0, 0)
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a rule or mapping file, with what to do about it."""
+
+    code: str
+    message: str
+    loc: Location
+    fix: str = ""
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        text = f"{self.loc}: {self.code} {self.message}"
+        return f"{text} ({self.fix})" if self.fix else text
+
+    def asdict(self) -> dict:
+        return {
+            "file": self.loc.file, "line": self.loc.line, "col": self.loc.col,
+            "code": self.code, "severity": self.severity.value,
+            "message": self.message, "fix": self.fix,
+        }
+
+
+class RevsyncError(Exception):
+    """Root of revsync's own errors."""
+
+
+class ConfigError(RevsyncError):
+    """Rule or mapping files are wrong: fix them and run again (exit 2)."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.loc, p.code))
+        errors = [p for p in self.problems if p.severity is Severity.ERROR]
+        super().__init__(f"{len(errors)} problem(s) in rule or mapping files")
+
+
+class FieldType(str, Enum):
+    """Types a rule can rely on. Values are the strings used in mapping files."""
+
+    STRING = "string"
+    PICKLIST = "picklist"
+    ID = "id"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+
+    @property
+    def is_text(self) -> bool:
+        return self in (FieldType.STRING, FieldType.PICKLIST, FieldType.ID)
+
+    @property
+    def is_temporal(self) -> bool:
+        return self in (FieldType.DATE, FieldType.DATETIME)
+
+
+class Op(str, Enum):
+    EQ = "eq"
+    NE = "ne"
+    IN = "in"
+    NOT_IN = "not_in"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    BETWEEN = "between"
+    CONTAINS = "contains"
+    STARTS_WITH = "starts_with"
+    ENDS_WITH = "ends_with"
+    MATCHES = "matches"
+    EXISTS = "exists"
+    OLDER_THAN = "older_than"
+    NEWER_THAN = "newer_than"
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A span as written in a rule file (`4h`, `2d`, `1w`, `1d4h`)."""
+
+    text: str
+    weeks: int = 0
+    days: int = 0
+    minutes: int = 0
+
+    @property
+    def seconds(self) -> int:
+        """Calendar (not business) length."""
+        return ((self.weeks * 7 + self.days) * 24 * 60 + self.minutes) * 60
+
+
+@dataclass(frozen=True)
+class Test:
+    """One operator applied to one field. `value` is already typed for the field."""
+
+    field: str
+    op: Op
+    value: Any
+    loc: Location
+
+    def describe(self) -> str:
+        shown = self.value.text if isinstance(self.value, Duration) else self.value
+        if isinstance(shown, (frozenset, tuple)) and self.op in (Op.IN, Op.NOT_IN):
+            shown = sorted(map(str, shown))
+        return f"{self.field} {self.op.value} {shown!r}"
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple["Condition", ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple["Condition", ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Not:
+    item: "Condition"
+    loc: Location
+
+
+Condition = Union[Test, All, AnyOf, Not]
+
+
+class AssignKind(str, Enum):
+    USER = "user"
+    QUEUE = "queue"
+    TEAM = "team"
+    FIELD = "field"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    kind: AssignKind
+    target: str
+    loc: Location
+
+
+class Section(str, Enum):
+    SEGMENT = "segment"
+    SCORE = "score"
+    QUALIFY = "qualify"
+    ROUTE = "route"
+    SLA = "sla"
+
+
+SECTION_ORDER = (Section.SEGMENT, Section.SCORE, Section.QUALIFY, Section.ROUTE, Section.SLA)
+
+# What each section produces, for the fields later sections may test.
+PRODUCED: dict[Section, tuple[str, ...]] = {
+    Section.SEGMENT: ("segment",),
+    Section.SCORE: ("score", "grade"),  # and scores.<category>
+    Section.QUALIFY: ("stage",),
+    Section.ROUTE: ("owner",),
+    Section.SLA: (),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    section: Section
+    name: str
+    when: Condition | None
+    loc: Location
+    index: int  # position within its section
+    value: str | None = None  # segment / stage
+    category: str = "other"  # score
+    points: float = 0  # score
+    assign: Assignment | None = None  # route
+    within: Duration | None = None  # sla
+    calendar: str | None = None  # sla
+    met_when: Condition | None = None  # sla
+    escalate: Assignment | None = None  # sla
+    start_field: str | None = None  # sla `from`
+
+    @property
+    def key(self) -> str:
+        return f"{self.section.value}/{self.name}"
+
+    @property
+    def is_catch_all(self) -> bool:
+        return self.when is None
+
+
+@dataclass(frozen=True)
+class Calendar:
+    name: str
+    timezone: str
+    days: tuple[int, ...]
+    opens: str  # "HH:MM"
+    closes: str
+    holidays: str | None
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    members: tuple[tuple[str, int], ...]  # (user, weight)
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Grade:
+    category: str | None  # None: the total score
+    bands: tuple[tuple[str, float], ...]  # highest threshold first
+    loc: Location
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    caps: tuple[tuple[str, float], ...] = ()
+    min: float | None = None
+    max: float | None = None
+    grade: Grade | None = None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    object: str
+    file: str
+    fingerprint: str
+    fields: tuple[tuple[str, FieldType], ...]  # the record fields rules may test
+    calendars: tuple[Calendar, ...] = ()
+    teams: tuple[Team, ...] = ()
+    score_config: ScoreConfig | None = None
+    sections: tuple[tuple[Section, tuple[Rule, ...]], ...] = ()
+
+    def rules(self, section: Section) -> tuple[Rule, ...]:
+        for sec, rules in self.sections:
+            if sec is section:
+                return rules
+        return ()
+
+    def has(self, section: Section) -> bool:
+        return any(sec is section for sec, _ in self.sections)
+
+    def team(self, name: str) -> Team | None:
+        return next((t for t in self.teams if t.name == name), None)
+
+    def calendar(self, name: str) -> Calendar | None:
+        return next((c for c in self.calendars if c.name == name), None)
+
+    def all_rules(self) -> list[Rule]:
+        return [r for _, rules in self.sections for r in rules]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule that decided something for a record, and what it did."""
+
+    section: Section
+    rule: str
+    loc: Location
+    effect: str
+
+    def asdict(self) -> dict:
+        return {"section": self.section.value, "rule": self.rule,
+                "at": self.loc.short, "effect": self.effect}
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str | None
+    segment: str | None = None
+    score: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    grade: str | None = None
+    stage: str | None = None
+    owner: str | None = None
+    routed_at: datetime | None = None
+    sla_due: datetime | None = None
+    sla_status: str | None = None
+    matched: dict[str, Any] = field(default_factory=dict)
+    trace: tuple[Hit, ...] = ()
+    problems: tuple[str, ...] = ()  # values that could not be read as their field's type
+    escalated: bool = False
+    sla_start: datetime | None = None  # when the SLA clock started (for explanations)
+
+    def outputs(self) -> dict[str, Any]:
+        """The decided values, in the forms the offline output uses."""
+        return {
+            "segment": self.segment, "score": _num(self.score),
+            "scores": {k: _num(v) for k, v in self.scores.items()},
+            "grade": self.grade, "stage": self.stage, "owner": self.owner,
+            "routed_at": _instant(self.routed_at), "sla_due": _instant(self.sla_due),
+            "sla_status": self.sla_status,
+        }
+
+    def asdict(self) -> dict:
+        out: dict[str, Any] = {"id": self.id, **self.outputs(), "matched": self.matched}
+        out["trace"] = [h.asdict() for h in self.trace]
+        if self.problems:
+            out["problems"] = list(self.problems)
+        return out
+
+
+def _num(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else round(value, 6)
+
+
+def _instant(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

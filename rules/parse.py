@@ -1,0 +1,476 @@
+"""A rule file's Node tree -> RuleSet, collecting every problem instead of stopping at the first."""
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+from .conditions import ConditionParser, FieldScope, did_you_mean, fields_of
+from .model import (
+    PRODUCED, SECTION_ORDER, Assignment, AssignKind, Calendar, FieldType, Grade, Location,
+    Problem, Rule, RuleSet, ScoreConfig, Section, Severity, Team,
+)
+from .source import Node
+from .values import parse_duration
+
+TOP_KEYS = ("object", "description", "calendars", "teams", *(s.value for s in SECTION_ORDER))
+ENTRY_KEYS = {
+    Section.SEGMENT: ("name", "when", "segment", "description"),
+    Section.SCORE: ("name", "when", "points", "category", "description"),
+    Section.QUALIFY: ("name", "when", "stage", "description"),
+    Section.ROUTE: ("name", "when", "assign", "description"),
+    Section.SLA: ("name", "when", "within", "calendar", "met_when", "escalate", "from", "description"),
+}
+SCORE_KEYS = ("caps", "min", "max", "grade", "rules")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    import zoneinfo
+    return frozenset(zoneinfo.available_timezones())
+
+
+@lru_cache(maxsize=1)
+def _holiday_countries() -> dict[str, list[str]]:
+    import holidays
+    return holidays.list_supported_countries()
+
+
+class RuleFileParser:
+    def __init__(self, root: Node, file: str, text: str, fields: dict[str, FieldType]):
+        self.root = root
+        self.file = file
+        self.text = text
+        self.fields = dict(fields)
+        self.problems: list[Problem] = []
+        self.categories: set[str] = set()
+
+    def err(self, code: str, message: str, loc: Location, fix: str = "",
+            severity: Severity = Severity.ERROR) -> None:
+        self.problems.append(Problem(code, message, loc, fix, severity))
+
+    def unknown_keys(self, node: Node, allowed, where: str) -> None:
+        for key, _ in node.items():
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f"{where} takes: {', '.join(allowed)}"
+                self.err("E101", f"unknown key '{key}' in {where}", node.key_loc(key), hint)
+
+    def parse(self) -> RuleSet | None:
+        root = self.root
+        if not root.is_map:
+            self.err("E102", "a rule file must be a mapping with `object:` and sections", root.loc,
+                     "start the file with `object: Lead`")
+            return None
+        self.unknown_keys(root, TOP_KEYS, "a rule file")
+        obj = root.get("object")
+        if obj is None or not isinstance(obj.value, str) or not obj.value.strip():
+            self.err("E103", "missing `object:`", root.loc, "name the CRM object, e.g. `object: Lead`")
+        calendars = self.calendars(root.get("calendars"))
+        teams = self.teams(root.get("teams"))
+        self.categories = self.score_categories(root.get("score"))
+        sections = []
+        score_config = None
+        for index, section in enumerate(SECTION_ORDER):
+            node = root.get(section.value)
+            if node is None:
+                continue
+            scope = self.scope_for(index, section)
+            if section is Section.SCORE:
+                score_config, rules = self.score(node, scope)
+            else:
+                rules = self.entries(section, node, scope, calendars, teams)
+            sections.append((section, tuple(rules)))
+        if any(p.severity is Severity.ERROR for p in self.problems):
+            return None
+        return RuleSet(
+            object=str(obj.value).strip(), file=self.file,
+            fingerprint=hashlib.sha256(self.text.encode()).hexdigest()[:16],
+            fields=tuple(sorted(self.all_fields().items())), calendars=tuple(calendars.values()),
+            teams=tuple(teams.values()), score_config=score_config, sections=tuple(sections))
+
+    def all_fields(self) -> dict[str, FieldType]:
+        out = dict(self.fields)
+        out.update(segment=FieldType.STRING, score=FieldType.NUMBER, grade=FieldType.STRING,
+                   stage=FieldType.STRING, owner=FieldType.STRING)
+        out.update({f"scores.{c}": FieldType.NUMBER for c in self.categories})
+        return out
+
+    def scope_for(self, index: int, section: Section) -> FieldScope:
+        types = dict(self.fields)
+        later: dict[str, str] = {}
+        for i, sec in enumerate(SECTION_ORDER):
+            produced = list(PRODUCED[sec])
+            if sec is Section.SCORE:
+                produced += [f"scores.{c}" for c in self.categories]
+            for name in produced:
+                if i < index:
+                    types[name] = FieldType.NUMBER if name.startswith("score") else FieldType.STRING
+                else:
+                    later[name] = sec.value
+        return FieldScope(types, later, section.value)
+
+    # -- sections ------------------------------------------------------------------
+    def entry_list(self, node: Node, what: str) -> list[Node]:
+        if not node.is_seq:
+            self.err("E102", f"'{what}' must be a list of entries", node.loc,
+                     f"write each entry as `- name: ...` under `{what}:`")
+            return []
+        return node.value
+
+    def entries(self, section: Section, node: Node, scope: FieldScope, calendars, teams) -> list[Rule]:
+        rules: list[Rule] = []
+        names: dict[str, Location] = {}
+        catch_all: Rule | None = None
+        for index, entry in enumerate(self.entry_list(node, section.value)):
+            rule = self.entry(section, entry, index, scope, calendars, teams, names)
+            if rule is None:
+                continue
+            if catch_all is not None:
+                self.err("E119", f"'{rule.name}' can never match: it comes after the catch-all "
+                         f"'{catch_all.name}' ({catch_all.loc.short})", rule.loc,
+                         "move it above the catch-all, or give the catch-all a `when`")
+            elif rule.is_catch_all:
+                catch_all = rule
+            rules.append(rule)
+        if section is Section.ROUTE and catch_all is None:
+            self.err("W201", "route has no catch-all: a record that matches no entry stays "
+                     "unassigned, and nobody follows it up", node.loc,
+                     "add a last entry without `when`, e.g. assign: {queue: Inbound SDR}",
+                     Severity.WARNING)
+        return rules
+
+    def entry(self, section, entry: Node, index, scope, calendars, teams, names) -> Rule | None:
+        if not entry.is_map:
+            self.err("E102", f"each {section.value} entry must be a mapping", entry.loc,
+                     "e.g. - name: ...\n    when: {...}")
+            return None
+        self.unknown_keys(entry, ENTRY_KEYS[section], f"a {section.value} entry")
+        name = self.name(entry, section, names)
+        when = self.condition(entry.get("when"), scope)
+        kwargs: dict = {}
+        ok = True
+        if section in (Section.SEGMENT, Section.QUALIFY):
+            key = "segment" if section is Section.SEGMENT else "stage"
+            value = entry.get(key)
+            if value is None or not value.is_scalar or value.value in (None, ""):
+                self.err("E122", f"missing `{key}:`", entry.loc, f"say which {key} this entry sets")
+                ok = False
+            else:
+                kwargs["value"] = str(value.value)
+        elif section is Section.SCORE:
+            ok = self.points(entry, kwargs)
+        elif section is Section.ROUTE:
+            assign = self.assignment(entry.get("assign"), "assign", entry, teams, scope)
+            ok = assign is not None
+            kwargs["assign"] = assign
+        else:
+            ok = self.sla(entry, scope, calendars, teams, kwargs)
+        if name is None or not ok or (entry.get("when") is not None and when is None):
+            return None
+        return Rule(section=section, name=name, when=when, loc=entry.loc, index=index, **kwargs)
+
+    def name(self, entry: Node, section: Section, names: dict[str, Location]) -> str | None:
+        node = entry.get("name")
+        if node is None or not isinstance(node.value, str) or not node.value.strip():
+            self.err("E122", f"{section.value} entry without `name:`", entry.loc,
+                     "every entry needs a name: explanations, audits and previews cite it")
+            return None
+        name = node.value.strip()
+        if name in names:
+            self.err("E118", f"duplicate name '{name}' in {section.value} (first at "
+                     f"{names[name].short})", node.loc, "names must be unique within a section")
+            return None
+        names[name] = node.loc
+        return name
+
+    def condition(self, node: Node | None, scope: FieldScope):
+        if node is None or (node.is_map and not node.value):
+            return None
+        return ConditionParser(scope, self.problems).parse(node)
+
+    def points(self, entry: Node, kwargs: dict) -> bool:
+        node = entry.get("points")
+        if node is None or isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            self.err("E122" if node is None else "E112", "score rule needs numeric `points:`",
+                     (node or entry).loc, "e.g. points: 20 (negative numbers take points away)")
+            return False
+        kwargs["points"] = float(node.value)
+        cat = entry.get("category")
+        if cat is not None:
+            if not isinstance(cat.value, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", cat.value):
+                self.err("E112", f"bad category {cat.value!r}", cat.loc,
+                         "categories are lower-case words, e.g. fit, engagement")
+                return False
+            kwargs["category"] = cat.value
+        return True
+
+    def score_categories(self, node: Node | None) -> set[str]:
+        cats: set[str] = set()
+        rules = node.get("rules") if node is not None and node.is_map else None
+        for entry in (rules.value if rules is not None and rules.is_seq else []):
+            cat = entry.get("category") if entry.is_map else None
+            cats.add(cat.value if cat is not None and isinstance(cat.value, str) else "other")
+        return cats
+
+    def score(self, node: Node, scope: FieldScope) -> tuple[ScoreConfig | None, list[Rule]]:
+        if not node.is_map:
+            self.err("E102", "`score` must be a mapping with `rules:`", node.loc,
+                     "write score:\n  rules:\n    - name: ...")
+            return None, []
+        self.unknown_keys(node, SCORE_KEYS, "score")
+        rules: list[Rule] = []
+        names: dict[str, Location] = {}
+        rules_node = node.get("rules")
+        for index, entry in enumerate(self.entry_list(rules_node, "score.rules") if rules_node else []):
+            rule = self.entry(Section.SCORE, entry, index, scope, {}, {}, names)
+            if rule is not None:
+                rules.append(rule)
+        caps = []
+        caps_node = node.get("caps")
+        if caps_node is not None:
+            if not caps_node.is_map:
+                self.err("E102", "`caps` must map category to maximum", caps_node.loc, "e.g. caps: {fit: 60}")
+            for cat, cap in caps_node.items():
+                if cat not in self.categories:
+                    self.err("E120", f"cap on category '{cat}' that no score rule uses",
+                             caps_node.key_loc(cat), did_you_mean(cat, self.categories) or
+                             f"categories in use: {', '.join(sorted(self.categories)) or 'none'}")
+                if not _is_number(cap.value):
+                    self.err("E112", f"cap for '{cat}' must be a number", cap.loc)
+                else:
+                    caps.append((cat, float(cap.value)))
+        bounds = {}
+        for key in ("min", "max"):
+            b = node.get(key)
+            if b is not None and not _is_number(b.value):
+                self.err("E112", f"score `{key}` must be a number", b.loc)
+            elif b is not None:
+                bounds[key] = float(b.value)
+        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+            self.err("E112", "score `min` is above `max`", node.get("min").loc)
+        grade = self.grade(node.get("grade"))
+        return ScoreConfig(tuple(caps), bounds.get("min"), bounds.get("max"), grade), rules
+
+    def grade(self, node: Node | None) -> Grade | None:
+        if node is None:
+            return None
+        if not node.is_map:
+            self.err("E102", "`grade` must be a mapping", node.loc,
+                     "e.g. grade: {category: fit, bands: {A: 45, B: 30}}")
+            return None
+        self.unknown_keys(node, ("category", "bands"), "grade")
+        cat_node = node.get("category")
+        category = None
+        if cat_node is not None:
+            category = str(cat_node.value)
+            if category not in self.categories:
+                self.err("E120", f"grade bands on category '{category}', which no score rule uses",
+                         cat_node.loc, did_you_mean(category, self.categories) or
+                         "remove `category` to grade the total score, or add rules to it")
+        bands_node = node.get("bands")
+        if bands_node is None or not bands_node.is_map or not bands_node.value:
+            self.err("E122", "grade needs `bands:` (grade: lowest score)", node.loc,
+                     "e.g. bands: {A: 45, B: 30, C: 15, D: 0}")
+            return None
+        bands = []
+        for label, threshold in bands_node.items():
+            if not _is_number(threshold.value):
+                self.err("E112", f"band '{label}' needs a number", threshold.loc)
+            else:
+                bands.append((label, float(threshold.value)))
+        bands.sort(key=lambda b: -b[1])
+        return Grade(category, tuple(bands), node.loc)
+
+    # -- routing and SLAs -------------------------------------------------------------
+    def assignment(self, node: Node | None, key: str, entry: Node, teams, scope) -> Assignment | None:
+        forms = tuple(k.value for k in AssignKind)
+        if node is None:
+            self.err("E122", f"missing `{key}:`", entry.loc, "one of {user: ...}, {queue: ...}, "
+                     "{team: ...}, {field: ...}")
+            return None
+        if not node.is_map or len(node.value) != 1:
+            self.err("E112", f"`{key}` takes exactly one of: {', '.join(forms)}", node.loc,
+                     "e.g. {queue: Inbound SDR}")
+            return None
+        (kind, target), = node.items()
+        if kind not in forms:
+            self.err("E101", f"unknown assignment '{kind}'", node.key_loc(kind),
+                     did_you_mean(kind, forms) or f"use one of: {', '.join(forms)}")
+            return None
+        if not target.is_scalar or target.value in (None, ""):
+            self.err("E112", f"`{kind}` needs a name", target.loc)
+            return None
+        text = str(target.value).strip()
+        if kind == "team" and text not in teams:
+            self.err("E116", f"unknown team '{text}'", target.loc,
+                     did_you_mean(text, teams) or "define it under `teams:`")
+            return None
+        if kind == "field":
+            scope.check(text, target.loc, self.problems)
+            if text not in scope.types:
+                return None
+        return Assignment(AssignKind(kind), text, target.loc)
+
+    def sla(self, entry: Node, scope: FieldScope, calendars, teams, kwargs: dict) -> bool:
+        ok = True
+        within = entry.get("within")
+        duration = parse_duration(within.value) if within is not None and within.is_scalar else None
+        if duration is None:
+            self.err("E114" if within is not None else "E122",
+                     f"bad duration {within.value!r}" if within is not None else "missing `within:`",
+                     (within or entry).loc, "write a number and a unit: 30m, 4h, 2d, 1w")
+            ok = False
+        kwargs["within"] = duration
+        cal = entry.get("calendar")
+        if cal is not None:
+            name = str(cal.value)
+            if name not in calendars:
+                self.err("E117", f"unknown calendar '{name}'", cal.loc,
+                         did_you_mean(name, calendars) or "define it under `calendars:`")
+                ok = False
+            kwargs["calendar"] = name
+        met = entry.get("met_when")
+        if met is not None:
+            sla_scope = FieldScope({**scope.types, "owner": FieldType.STRING}, {}, "sla")
+            kwargs["met_when"] = self.condition(met, sla_scope)
+            ok = ok and (kwargs["met_when"] is not None or (met.is_map and not met.value))
+        esc = entry.get("escalate")
+        if esc is not None:
+            kwargs["escalate"] = self.assignment(esc, "escalate", entry, teams, scope)
+            ok = ok and kwargs["escalate"] is not None
+        start = entry.get("from")
+        if start is not None:
+            fname = str(start.value)
+            ftype = scope.check(fname, start.loc, self.problems)
+            if ftype is not None and not ftype.is_temporal:
+                self.err("E112", f"`from` needs a date or datetime field; '{fname}' is {ftype.value}",
+                         start.loc)
+                ftype = None
+            ok = ok and ftype is not None
+            kwargs["start_field"] = fname
+        return ok
+
+    # -- calendars and teams ----------------------------------------------------------
+    def calendars(self, node: Node | None) -> dict[str, Calendar]:
+        out: dict[str, Calendar] = {}
+        if node is None:
+            return out
+        if not node.is_map:
+            self.err("E102", "`calendars` must map names to calendars", node.loc)
+            return out
+        for name, cal in node.items():
+            parsed = self.calendar(name, cal)
+            if parsed is not None:
+                out[name] = parsed
+        return out
+
+    def calendar(self, name: str, node: Node) -> Calendar | None:
+        if not node.is_map:
+            self.err("E102", f"calendar '{name}' must be a mapping", node.loc)
+            return None
+        self.unknown_keys(node, ("timezone", "days", "hours", "holidays"), "a calendar")
+        ok = True
+        tz = node.get("timezone")
+        if tz is None or str(tz.value) not in _timezones():
+            shown = tz.value if tz is not None else None
+            self.err("E115", f"unknown time zone {shown!r}" if tz else "calendar without `timezone:`",
+                     (tz or node).loc, did_you_mean(str(shown), _timezones()) or
+                     "use an IANA name such as America/New_York or Europe/Berlin")
+            ok = False
+        days_node = node.get("days")
+        days: list[int] = []
+        items = days_node.value if days_node is not None and days_node.is_seq else None
+        if not items:
+            self.err("E112", "calendar needs `days:` as a list such as [mon, tue, wed, thu, fri]",
+                     (days_node or node).loc)
+            ok = False
+        for item in items or []:
+            day = str(item.value).strip().lower()[:3]
+            if day not in WEEKDAYS:
+                self.err("E112", f"unknown day {item.value!r}", item.loc, "use mon, tue, wed, thu, fri, sat, sun")
+                ok = False
+            elif WEEKDAYS.index(day) not in days:
+                days.append(WEEKDAYS.index(day))
+        hours = node.get("hours")
+        hv = [str(h.value) for h in hours.value] if hours is not None and hours.is_seq else []
+        if len(hv) != 2 or not all(HHMM.match(h) for h in hv) or hv[0] >= hv[1]:
+            self.err("E112", "calendar `hours` must be [\"HH:MM\", \"HH:MM\"], opening before closing",
+                     (hours or node).loc, 'e.g. hours: ["09:00", "17:00"] (quote them)')
+            ok = False
+        hol = node.get("holidays")
+        holidays = None
+        if hol is not None:
+            holidays = str(hol.value).strip()
+            country, _, subdiv = holidays.partition("-")
+            supported = _holiday_countries()
+            if country.upper() not in supported:
+                self.err("E123", f"unknown holiday country '{holidays}'", hol.loc,
+                         did_you_mean(country.upper(), supported) or "use an ISO 3166 code such as US, GB, DE")
+                ok = False
+            elif subdiv and subdiv.upper() not in {s.upper() for s in supported[country.upper()]}:
+                self.err("E123", f"unknown subdivision '{subdiv}' of {country}", hol.loc,
+                         "known: " + ", ".join(supported[country.upper()][:20]))
+                ok = False
+        if not ok:
+            return None
+        return Calendar(name, str(tz.value), tuple(sorted(days)), hv[0], hv[1], holidays, node.loc)
+
+    def teams(self, node: Node | None) -> dict[str, Team]:
+        out: dict[str, Team] = {}
+        if node is None:
+            return out
+        if not node.is_map:
+            self.err("E102", "`teams` must map names to teams", node.loc)
+            return out
+        for name, team in node.items():
+            members_node = team.get("members") if team.is_map else None
+            if team.is_map:
+                self.unknown_keys(team, ("members", "description"), "a team")
+            if members_node is None or not members_node.is_seq or not members_node.value:
+                self.err("E122", f"team '{name}' needs a list of `members:`", team.loc,
+                         "e.g. members: [alice@acme.example, {user: bob@acme.example, weight: 2}]")
+                continue
+            members = []
+            for m in members_node.value:
+                member = self.member(m)
+                if member is not None:
+                    members.append(member)
+            if len(members) == len(members_node.value):
+                out[name] = Team(name, tuple(members), team.loc)
+        return out
+
+    def member(self, node: Node) -> tuple[str, int] | None:
+        if node.is_scalar and isinstance(node.value, str) and node.value.strip():
+            return (node.value.strip(), 1)
+        if node.is_map:
+            self.unknown_keys(node, ("user", "weight"), "a team member")
+            user, weight = node.get("user"), node.get("weight")
+            w = 1 if weight is None else weight.value
+            if user is None or not isinstance(user.value, str):
+                self.err("E122", "team member needs `user:`", node.loc)
+            elif isinstance(w, bool) or not isinstance(w, int) or w < 1:
+                self.err("E112", f"weight must be a whole number of at least 1, got {w!r}",
+                         weight.loc if weight else node.loc)
+            else:
+                return (user.value.strip(), w)
+            return None
+        self.err("E112", "team member must be a user name or {user: ..., weight: N}", node.loc)
+        return None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def used_fields(ruleset: RuleSet) -> set[str]:
+    out: set[str] = set()
+    for rule in ruleset.all_rules():
+        out |= fields_of(rule.when) | fields_of(rule.met_when)
+        for a in (rule.assign, rule.escalate):
+            if a is not None and a.kind is AssignKind.FIELD:
+                out.add(a.target)
+        if rule.start_field:
+            out.add(rule.start_field)
+    return out

@@ -1,0 +1,101 @@
+"""Record -> slot list, generated per RuleSet so the per-record path is straight-line code.
+
+Only the fields rules test are read (the facts hold nothing else). Each value is read
+as its field's type once; an unreadable value leaves the slot empty, is not "missing",
+and is reported in the record's problems.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .compile import Program
+from .model import FieldType
+from .values import COERCE, Unreadable, coerce, from_epoch, norm_text
+
+
+def _getter_code(name: str) -> list[str]:
+    lines = [f"    r = g({name!r})"]
+    if "." in name:
+        head, _, rest = name.partition(".")
+        lines += ["    if r is None:",
+                  f"        a = g({head!r})",
+                  f"        if a.__class__ is dict: r = a.get({rest!r})"]
+    return lines
+
+
+def _field_code(name: str, ftype: FieldType, s: int) -> list[str]:
+    lines = _getter_code(name)
+    if ftype.is_text:
+        lines += [
+            "    if r.__class__ is str:",
+            "        r = r.strip()",
+            f"        if r: v[{s}] = r; v[{s + 1}] = r.casefold()",
+            f"        else: v[{s + 2}] = True",
+            f"    elif r is None: v[{s + 2}] = True",
+            "    else:",
+            f"        x = C[{ftype.value!r}](r)",
+            f"        if x.__class__ is U: P.append(({name!r}, x))",
+            f"        elif x is None: v[{s + 2}] = True",
+            f"        else: v[{s}] = x; v[{s + 1}] = x.casefold()",
+        ]
+        return lines
+    fast = {FieldType.NUMBER: "c is float or c is int", FieldType.BOOLEAN: "c is bool"}.get(ftype)
+    lines += [f"    if r is None: v[{s + 2}] = True", "    else:"]
+    if fast:
+        lines += ["        c = r.__class__", f"        if {fast}: v[{s}] = r", "        else:"]
+        pad = "            "
+    else:
+        pad = "        "
+    lines += [
+        f"{pad}x = C[{ftype.value!r}](r)",
+        f"{pad}if x.__class__ is U: P.append(({name!r}, x))",
+        f"{pad}elif x is None: v[{s + 2}] = True",
+        f"{pad}else: v[{s}] = x",
+    ]
+    return lines
+
+
+class Preparer:
+    def __init__(self, program: Program):
+        self.program = program
+        template: list[Any] = [None] * program.width
+        for name, s in program.slots.items():
+            template[s + 2] = name not in program.inputs  # outputs start missing
+        lines = ["def prepare(rec):", "    v = TEMPLATE[:]", "    P = []", "    g = rec.get"]
+        for name in program.inputs:
+            lines += _field_code(name, program.types[name], program.slots[name])
+        lines.append("    return v, P")
+        self.source = "\n".join(lines)
+        namespace = {"TEMPLATE": template, "C": {t.value: f for t, f in COERCE.items()},
+                     "U": Unreadable}
+        exec(compile(self.source, f"<revsync prepare {program.ruleset.file}>", "exec"), namespace)
+        self._prepare = namespace["prepare"]
+
+    def prepare(self, record: dict) -> tuple[list, list[str]]:
+        v, problems = self._prepare(record)
+        return v, [f"{name}: {bad.raw!r} is {bad.reason}" for name, bad in problems]
+
+    def set(self, v: list, name: str, value: Any) -> None:
+        s = self.program.slots.get(name)
+        if s is None:
+            return
+        v[s] = value
+        v[s + 1] = norm_text(value) if isinstance(value, str) else None
+        v[s + 2] = value is None
+
+    @staticmethod
+    def raw(record: dict, name: str) -> Any:
+        value = record.get(name)
+        if value is None and "." in name:
+            head, _, rest = name.partition(".")
+            nested = record.get(head)
+            if isinstance(nested, dict):
+                value = nested.get(rest)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    def instant(self, record: dict, name: str) -> datetime | None:
+        value = coerce(self.raw(record, name), FieldType.DATETIME)
+        return from_epoch(value) if isinstance(value, float) else None

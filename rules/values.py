@@ -1,0 +1,185 @@
+"""Reading values as their field's type, whatever the source (CSV text, JSON, REST strings).
+
+Comparisons run on normalised forms: text folded and stripped, numbers as floats, dates
+and datetimes as epoch seconds (a date is its midnight UTC). A value that cannot be read
+becomes `Unreadable` so that every test on it fails and the trace can say why.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timezone
+from typing import Any, Callable
+
+from .model import Duration, FieldType
+
+UTC = timezone.utc
+
+
+class Unreadable:
+    """A value that could not be read as its field's type."""
+
+    __slots__ = ("raw", "reason")
+
+    def __init__(self, raw: Any, reason: str):
+        self.raw = raw
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.raw!r}: {self.reason})"
+
+
+def norm_text(value: str) -> str:
+    return value.strip().casefold()
+
+
+def _to_text(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        s = value.strip()
+        return s if s else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_instant(to_utc(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    return Unreadable(value, f"expected text, got {type(value).__name__}")
+
+
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _to_number(value: Any) -> Any:
+    cls = value.__class__
+    if cls is float or cls is int:
+        return value
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return Unreadable(value, "expected a number, got true/false")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        s = value.strip()
+        if not s:
+            return None
+        if _NUMBER_RE.match(s):
+            return float(s)
+        return Unreadable(value, "not a number")
+    return Unreadable(value, f"expected a number, got {type(value).__name__}")
+
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def _to_bool(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        s = value.strip().casefold()
+        if not s:
+            return None
+        if s in _TRUE:
+            return True
+        if s in _FALSE:
+            return False
+    return Unreadable(value, "not true or false")
+
+
+def to_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """A datetime (aware, UTC) from a datetime, date or ISO 8601 text; None if unreadable."""
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), UTC)
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            return to_utc(datetime.fromisoformat(s))
+        except ValueError:
+            return None
+    return None
+
+
+def _to_datetime(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    instant = parse_instant(value)
+    if instant is None:
+        return Unreadable(value, "not an ISO 8601 date or datetime")
+    return instant.timestamp()
+
+
+def _to_date(value: Any) -> Any:
+    if isinstance(value, datetime):
+        value = to_utc(value).date()
+    elif isinstance(value, str) and "T" in value:
+        instant = parse_instant(value)
+        if instant is None:
+            return Unreadable(value, "not an ISO 8601 date")
+        value = instant.date()
+    return _to_datetime(value)
+
+
+COERCE: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.STRING: _to_text,
+    FieldType.PICKLIST: _to_text,
+    FieldType.ID: _to_text,
+    FieldType.NUMBER: _to_number,
+    FieldType.BOOLEAN: _to_bool,
+    FieldType.DATE: _to_date,
+    FieldType.DATETIME: _to_datetime,
+}
+
+
+def coerce(value: Any, ftype: FieldType) -> Any:
+    """The comparable form of `value` for a field of `ftype` (None, a value, or Unreadable)."""
+    return COERCE[ftype](value)
+
+
+def format_instant(value: datetime) -> str:
+    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+_DURATION_RE = re.compile(r"(\d+)\s*([mhdw])")
+
+
+def parse_duration(text: Any) -> Duration | None:
+    """`30m`, `4h`, `2d`, `1w`, or several of them (`1d 4h`); None if not a duration."""
+    if not isinstance(text, str):
+        return None
+    s = text.strip().lower()
+    if not s or not re.fullmatch(r"(\d+\s*[mhdw]\s*)+", s):
+        return None
+    weeks = days = minutes = 0
+    for number, unit in _DURATION_RE.findall(s):
+        n = int(number)
+        if unit == "w":
+            weeks += n
+        elif unit == "d":
+            days += n
+        elif unit == "h":
+            minutes += 60 * n
+        else:
+            minutes += n
+    if weeks == days == minutes == 0:
+        return None
+    return Duration(text.strip(), weeks, days, minutes)
