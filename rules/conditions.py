@@ -39,9 +39,10 @@ class FieldScope:
                 f"'{self.section}'", loc,
                 "sections run segment -> score -> qualify -> route -> sla; test it in a later section"))
             return None
-        hint = did_you_mean(name, self.types)
-        if not hint and "." not in name and any(k.startswith(name + ".") for k in self.types):
+        if "." not in name and any(k.startswith(name + ".") for k in self.types):
             hint = f"related fields are written with a dot, e.g. '{name}.<field>'"
+        else:
+            hint = did_you_mean(name, self.types)
         problems.append(Problem("E110", f"unknown field '{name}'", loc,
                                 hint or "fields come from the mapping; see `revsync rules fields`"))
         return None

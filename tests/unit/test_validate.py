@@ -1,0 +1,136 @@
+"""Validation reports every problem at once, each with code, file:line:col and a fix."""
+from tests.rulekit import problems
+
+
+def codes(text: str) -> list[tuple[str, int, int]]:
+    return [(p.code, p.loc.line, p.loc.col) for p in problems(text)]
+
+
+BROKEN = """\
+object: Lead
+teams:
+  west: {members: [a@x.example]}
+calendars:
+  ny: {timezone: America/New_Yrok, days: [mon, fri], hours: ["09:00", "17:00"]}
+  eu: {timezone: Europe/Berlin, days: [mon], hours: ["09:00", "17:00"], holidays: XX}
+segment:
+  - {name: A, when: {titel: CEO}, segment: A}
+  - {name: B, when: {employees: {gte: many}}, segment: B}
+  - {name: C, when: {title: {matches: '(unclosed'}}, segment: C}
+  - {name: D, when: {title: {sounds_like: x}}, segment: D}
+  - {name: E, segment: E}
+  - {name: F, when: {title: x}, segment: F}
+score:
+  grade: {category: fitt, bands: {A: 10}}
+  rules:
+    - {name: S1, category: fit, when: {stage: MQL}, points: 5}
+    - {name: S1, category: fit, points: 5}
+qualify:
+  - {name: Q, when: {created_at: {older_than: 3 days}}, stage: Old}
+route:
+  - {name: R, when: {state: CA}, assign: {team: wset}}
+sla:
+  - {name: L, within: 4x, calendar: nyc}
+"""
+
+
+def test_every_problem_is_reported_at_once_with_positions():
+    found = codes(BROKEN)
+    expected = {
+        ("E115", 5, 18),  # unknown time zone
+        ("E123", 6, 83),  # unknown holiday country
+        ("E110", 8, 22),  # unknown field
+        ("E112", 9, 39),  # wrong value type
+        ("E113", 10, 39),  # bad regex
+        ("E111", 11, 30),  # unknown operator
+        ("E119", 13, 5),  # after a catch-all
+        ("E120", 15, 21),  # grade on a missing category
+        ("E121", 17, 40),  # stage is produced later
+        ("E118", 18, 14),  # duplicate name
+        ("E114", 20, 47),  # bad duration
+        ("E116", 22, 49),  # unknown team
+        ("E114", 24, 23),  # bad sla duration
+        ("E117", 24, 37),  # unknown calendar
+        ("W201", 22, 3),  # no catch-all in route
+    }
+    assert expected <= set(found), sorted(set(found) ^ expected)
+
+
+def test_messages_carry_a_fix_or_did_you_mean():
+    by_code = {p.code: p for p in problems(BROKEN)}
+    assert "did you mean 'title'" in by_code["E110"].fix
+    assert "America/New_York" in by_code["E115"].fix
+    assert "west" in by_code["E116"].fix
+    assert "calendars" in by_code["E117"].fix
+    assert str(by_code["E110"]).startswith("lead.yaml:8:22: E110 unknown field 'titel'")
+
+
+def test_route_without_catch_all_is_only_a_warning():
+    text = """
+        object: Lead
+        route:
+          - {name: R, when: {state: CA}, assign: {queue: West}}
+        """
+    (p,) = problems(text)
+    assert p.code == "W201" and p.severity.value == "warning"
+
+
+def test_yaml_syntax_error_has_a_position():
+    (p,) = problems("object: Lead\nsegment:\n  - {name: A, segment: [x\n")
+    assert p.code == "E001" and p.loc.line >= 3
+
+
+def test_unknown_keys_and_missing_outcomes():
+    found = codes("""\
+object: Lead
+segmnt: []
+qualify:
+  - {name: Q, when: {title: x}}
+route:
+  - {name: R, asign: {queue: X}}
+""")
+    assert ("E101", 2, 1) in found  # did you mean segment
+    assert ("E122", 4, 5) in found  # qualify entry without stage
+    assert ("E101", 6, 15) in found
+
+
+def test_operator_type_mismatches():
+    found = {c for c, *_ in codes("""\
+object: Lead
+segment:
+  - {name: A, when: {employees: {contains: 5}}, segment: A}
+  - {name: B, when: {title: {older_than: 2d}}, segment: B}
+  - {name: C, when: {converted: {gt: true}}, segment: C}
+  - {name: D, when: {employees: {between: [10, 1]}}, segment: D}
+  - {name: E, when: {created_at: {gte: yesterday}}, segment: E}
+  - {name: F, when: {title: {exists: maybe}}, segment: F}
+  - {name: G, segment: G}
+""")}
+    assert found == {"E112"}
+    assert len(problems("""\
+object: Lead
+segment:
+  - {name: A, when: {employees: {contains: 5}}, segment: A}
+  - {name: B, when: {title: {older_than: 2d}}, segment: B}
+  - {name: C, when: {converted: {gt: true}}, segment: C}
+  - {name: D, when: {employees: {between: [10, 1]}}, segment: D}
+  - {name: E, when: {created_at: {gte: yesterday}}, segment: E}
+  - {name: F, when: {title: {exists: maybe}}, segment: F}
+""")) == 6
+
+
+def test_related_field_written_as_nested_mapping_gets_a_hint():
+    found = problems("""\
+object: Lead
+segment:
+  - {name: A, when: {account: {share_of_wallet: {gte: 0.5}}}, segment: A}
+""")
+    assert [p.code for p in found] == ["E110", "E111"]
+    assert "account.<field>" in found[0].fix
+    assert "account.share_of_wallet" in found[1].fix
+
+
+def test_valid_example_from_rules_md_has_no_problems():
+    from pathlib import Path
+    text = Path(__file__).parents[1].joinpath("fixtures/rules/lead.yaml").read_text()
+    assert problems(text) == []
