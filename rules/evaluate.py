@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Iterable, Iterator, Protocol
 
-from .compile import Program, compile_ruleset
-from .model import NOWHERE, Decision, FieldType, Hit, Rule, RuleSet, Section
+from .compile import OUTPUT_FIELDS, Program, compile_ruleset
+from .model import NOWHERE, Decision, FieldType, Hit, Rule, RuleSet, ScoreConfig, Section
 from .prepare import Preparer
 from .routing import RoundRobin, owner_label, resolve
 from .values import UTC, coerce, to_utc
@@ -55,23 +55,6 @@ class CompiledMatcher:
         return [f(v, T, i) for v, i in zip(rows, rule_indexes)]
 
 
-@dataclass
-class _Out:
-    segment: str | None = None
-    score: float | None = None
-    scores: dict[str, float] = field(default_factory=dict)
-    grade: str | None = None
-    stage: str | None = None
-    owner: str | None = None
-    routed_at: datetime | None = None
-    sla_due: datetime | None = None
-    sla_status: str | None = None
-    escalated: bool = False
-    sla_start: datetime | None = None
-    matched: dict[str, Any] = field(default_factory=dict)
-    trace: list[Hit] = field(default_factory=list)
-
-
 class Evaluator:
     def __init__(self, ruleset: RuleSet, engine: str = "default"):
         self.ruleset = ruleset
@@ -81,6 +64,26 @@ class Evaluator:
         self.teams = {t.name: t for t in ruleset.teams}
         self.calendars = {c.name: _business_calendar(c) for c in ruleset.calendars}
         self._due_cache: dict[tuple, datetime] = {}
+        self._hit_cache: dict[tuple, Hit] = {}  # trace entries that repeat (grades, owners)
+        # Everything that does not depend on the record is made once here: the trace entries
+        # of each rule, the empty `matched` map, the slots outputs are written to.
+        self._hits = {sec: [self._hit(r) for r in rules] for sec, rules in ruleset.sections}
+        self._matched = {s.value: ([] if s is Section.SCORE else None) for s, _ in ruleset.sections}
+        self._slot = {name: self.program.slots.get(name) for name in OUTPUT_FIELDS}
+        self._score_slots = [(s, name[7:]) for name, s in self.program.slots.items()
+                             if name.startswith("scores.")]
+
+    @staticmethod
+    def _hit(rule: Rule) -> Hit:
+        if rule.section is Section.SCORE:
+            effect = f"{rule.points:+g} {rule.category}"
+        elif rule.section is Section.SEGMENT:
+            effect = f"segment = {rule.value}"
+        elif rule.section is Section.QUALIFY:
+            effect = f"stage = {rule.value}"
+        else:
+            effect = ""
+        return Hit(rule.section, rule.name, rule.loc, effect)
 
     @property
     def engine(self) -> str:
@@ -103,109 +106,133 @@ class Evaluator:
         """Decisions and the facts (slot lists) they were decided on, for explanations."""
         now = to_utc(ctx.now)
         T = self.program.thresholds(now.timestamp())
-        prepared = [self.preparer.prepare(r) for r in records]
-        rows = [p[0] for p in prepared]
-        outs = [_Out(matched={s.value: ([] if s is Section.SCORE else None)
-                              for s, _ in self.ruleset.sections}) for _ in records]
+        if len(self._hit_cache) > 50_000:
+            self._hit_cache.clear()
+        rows: list[list] = []
+        outs: list[Decision] = []
+        prepare, raw, matched = self.preparer._prepare, self.preparer.raw, self._matched
+        for rec in records:
+            v, problems = prepare(rec)
+            rows.append(v)
+            rid = raw(rec, "id")
+            d = Decision(None if rid is None else str(rid), matched=_copy_matched(matched))
+            if problems:
+                d.problems = tuple(f"{n}: {bad.raw!r} is {bad.reason}" for n, bad in problems)
+            outs.append(d)
         rr = RoundRobin(ctx.positions, ctx.inactive)
         for section, rules in self.ruleset.sections:
             if section in ALL_MATCH_SECTIONS:
                 hits = self.matcher.all(section, rows, T)
             else:
                 hits = self.matcher.first(section, rows, T)
-            if section is Section.SLA:
+            if section is Section.SEGMENT:
+                self._first(section, "segment", rules, rows, hits, outs)
+            elif section is Section.SCORE:
+                self._score(rules, rows, hits, outs)
+            elif section is Section.QUALIFY:
+                self._first(section, "stage", rules, rows, hits, outs)
+            elif section is Section.ROUTE:
+                self._route(rules, records, rows, hits, outs, now, ctx, rr)
+            else:
                 self._sla(rules, rows, hits, records, outs, now, T, rr)
-                continue
-            for rec, v, h, out in zip(records, rows, hits, outs):
-                if section is Section.SEGMENT:
-                    self._segment(rules, v, h, out)
-                elif section is Section.SCORE:
-                    self._score(rules, v, h, out)
-                elif section is Section.QUALIFY:
-                    self._qualify(rules, v, h, out)
-                else:
-                    self._route(rules, rec, v, h, out, now, ctx, rr)
-        decisions = [self._decision(rec, out, p[1]) for rec, out, p in zip(records, outs, prepared)]
-        return decisions, rows
+        return outs, rows
 
     # -- sections ------------------------------------------------------------------
-    def _segment(self, rules, v, i, out):
-        if i >= 0:
-            rule = rules[i]
-            out.segment = rule.value
-            out.matched["segment"] = rule.name
-            out.trace.append(Hit(Section.SEGMENT, rule.name, rule.loc, f"segment = {rule.value}"))
-            self.preparer.set(v, "segment", rule.value)
+    def _first(self, section, output, rules, rows, hits, outs):
+        s = self._slot[output]
+        key = section.value
+        trace = self._hits[section]
+        for v, i, d in zip(rows, hits, outs):
+            if i >= 0:
+                value = rules[i].value
+                setattr(d, output, value)
+                d.matched[key] = rules[i].name
+                d.trace.append(trace[i])
+                v[s], v[s + 1], v[s + 2] = value, value.strip().casefold(), False
 
-    def _score(self, rules, v, hits, out):
-        cfg = self.ruleset.score_config
-        sums: dict[str, float] = {}
-        for i in hits:
-            rule = rules[i]
-            sums[rule.category] = sums.get(rule.category, 0.0) + rule.points
-            out.matched["score"].append(rule.name)
-            out.trace.append(Hit(Section.SCORE, rule.name, rule.loc,
-                                 f"{rule.points:+g} {rule.category}"))
-        for cat, cap in (cfg.caps if cfg else ()):
-            if sums.get(cat, 0.0) > cap:
-                out.trace.append(Hit(Section.SCORE, f"cap {cat}", cfg.grade.loc if cfg.grade else rules[0].loc,
-                                     f"{cat} {sums[cat]:g} capped at {cap:g}"))
-                sums[cat] = cap
-        total = sum(sums.values())
-        if cfg and cfg.min is not None and total < cfg.min:
-            total = cfg.min
-        if cfg and cfg.max is not None and total > cfg.max:
-            total = cfg.max
-        out.score, out.scores = total, sums
-        self.preparer.set(v, "score", total)
-        for name in self.program.slots:
-            if name.startswith("scores."):
-                self.preparer.set(v, name, sums.get(name[7:], 0.0))
-        if cfg and cfg.grade:
-            g = cfg.grade
-            basis = total if g.category is None else sums.get(g.category, 0.0)
-            out.grade = next((label for label, low in g.bands if basis >= low), None)
-            out.trace.append(Hit(Section.SCORE, "grade", g.loc,
-                                 f"grade = {out.grade} ({g.category or 'total'} {basis:g})"))
-            self.preparer.set(v, "grade", out.grade)
-
-    def _qualify(self, rules, v, i, out):
-        if i >= 0:
-            rule = rules[i]
-            out.stage = rule.value
-            out.matched["qualify"] = rule.name
-            out.trace.append(Hit(Section.QUALIFY, rule.name, rule.loc, f"stage = {rule.value}"))
-            self.preparer.set(v, "stage", rule.value)
-
-    def _route(self, rules, rec, v, hits, out, now, ctx, rr):
-        routed_at = self.preparer.instant(rec, "routed_at")
-        current = self.preparer.raw(rec, "owner_id")
-        active = coerce(self.preparer.raw(rec, "owner.is_active"), FieldType.BOOLEAN)
-        owner_ok = active is not False and (current is None or str(current).casefold() not in ctx.inactive)
-        if routed_at is not None and current is not None and owner_ok and not ctx.reroute:
-            out.owner, out.routed_at = owner_label(current), routed_at
-            out.trace.append(Hit(Section.ROUTE, "(sticky)", rules[0].loc if rules else NOWHERE,
-                                 f"kept owner {out.owner}: routed at {_fmt(routed_at)}"))
-        else:
+    def _score(self, rules, rows, all_hits, outs):
+        cfg = self.ruleset.score_config or ScoreConfig()
+        caps, lo, hi, grade = cfg.caps, cfg.min, cfg.max, cfg.grade
+        trace = self._hits[Section.SCORE]
+        s_score, s_grade = self._slot["score"], self._slot["grade"]
+        score_slots = self._score_slots
+        hit_cache = self._hit_cache
+        for v, hits, d in zip(rows, all_hits, outs):
+            sums: dict[str, float] = {}
+            names = d.matched["score"]
             for i in hits:
                 rule = rules[i]
-                owner = resolve(rule.assign, self.teams, rr, lambda f: self.preparer.raw(rec, f))
-                if owner is None:
-                    out.trace.append(Hit(Section.ROUTE, rule.name, rule.loc,
-                                         f"matched but {rule.assign.kind.value} "
-                                         f"'{rule.assign.target}' names nobody; next entry"))
+                sums[rule.category] = sums.get(rule.category, 0.0) + rule.points
+                names.append(rule.name)
+                d.trace.append(trace[i])
+            for cat, cap in caps:
+                if cat in sums and sums[cat] > cap:
+                    d.trace.append(Hit(Section.SCORE, f"cap {cat}", rules[0].loc,
+                                       f"{cat} {sums[cat]:g} capped at {cap:g}"))
+                    sums[cat] = cap
+            total = sum(sums.values())
+            if lo is not None and total < lo:
+                total = lo
+            if hi is not None and total > hi:
+                total = hi
+            d.score, d.scores = total, sums
+            v[s_score], v[s_score + 2] = total, False
+            for s, cat in score_slots:
+                v[s], v[s + 2] = sums.get(cat, 0.0), False
+            if grade is not None:
+                basis = total if grade.category is None else sums.get(grade.category, 0.0)
+                label = None
+                for name, low in grade.bands:
+                    if basis >= low:
+                        label = name
+                        break
+                d.grade = label
+                hit = hit_cache.get((label, basis))
+                if hit is None:
+                    hit = hit_cache[(label, basis)] = Hit(
+                        Section.SCORE, "grade", grade.loc, f"grade = {label} ({grade.category or 'total'} {basis:g})")
+                d.trace.append(hit)
+                if label is not None:
+                    v[s_grade], v[s_grade + 1], v[s_grade + 2] = label, label.casefold(), False
+
+    def _route(self, rules, records, rows, all_hits, outs, now, ctx, rr):
+        raw, instant = self.preparer.raw, self.preparer.instant
+        s = self._slot["owner"]
+        hit_cache = self._hit_cache
+        for rec, v, hits, d in zip(records, rows, all_hits, outs):
+            routed_at = None if raw(rec, "routed_at") is None else instant(rec, "routed_at")
+            current = raw(rec, "owner_id")
+            if routed_at is not None and current is not None and not ctx.reroute:
+                active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
+                if active is not False and str(current).casefold() not in ctx.inactive:
+                    d.owner, d.routed_at = owner_label(current), routed_at
+                    d.trace.append(Hit(Section.ROUTE, "(sticky)", rules[0].loc if rules else NOWHERE,
+                                       f"kept owner {d.owner}: routed at {_fmt(routed_at)}"))
+                    v[s], v[s + 1], v[s + 2] = d.owner, d.owner.casefold(), False
                     continue
-                out.owner, out.routed_at = owner, now
-                out.matched["route"] = rule.name
-                out.trace.append(Hit(Section.ROUTE, rule.name, rule.loc, f"owner = {owner}"))
+            for i in hits:
+                rule = rules[i]
+                owner = resolve(rule.assign, self.teams, rr, rec, raw)
+                if owner is None:
+                    d.trace.append(Hit(Section.ROUTE, rule.name, rule.loc,
+                                       f"matched but {rule.assign.kind.value} "
+                                       f"'{rule.assign.target}' names nobody; next entry"))
+                    continue
+                d.owner, d.routed_at = owner, now
+                d.matched["route"] = rule.name
+                hit = hit_cache.get((i, owner))
+                if hit is None:
+                    hit = hit_cache[(i, owner)] = Hit(Section.ROUTE, rule.name, rule.loc, f"owner = {owner}")
+                d.trace.append(hit)
+                v[s], v[s + 1], v[s + 2] = owner, owner.casefold(), False
                 break
             else:
-                out.routed_at = routed_at
-        self.preparer.set(v, "owner", out.owner)
+                d.routed_at = routed_at
 
     def _sla(self, rules, rows, hits, records, outs, now, T, rr):
         met = self.matcher.met(rows, T, [max(i, 0) for i in hits])
-        for rec, i, is_met, out in zip(records, hits, met, outs):
+        raw = self.preparer.raw
+        for rec, i, is_met, d in zip(records, hits, met, outs):
             if i < 0:
                 continue
             rule: Rule = rules[i]
@@ -213,30 +240,30 @@ class Evaluator:
                 start = self.preparer.instant(rec, rule.start_field)
                 basis = rule.start_field
             else:
-                start, basis = out.routed_at, "routed_at"
+                start, basis = d.routed_at, "routed_at"
                 if start is None:
                     start, basis = self.preparer.instant(rec, "created_at") or now, "created_at"
             if start is None:
-                out.trace.append(Hit(Section.SLA, rule.name, rule.loc,
-                                     f"no SLA: {basis} is empty"))
+                d.trace.append(Hit(Section.SLA, rule.name, rule.loc, f"no SLA: {basis} is empty"))
                 continue
             due = self._due(rule, start)
-            out.sla_due, out.sla_start = due, start
+            d.sla_due, d.sla_start = due, start
             if rule.met_when is not None and is_met:
-                out.sla_status = "met"
+                d.sla_status = "met"
             else:
-                out.sla_status = "breached" if now > due else "pending"
-            out.matched["sla"] = rule.name
-            out.trace.append(Hit(Section.SLA, rule.name, rule.loc,
-                                 f"due {_fmt(due)} ({rule.within.text} from {basis} {_fmt(start)}"
-                                 f"{' on ' + rule.calendar if rule.calendar else ''}): {out.sla_status}"))
-            previous = coerce(self.preparer.raw(rec, "previous.sla_status"), FieldType.STRING)
-            if out.sla_status == "breached" and rule.escalate and previous != "breached":
-                owner = resolve(rule.escalate, self.teams, rr, lambda f: self.preparer.raw(rec, f))
-                if owner is not None:
-                    out.owner, out.escalated = owner, True
-                    out.trace.append(Hit(Section.SLA, rule.name, rule.escalate.loc,
-                                         f"breached: escalated to {owner}"))
+                d.sla_status = "breached" if now > due else "pending"
+            d.matched["sla"] = rule.name
+            d.trace.append(Hit(Section.SLA, rule.name, rule.loc,
+                               f"due {_fmt(due)} ({rule.within.text} from {basis} {_fmt(start)}"
+                               f"{' on ' + rule.calendar if rule.calendar else ''}): {d.sla_status}"))
+            if d.sla_status == "breached" and rule.escalate:
+                previous = coerce(raw(rec, "previous.sla_status"), FieldType.STRING)
+                if previous is None or previous.casefold() != "breached":
+                    owner = resolve(rule.escalate, self.teams, rr, rec, raw)
+                    if owner is not None:
+                        d.owner, d.escalated = owner, True
+                        d.trace.append(Hit(Section.SLA, rule.name, rule.escalate.loc,
+                                           f"breached: escalated to {owner}"))
 
     def _due(self, rule: Rule, start: datetime) -> datetime:
         key = (rule.calendar, rule.within, start)
@@ -253,14 +280,12 @@ class Evaluator:
             self._due_cache[key] = due
         return due
 
-    def _decision(self, rec: dict, out: _Out, problems: list[str]) -> Decision:
-        rid = self.preparer.raw(rec, "id")
-        return Decision(
-            id=None if rid is None else str(rid), segment=out.segment, score=out.score,
-            scores=out.scores, grade=out.grade, stage=out.stage, owner=out.owner,
-            routed_at=out.routed_at, sla_due=out.sla_due, sla_status=out.sla_status,
-            matched=out.matched, trace=tuple(out.trace), problems=tuple(problems),
-            escalated=out.escalated, sla_start=out.sla_start)
+
+def _copy_matched(template: dict) -> dict:
+    out = template.copy()
+    if "score" in out:
+        out["score"] = []
+    return out
 
 
 def _fmt(value: datetime) -> str:

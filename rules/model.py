@@ -296,8 +296,10 @@ class Hit:
                 "at": self.loc.short, "effect": self.effect}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
+    """What the rules decided for one record. Mutable only while it is being evaluated."""
+
     id: str | None
     segment: str | None = None
     score: float | None = None
@@ -309,7 +311,7 @@ class Decision:
     sla_due: datetime | None = None
     sla_status: str | None = None
     matched: dict[str, Any] = field(default_factory=dict)
-    trace: tuple[Hit, ...] = ()
+    trace: list[Hit] = field(default_factory=list)
     problems: tuple[str, ...] = ()  # values that could not be read as their field's type
     escalated: bool = False
     sla_start: datetime | None = None  # when the SLA clock started (for explanations)

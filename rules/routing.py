@@ -48,7 +48,7 @@ class RoundRobin:
         return cycle[position % len(cycle)]
 
 
-def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, value_of) -> str | None:
+def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict, raw) -> str | None:
     """The symbolic owner an assignment gives, or None when it names nobody
     (an empty field, a team whose members are all inactive)."""
     if assign.kind is AssignKind.USER:
@@ -58,7 +58,7 @@ def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, value_of
     if assign.kind is AssignKind.TEAM:
         member = rr.next(teams[assign.target])
         return f"team:{assign.target}/{member}" if member else None
-    value = value_of(assign.target)
+    value = raw(record, assign.target)
     if value is None or str(value).strip() == "":
         return None
     return f"field:{str(value).strip()}"

@@ -7,6 +7,7 @@ becomes `Unreadable` so that every test on it fails and the trace can say why.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import date, datetime, time, timezone
 from typing import Any, Callable
 
@@ -51,7 +52,7 @@ def _to_text(value: Any) -> Any:
     return Unreadable(value, f"expected text, got {type(value).__name__}")
 
 
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_INF = float("inf")
 
 
 def _to_number(value: Any) -> Any:
@@ -65,12 +66,14 @@ def _to_number(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        s = value.strip()
-        if not s:
-            return None
-        if _NUMBER_RE.match(s):
-            return float(s)
-        return Unreadable(value, "not a number")
+        try:
+            number = float(value)
+        except ValueError:
+            return None if not value.strip() else Unreadable(value, "not a number")
+        # float() also reads "nan", "inf" and "1_000", which no CRM export means as numbers.
+        if number != number or number in (_INF, -_INF) or "_" in value:
+            return Unreadable(value, "not a number")
+        return number
     return Unreadable(value, f"expected a number, got {type(value).__name__}")
 
 
@@ -113,25 +116,42 @@ def parse_instant(value: Any) -> datetime | None:
     return None
 
 
+@lru_cache(maxsize=65536)
+def _text_to_epoch(value: str) -> float | None:
+    # Exports repeat the same dates many times; parsing each once keeps the per-record path short.
+    instant = parse_instant(value)
+    return None if instant is None else instant.timestamp()
+
+
 def _to_datetime(value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, str) and not value.strip():
-        return None
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        epoch = _text_to_epoch(value)
+        return Unreadable(value, "not an ISO 8601 date or datetime") if epoch is None else epoch
     instant = parse_instant(value)
     if instant is None:
         return Unreadable(value, "not an ISO 8601 date or datetime")
     return instant.timestamp()
 
 
+@lru_cache(maxsize=65536)
+def _text_to_day(value: str) -> float | None:
+    instant = parse_instant(value)
+    return None if instant is None else datetime.combine(instant.date(), time(0), UTC).timestamp()
+
+
 def _to_date(value: Any) -> Any:
+    """A date compares as its midnight UTC; a datetime given for a date field keeps its UTC day."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        epoch = _text_to_day(value)
+        return Unreadable(value, "not an ISO 8601 date") if epoch is None else epoch
     if isinstance(value, datetime):
         value = to_utc(value).date()
-    elif isinstance(value, str) and "T" in value:
-        instant = parse_instant(value)
-        if instant is None:
-            return Unreadable(value, "not an ISO 8601 date")
-        value = instant.date()
     return _to_datetime(value)
 
 
