@@ -1,0 +1,124 @@
+"""The admin's command line, run as a real subprocess the way admins and CI run it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "tests" / "fixtures" / "rules"
+NOW = "2026-11-23T15:00:00Z"  # Monday 10:00 in New York
+
+CSV = """Id,Title,Industry,LeadSource,NumberOfEmployees,State,Email,Status,LastActivityDate,Account.Share_of_Wallet__c,Account.OwnerId
+00Q000000000001AAA,VP of Sales,Software,Demo Request,2500,CA,ann@acme.example,Open,2026-11-20,,
+00Q000000000002AAA,Student,Retail,Web,,NY,kid@gmail.com,Open,,,
+00Q000000000003AAA,Head of Growth,Financial Services,Demo Request,lots,TX,cfo@big.example,Open,2026-09-01,0.7,005000000000009AAA
+00Q000000000004AAA,CTO,Software,Web,50,CA,x@rival.example,Open,2026-11-22,0.1,
+"""
+
+
+def run(*args: str, cwd: Path = ROOT, check_rc: int | None = 0) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture()
+def export(tmp_path: Path) -> Path:
+    path = tmp_path / "leads.csv"
+    path.write_text(CSV)
+    return path
+
+
+def test_evaluate_prints_the_pinned_jsonl_shape(export):
+    proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(export), "--object", "Lead",
+               "--now", NOW, "--format", "jsonl")
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["id"] for r in lines] == [f"00Q00000000000{i}AAA" for i in range(1, 5)]
+    first = lines[0]
+    assert {"id", "segment", "score", "scores", "grade", "stage", "owner", "sla_due",
+            "sla_status", "matched"} <= set(first)
+    assert first == {**first, "segment": "Acquire", "score": 65, "scores": {"fit": 35, "engagement": 30},
+                     "grade": "B", "stage": "MQL", "owner": "team:enterprise-west/bob@acme.example",
+                     "sla_due": "2026-11-24T15:00:00Z", "sla_status": "pending"}
+    assert first["matched"] == {"segment": "Acquire", "score": ["Senior title", "Target industry", "Asked for a demo"],
+                                "qualify": "Marketing qualified", "route": "Enterprise west", "sla": "MQL"}
+    student = lines[1]
+    assert student["stage"] == "Nurture" and student["score"] == 0 and student["sla_due"] is None
+    assert student["matched"]["sla"] is None
+    retain = lines[2]
+    assert retain["segment"] == "Retain" and retain["owner"] == "field:005000000000009AAA"
+    assert any("lots" in p for p in retain["problems"])
+    assert lines[3]["stage"] == "Disqualified"
+
+
+def test_evaluate_table_format(export):
+    proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(export), "--now", NOW, "--format", "table")
+    assert "00Q000000000001AAA" in proc.stdout and "MQL" in proc.stdout
+
+
+def test_evaluate_reads_jsonl_with_nested_related_records(tmp_path):
+    path = tmp_path / "leads.jsonl"
+    rows = [{"attributes": {"type": "Lead"}, "Id": "00Q000000000005AAA", "Title": "Chief of Staff",
+             "Account": {"Share_of_Wallet__c": 0.9, "OwnerId": "005000000000001AAA"}},
+            {"Id": "00Q000000000006AAA", "NumberOfEmployees": 1200, "State": "WA"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n")
+    proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(path), "--now", NOW, check_rc=1)
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert out[0]["segment"] == "Retain" and out[0]["owner"] == "field:005000000000001AAA"
+    assert out[1]["owner"] == "team:enterprise-west/bob@acme.example"
+    assert "leads.jsonl:3: skipped" in proc.stderr
+
+
+def test_validate_reports_every_problem_and_exits_2(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "lead.yaml").write_text(
+        "object: Lead\nsegment:\n  - {name: A, when: {titel: CEO}, segment: A}\n"
+        "  - {name: B, when: {employees: {gte: many}}, segment: B}\n")
+    proc = run("rules", "validate", "--rules", str(rules), check_rc=2)
+    assert ":3:22: E110 unknown field 'titel'" in proc.stderr
+    assert ":4:39: E112" in proc.stderr
+    proc = run("evaluate", "--rules", str(rules), "--input", str(rules / "lead.yaml"), check_rc=2)
+    assert proc.stdout == ""
+
+
+def test_validate_ok_on_the_example(tmp_path):
+    proc = run("rules", "validate", "--rules", str(EXAMPLE))
+    assert "ok" in proc.stdout
+
+
+def test_schema_is_json_schema():
+    proc = run("rules", "schema")
+    schema = json.loads(proc.stdout)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    jsonschema = pytest.importorskip("jsonschema")
+    from ruamel.yaml import YAML
+    doc = YAML(typ="safe").load((EXAMPLE / "lead.yaml").read_text())
+    jsonschema.validate(doc, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "segmnt": []}, schema)
+
+
+def test_explain_tells_the_whole_story(export):
+    proc = run("explain", "--rules", str(EXAMPLE), "--input", str(export), "--now", NOW, "00Q000000000002AAA")
+    out = proc.stdout
+    assert "Senior title" in out and "title matches" in out
+    assert "'student'" in out.lower()
+    assert "Everyone else" in out
+
+
+def test_explain_unknown_id(export):
+    run("explain", "--rules", str(EXAMPLE), "--input", str(export), "--now", NOW, "00Qnope", check_rc=1)
+
+
+def test_bad_now_is_a_usage_error(export):
+    proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(export), "--now", "yesterday", check_rc=2)
+    assert "ISO 8601" in proc.stderr
