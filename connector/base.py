@@ -1,0 +1,72 @@
+"""The small protocol every CRM backend meets, and the errors a run sorts by what to do next."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterator, Protocol
+
+from rules.model import RevsyncError
+
+
+class BackendError(RevsyncError):
+    """The org could not be reached or refused us: retry later or fix credentials (exit 3)."""
+
+
+class AuthError(BackendError):
+    """Credentials were refused."""
+
+
+class BudgetExhausted(BackendError):
+    """The org's API budget fell below the configured floor; the run stopped cleanly."""
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    type: str  # the CRM's type name: id, string, picklist, double, int, currency, percent, boolean, date, datetime, ...
+    updateable: bool = True
+    length: int | None = None
+    picklist: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Field values to write to one record, with what they were when read."""
+
+    object: str
+    id: str
+    values: dict[str, Any]
+    old: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    id: str
+    ok: bool
+    code: str = ""
+    message: str = ""
+    transient: bool = False  # worth retrying as is (e.g. UNABLE_TO_LOCK_ROW)
+
+
+class Backend(Protocol):
+    name: str
+
+    def describe(self, object: str) -> dict[str, FieldInfo]: ...
+
+    def changed_since(self, object: str, fields: list[str], since: datetime | None,
+                      page_size: int = 200) -> Iterator[list[dict]]:
+        """Records modified at or after `since` (all when None), ordered by SystemModstamp, Id,
+        in pages."""
+        ...
+
+    def read_ids(self, object: str, fields: list[str], ids: list[str]) -> list[dict]: ...
+
+    def read_all(self, object: str, fields: list[str]) -> Iterator[dict]: ...
+
+    def write(self, patches: list[Patch]) -> list[WriteResult]: ...
+
+    def now(self) -> datetime:
+        """The org's clock, for watermarks."""
+        ...

@@ -1,0 +1,222 @@
+"""The embedded org: a SQLite file shaped like a Salesforce org.
+
+One table per object (Lead, Opportunity, Account, User, Group), columns named as the CRM
+fields, 18-character ids with Salesforce's key prefixes, and CreatedDate, LastModifiedDate
+and SystemModstamp maintained on every write as Salesforce does. It meets the same Backend
+protocol as the Salesforce connector, so every sync behaviour is tested against something
+real before it runs against an org.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .base import BackendError, FieldInfo, Patch, WriteResult
+from .schema import OBJECTS, PREFIX, READ_ONLY
+from .synthetic import sf_id
+
+SQL_TYPE = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL",
+            "percent": "REAL"}
+
+
+def format_stamp(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+class LocalOrg:
+    name = "local"
+
+    def __init__(self, path: Path, create: bool = False):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise BackendError(f"no embedded org at {self.path}: create one with "
+                               f"`revsync org demo {self.path}`")
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.Lock()
+        self._last_stamp: datetime | None = None
+        if create:
+            self._create_schema()
+        self.faults: dict[str, tuple[str, str, bool]] = {}  # id -> (code, message, transient), for tests
+        self._describe: dict[str, dict[str, FieldInfo]] = {}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _create_schema(self) -> None:
+        for obj, fields in OBJECTS.items():
+            cols = ", ".join(f'"{name}" {SQL_TYPE.get(info.type, "TEXT")}'
+                             + (" PRIMARY KEY" if name == "Id" else "")
+                             for name, info in fields.items())
+            self.db.execute(f'CREATE TABLE IF NOT EXISTS "{obj}" ({cols})')
+            if "SystemModstamp" in fields:
+                self.db.execute(f'CREATE INDEX IF NOT EXISTS "{obj}_modstamp" ON "{obj}" (SystemModstamp, Id)')
+        self.db.execute("CREATE TABLE IF NOT EXISTS _sequence (prefix TEXT PRIMARY KEY, n INTEGER)")
+
+    # -- the org's clock ---------------------------------------------------------------------
+    def now(self) -> datetime:
+        """Strictly increasing at millisecond resolution, so every write has its own stamp."""
+        with self._lock:
+            now = datetime.now(timezone.utc)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            if self._last_stamp is not None and now <= self._last_stamp:
+                now = self._last_stamp + timedelta(milliseconds=1)
+            self._last_stamp = now
+            return now
+
+    def new_id(self, object: str) -> str:
+        prefix = PREFIX[object]
+        row = self.db.execute("INSERT INTO _sequence VALUES (?, 1) ON CONFLICT(prefix) DO UPDATE "
+                              "SET n = n + 1 RETURNING n", (prefix,)).fetchone()
+        return sf_id(prefix, row[0])
+
+    # -- describe and reads -------------------------------------------------------------------
+    def describe(self, object: str) -> dict[str, FieldInfo]:
+        if object not in OBJECTS:
+            raise BackendError(f"object {object} does not exist in the embedded org")
+        return OBJECTS[object]
+
+    def _columns(self, object: str, fields: Iterable[str]) -> list[str]:
+        known = self.describe(object)
+        return [f for f in dict.fromkeys(["Id", *fields]) if f in known]
+
+    def _row(self, object: str, cols: list[str], row: tuple) -> dict:
+        info = OBJECTS[object]
+        out: dict[str, Any] = {"attributes": {"type": object}}
+        for col, value in zip(cols, row):
+            if value is not None and info[col].type == "boolean":
+                value = bool(value)
+            out[col] = value
+        return out
+
+    def changed_since(self, object: str, fields: list[str], since: datetime | str | None,
+                      page_size: int = 200) -> Iterator[list[dict]]:
+        cols = self._columns(object, [*fields, "SystemModstamp"])
+        select = ", ".join(f'"{c}"' for c in cols)
+        stamp = format_stamp(since) if isinstance(since, datetime) else since
+        last: tuple[str, str] | None = None
+        while True:
+            # Keyset pagination: stable under concurrent writes, and no OFFSET scans.
+            if last is None:
+                where, args = ("SystemModstamp >= ?", [stamp]) if stamp else ("1=1", [])
+            else:
+                where, args = "(SystemModstamp, Id) > (?, ?)", list(last)
+            rows = self.db.execute(f'SELECT {select} FROM "{object}" WHERE {where} '
+                                   f"ORDER BY SystemModstamp, Id LIMIT ?", (*args, page_size)).fetchall()
+            if not rows:
+                return
+            page = [self._row(object, cols, r) for r in rows]
+            last = (page[-1]["SystemModstamp"], page[-1]["Id"])
+            yield page
+            if len(rows) < page_size:
+                return
+
+    def read_ids(self, object: str, fields: list[str], ids: list[str]) -> list[dict]:
+        cols = self._columns(object, fields)
+        select = ", ".join(f'"{c}"' for c in cols)
+        out = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out += [self._row(object, cols, r) for r in self.db.execute(
+                f'SELECT {select} FROM "{object}" WHERE Id IN ({marks}) ORDER BY Id', chunk)]
+        return out
+
+    def read_all(self, object: str, fields: list[str]) -> Iterator[dict]:
+        cols = self._columns(object, fields)
+        select = ", ".join(f'"{c}"' for c in cols)
+        for row in self.db.execute(f'SELECT {select} FROM "{object}" ORDER BY Id'):
+            yield self._row(object, cols, row)
+
+    def count(self, object: str) -> int:
+        return self.db.execute(f'SELECT count(*) FROM "{object}"').fetchone()[0]
+
+    # -- writes --------------------------------------------------------------------------------
+    def insert(self, object: str, records: list[dict], stamp: datetime | None = None) -> list[str]:
+        """Create records (ids assigned when missing). CreatedDate is kept if given, so demo
+        data can have a history; the modification stamps are the org's clock."""
+        info = self.describe(object)
+        ids = []
+        with self._lock_tx():
+            for rec in records:
+                row = {k: v for k, v in rec.items() if k in info}
+                row.setdefault("Id", self.new_id(object))
+                now = format_stamp(stamp or self.now())
+                if "CreatedDate" in info:
+                    row.setdefault("CreatedDate", now)
+                for f in ("LastModifiedDate", "SystemModstamp"):
+                    if f in info:
+                        row[f] = now if stamp is None else row.get(f, now)
+                cols = list(row)
+                self.db.execute(f'INSERT INTO "{object}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
+                                f'VALUES ({",".join("?" * len(cols))})', [_sql(row[c]) for c in cols])
+                ids.append(row["Id"])
+        return ids
+
+    def write(self, patches: list[Patch]) -> list[WriteResult]:
+        results = []
+        with self._lock_tx():
+            for patch in patches:
+                results.append(self._write_one(patch))
+        return results
+
+    def _write_one(self, patch: Patch) -> WriteResult:
+        if patch.id in self.faults:
+            code, message, transient = self.faults[patch.id]
+            return WriteResult(patch.id, False, code, message, transient)
+        info = self.describe(patch.object)
+        for field_name, value in patch.values.items():
+            meta = info.get(field_name)
+            if meta is None:
+                return WriteResult(patch.id, False, "INVALID_FIELD",
+                                   f"No such column '{field_name}' on entity '{patch.object}'")
+            if not meta.updateable or field_name in READ_ONLY:
+                return WriteResult(patch.id, False, "INVALID_FIELD_FOR_INSERT_UPDATE",
+                                   f"Unable to create/update fields: {field_name}")
+            if meta.length and isinstance(value, str) and len(value) > meta.length:
+                return WriteResult(patch.id, False, "STRING_TOO_LONG",
+                                   f"{field_name}: data value too large (max length={meta.length})")
+        owner = patch.values.get("OwnerId")
+        if owner is not None and not self._owner_exists(owner):
+            return WriteResult(patch.id, False, "FIELD_INTEGRITY_EXCEPTION",
+                               f"owner id value of incorrect type: {owner}")
+        now = format_stamp(self.now())
+        values = {k: _sql(v) for k, v in patch.values.items()}
+        values.update(LastModifiedDate=now, SystemModstamp=now)
+        assigns = ", ".join(f'"{k}" = ?' for k in values)
+        cur = self.db.execute(f'UPDATE "{patch.object}" SET {assigns} WHERE Id = ?', [*values.values(), patch.id])
+        if cur.rowcount == 0:
+            return WriteResult(patch.id, False, "ENTITY_IS_DELETED", "entity is deleted")
+        return WriteResult(patch.id, True)
+
+    def _owner_exists(self, owner: str) -> bool:
+        table = "Group" if owner.startswith("00G") else "User"
+        return self.db.execute(f'SELECT 1 FROM "{table}" WHERE Id = ?', (owner,)).fetchone() is not None
+
+    def _lock_tx(self):
+        return _Tx(self.db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _sql(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return format_stamp(value)
+    return value

@@ -1,0 +1,223 @@
+"""Sync state in SQLite: watermarks, round-robin positions, the retry queue, re-check times,
+and the run journal (every changed field's old and new value with the rules that decided it).
+
+A page is made durable in two steps. Before writing, its intended changes are journalled as
+`pending` together with the round-robin positions and watermark it leads to; after the
+writes return, the page is marked `done` in the same transaction that advances the
+watermark. A run killed between the two finds the pending page next time and finishes it
+from the journal, so an interrupted run ends exactly where an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS watermark (
+    object TEXT PRIMARY KEY, modstamp TEXT, rules_fingerprint TEXT);
+CREATE TABLE IF NOT EXISTS rr_position (
+    object TEXT, team TEXT, position INTEGER NOT NULL, PRIMARY KEY (object, team));
+CREATE TABLE IF NOT EXISTS retry (
+    object TEXT, record_id TEXT, attempts INTEGER NOT NULL, code TEXT, message TEXT,
+    first_failed_at TEXT, last_failed_at TEXT, PRIMARY KEY (object, record_id));
+CREATE TABLE IF NOT EXISTS recheck (
+    object TEXT, record_id TEXT, at TEXT NOT NULL, PRIMARY KEY (object, record_id));
+CREATE INDEX IF NOT EXISTS recheck_at ON recheck (object, at);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT, org TEXT, started_at TEXT,
+    finished_at TEXT, status TEXT, dry_run INTEGER, rules_fingerprint TEXT, counts TEXT,
+    reverts INTEGER);
+CREATE TABLE IF NOT EXISTS pages (
+    run_id INTEGER, page INTEGER, status TEXT, positions TEXT, watermark TEXT,
+    PRIMARY KEY (run_id, page));
+CREATE TABLE IF NOT EXISTS changes (
+    run_id INTEGER, page INTEGER, record_id TEXT, field TEXT, old TEXT, new TEXT,
+    rules TEXT, status TEXT, PRIMARY KEY (run_id, record_id, field));
+CREATE INDEX IF NOT EXISTS changes_page ON changes (run_id, page);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: int
+    object: str
+    org: str
+    started_at: str
+    finished_at: str | None
+    status: str
+    dry_run: bool
+    rules_fingerprint: str
+    counts: dict
+    reverts: int | None
+
+    def asdict(self) -> dict:
+        return {**self.__dict__}
+
+
+@dataclass(frozen=True)
+class Change:
+    run_id: int
+    page: int
+    record_id: str
+    field: str
+    old: Any
+    new: Any
+    rules: str
+    status: str
+
+
+class State:
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- watermarks and rules ----------------------------------------------------------
+    def watermark(self, object: str) -> tuple[str | None, str | None]:
+        row = self.db.execute("SELECT modstamp, rules_fingerprint FROM watermark WHERE object=?",
+                              (object,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def set_rules_fingerprint(self, object: str, fingerprint: str) -> None:
+        self.db.execute("INSERT INTO watermark(object, rules_fingerprint) VALUES (?, ?) "
+                        "ON CONFLICT(object) DO UPDATE SET rules_fingerprint=excluded.rules_fingerprint",
+                        (object, fingerprint))
+
+    def reset(self, object: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM watermark WHERE object=?", (object,))
+
+    # -- round robin -------------------------------------------------------------------------
+    def positions(self, object: str) -> dict[str, int]:
+        return dict(self.db.execute("SELECT team, position FROM rr_position WHERE object=?", (object,)))
+
+    # -- retry queue and re-checks ------------------------------------------------------------
+    def retry_ids(self, object: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT record_id FROM retry WHERE object=? ORDER BY record_id", (object,))]
+
+    def retry_entries(self, object: str) -> list[dict]:
+        cur = self.db.execute("SELECT record_id, attempts, code, message, first_failed_at, last_failed_at "
+                              "FROM retry WHERE object=? ORDER BY record_id", (object,))
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur]
+
+    def due_rechecks(self, object: str, now: datetime) -> list[str]:
+        stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [r[0] for r in self.db.execute(
+            "SELECT record_id FROM recheck WHERE object=? AND at<=? ORDER BY record_id", (object, stamp))]
+
+    # -- runs ----------------------------------------------------------------------------------
+    def start_run(self, object: str, org: str, dry_run: bool, fingerprint: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs(object, org, started_at, status, dry_run, rules_fingerprint, counts) "
+            "VALUES (?, ?, ?, 'running', ?, ?, '{}')", (object, org, _now(), int(dry_run), fingerprint))
+        return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, counts: dict) -> None:
+        self.db.execute("UPDATE runs SET finished_at=?, status=?, counts=? WHERE run_id=?",
+                        (_now(), status, _dump(counts), run_id))
+
+    def runs(self, limit: int = 50, object: str | None = None) -> list[Run]:
+        sql = "SELECT * FROM runs" + (" WHERE object=?" if object else "") + " ORDER BY run_id DESC LIMIT ?"
+        args = (object, limit) if object else (limit,)
+        return [self._run(row) for row in self.db.execute(sql, args)]
+
+    def run(self, run_id: int) -> Run | None:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return self._run(row) if row else None
+
+    @staticmethod
+    def _run(row) -> Run:
+        return Run(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7],
+                   json.loads(row[8] or "{}"), row[9])
+
+    def changes(self, run_id: int) -> list[Change]:
+        return [Change(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6], r[7])
+                for r in self.db.execute(
+                    "SELECT run_id, page, record_id, field, old, new, rules, status FROM changes "
+                    "WHERE run_id=? ORDER BY page, record_id, field", (run_id,))]
+
+    # -- pages: intent, then outcome --------------------------------------------------------------
+    def begin_page(self, run_id: int, page: int, changes: list[tuple[str, str, Any, Any, str]],
+                   positions: dict[str, int], watermark: str | None) -> None:
+        """Journal a page's intended changes (record, field, old, new, rules) before writing."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, 'pending', ?, ?)",
+                       (run_id, page, _dump(positions), watermark))
+            db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                           [(run_id, page, rid, f, _dump(old), _dump(new), rules)
+                            for rid, f, old, new, rules in changes])
+
+    def pending_page(self, object: str) -> tuple[int, int, dict, str | None] | None:
+        row = self.db.execute(
+            "SELECT p.run_id, p.page, p.positions, p.watermark FROM pages p JOIN runs r USING (run_id) "
+            "WHERE p.status='pending' AND r.object=? ORDER BY p.run_id, p.page LIMIT 1", (object,)).fetchone()
+        return (row[0], row[1], json.loads(row[2]), row[3]) if row else None
+
+    def page_changes(self, run_id: int, page: int) -> list[Change]:
+        return [c for c in self.changes(run_id) if c.page == page]
+
+    def finish_page(self, object: str, run_id: int, page: int, written: list[str],
+                    failed: dict[str, tuple[str, str]], positions: dict[str, int],
+                    watermark: str | None, rechecks: dict[str, str | None]) -> None:
+        """After the writes returned: outcomes, retry queue, positions and watermark at once."""
+        now = _now()
+        with self.transaction() as db:
+            db.execute("UPDATE pages SET status='done' WHERE run_id=? AND page=?", (run_id, page))
+            db.executemany("UPDATE changes SET status='written' WHERE run_id=? AND page=? AND record_id=?",
+                           [(run_id, page, rid) for rid in written])
+            db.executemany("UPDATE changes SET status='failed' WHERE run_id=? AND page=? AND record_id=?",
+                           [(run_id, page, rid) for rid in failed])
+            db.executemany("DELETE FROM retry WHERE object=? AND record_id=?",
+                           [(object, rid) for rid in written])
+            db.executemany(
+                "INSERT INTO retry VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT(object, record_id) DO UPDATE SET "
+                "attempts=attempts+1, code=excluded.code, message=excluded.message, last_failed_at=excluded.last_failed_at",
+                [(object, rid, code, msg, now, now) for rid, (code, msg) in failed.items()])
+            db.executemany("INSERT OR REPLACE INTO rr_position VALUES (?, ?, ?)",
+                           [(object, team, pos) for team, pos in positions.items()])
+            for rid, at in rechecks.items():
+                if at is None:
+                    db.execute("DELETE FROM recheck WHERE object=? AND record_id=?", (object, rid))
+                else:
+                    db.execute("INSERT OR REPLACE INTO recheck VALUES (?, ?, ?)", (object, rid, at))
+            if watermark is not None:
+                db.execute("INSERT INTO watermark(object, modstamp) VALUES (?, ?) ON CONFLICT(object) "
+                           "DO UPDATE SET modstamp=max(coalesce(modstamp, ''), excluded.modstamp)",
+                           (object, watermark))
+
+    def clear_retry(self, object: str, ids: list[str]) -> None:
+        self.db.executemany("DELETE FROM retry WHERE object=? AND record_id=?", [(object, i) for i in ids])
+
+    def mark_reverted(self, run_id: int, by_run: int) -> None:
+        self.db.execute("UPDATE runs SET reverts=? WHERE run_id=?", (run_id, by_run))
