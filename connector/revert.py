@@ -1,0 +1,73 @@
+"""Undo a run: restore old values where the record still holds what the run wrote."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from mappings.outbound import same_value
+
+from .base import Backend, Patch
+from .state import State
+
+log = structlog.get_logger()
+
+
+@dataclass
+class RevertReport:
+    run_id: int
+    reverted_by: int | None = None
+    restored: int = 0  # records
+    kept: list[tuple[str, str, object, object]] = field(default_factory=list)  # (id, field, wrote, now)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"run {self.run_id}: restored {self.restored} record(s)"
+                 + (f" (journalled as run {self.reverted_by})" if self.reverted_by else "")]
+        if self.kept:
+            lines.append(f"{len(self.kept)} field(s) were changed by people since and were left alone:")
+            lines += [f"  {rid} {f}: run wrote {wrote!r}, now {now!r}" for rid, f, wrote, now in self.kept[:50]]
+        lines += [f"  failed {rid}: {why}" for rid, why in self.failed]
+        return "\n".join(lines)
+
+
+def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) -> RevertReport:
+    run = state.run(run_id)
+    if run is None:
+        raise ValueError(f"no run {run_id}; `revsync runs` lists them")
+    report = RevertReport(run_id)
+    changes = [c for c in state.changes(run_id) if c.status == "written"]
+    by_id: dict[str, list] = {}
+    for c in changes:
+        by_id.setdefault(c.record_id, []).append(c)
+    fields = sorted({c.field for c in changes})
+    new_run = state.start_run(run.object, backend.name, False, f"revert:{run_id}")
+    report.reverted_by = new_run
+    ids = list(by_id)
+    for page_no, start in enumerate(range(0, len(ids), page_size), 1):
+        chunk = ids[start:start + page_size]
+        current = {r["Id"]: r for r in backend.read_ids(run.object, fields, chunk)}
+        patches, journal = [], []
+        for rid in chunk:
+            values, old = {}, {}
+            for c in by_id[rid]:
+                now = current.get(rid, {}).get(c.field)
+                if same_value(now, c.new):
+                    values[c.field], old[c.field] = c.old, now
+                else:
+                    report.kept.append((rid, c.field, c.new, now))
+            if values:
+                patches.append(Patch(run.object, rid, values, old, f"revert of run {run_id}"))
+                journal += [(rid, f, old[f], values[f], f"revert of run {run_id}") for f in values]
+        state.begin_page(new_run, page_no, journal, state.positions(run.object), None)
+        results = backend.write(patches) if patches else []
+        failed = {r.id: (r.code, r.message) for r in results if not r.ok}
+        written = [r.id for r in results if r.ok]
+        report.restored += len(written)
+        report.failed += [(rid, f"{code}: {msg}") for rid, (code, msg) in failed.items()]
+        state.finish_page(run.object, new_run, page_no, written, failed, state.positions(run.object), None, {})
+    state.finish_run(new_run, "ok" if not report.failed else "partial",
+                     {"restored": report.restored, "kept": len(report.kept), "failed": len(report.failed)})
+    state.mark_reverted(run_id, new_run)
+    log.info("run_reverted", run=run_id, by=new_run, restored=report.restored, kept=len(report.kept))
+    return report

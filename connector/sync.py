@@ -1,0 +1,349 @@
+"""One sync run: pull -> map -> evaluate -> diff -> write -> checkpoint, page by page."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
+
+import structlog
+
+from mappings.outbound import Directory, UnknownOwner, crm_format, desired_values, diff
+from rules.evaluate import Context, Evaluator
+from rules.model import Decision, Op, RevsyncError
+from rules.values import format_instant, parse_instant
+
+from .base import Backend, Patch
+from .state import State
+from .workspace import Workspace
+
+log = structlog.get_logger()
+
+CLOSED_FLAG = {"Lead": "IsConverted", "Opportunity": "IsClosed"}  # closed records are left alone
+
+
+class GuardTripped(RevsyncError):
+    """The rules would change more owners or stages than allowed: look before proceeding (exit 5)."""
+
+
+@dataclass
+class SyncOptions:
+    object: str = "Lead"
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    dry_run: bool = False
+    full: bool = False
+    reroute: bool = False
+    page_size: int = 200
+    overlap: timedelta = timedelta(minutes=5)
+    max_change_share: float = 0.2  # of already-decided records whose stage or owner moves
+    accept_changes: bool = False
+    engine: str = "default"
+
+
+@dataclass
+class SyncReport:
+    object: str
+    run_id: int | None = None
+    dry_run: bool = False
+    status: str = "running"
+    read: int = 0
+    evaluated: int = 0
+    changed: int = 0
+    written: int = 0
+    failed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    fields: Counter = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=lambda: Counter())
+    recovered: int = 0
+
+    def asdict(self) -> dict:
+        return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
+                "status": self.status, "read": self.read, "evaluated": self.evaluated,
+                "changed": self.changed, "written": self.written, "failed": self.failed,
+                "skipped": len(self.skipped), "recovered": self.recovered,
+                "fields": dict(self.fields), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+
+    def __str__(self) -> str:
+        verb = "would write" if self.dry_run else "wrote"
+        text = (f"{self.object}: read {self.read}, evaluated {self.evaluated}, {self.changed} changed, "
+                f"{verb} {self.written}, {self.failed} failed, {len(self.skipped)} skipped")
+        if self.fields:
+            text += "\n  fields: " + ", ".join(f"{k} {v}" for k, v in self.fields.most_common())
+        for rid, why in self.skipped[:20]:
+            text += f"\n  skipped {rid}: {why}"
+        if len(self.skipped) > 20:
+            text += f"\n  ... {len(self.skipped) - 20} more skipped (see the JSON log)"
+        return text
+
+
+@dataclass
+class _Planned:
+    patches: list[Patch]
+    changes: list[tuple[str, str, Any, Any, str]]
+    rechecks: dict[str, str | None]
+    watermark: str | None
+    moved: int = 0
+    decided_before: int = 0
+
+
+class SyncRun:
+    def __init__(self, backend: Backend, ws: Workspace, state: State, opts: SyncOptions,
+                 on_page: Callable[[int], None] | None = None):
+        self.backend, self.ws, self.state, self.opts = backend, ws, state, opts
+        self.mapping = ws.mapping
+        self.evaluator = Evaluator(ws.ruleset, opts.engine)
+        self.report = SyncReport(opts.object, dry_run=opts.dry_run)
+        self.outputs = {o.name: (o.crm, o.max_length) for o in self.mapping.outputs}
+        self.fields = self.mapping.crm_fields()
+        self.on_page = on_page or (lambda n: None)
+        self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(self.mapping, "fingerprint", "")
+        self._age_tests = _age_tests(self.evaluator)
+
+    # -- context read once per run ----------------------------------------------------------
+    def _load_context(self) -> None:
+        t = time.perf_counter()
+        users = list(self.backend.read_all("User", ["Username", "Email", "Name", "IsActive", "ManagerId"]))
+        queues = [g for g in self.backend.read_all("Group", ["Name", "DeveloperName", "Type"])
+                  if g.get("Type") in (None, "Queue")]
+        self.users = {u["Id"]: u for u in users}
+        self.directory = Directory(users, queues)
+        self.matcher = None
+        self.accounts: dict[str, dict] = {}
+        account = next((r for r in self.mapping.related if r.name == "account"), None)
+        if account is not None:
+            fields = [f.crm for f in account.fields if f.crm]
+            accounts = list(self.backend.read_all("Account", fields))
+            self.accounts = {a["Id"]: a for a in accounts}
+            if account.match is not None:
+                from mappings import AccountMatcher
+                self.matcher = AccountMatcher(self.mapping, accounts)
+        self.account_lookup = account.lookup if account is not None else None
+        self.report.seconds["context"] += time.perf_counter() - t
+
+    def _rule_record(self, crm: dict) -> dict:
+        rec = self.mapping.inbound(crm)
+        related: dict[str, dict] = {}
+        owner = self.users.get(crm.get("OwnerId") or "")
+        if owner is not None:
+            related["owner"] = owner
+        if self.matcher is not None:
+            acct = self.matcher.match(rec)
+        elif self.account_lookup:
+            acct = self.accounts.get(rec.get(self.account_lookup) or "")
+        else:
+            acct = None
+        if acct is not None:
+            related["account"] = acct
+        return self.mapping.inbound(crm, related=related) if related else rec
+
+    # -- sources ------------------------------------------------------------------------------------
+    def _pages(self) -> Iterator[list[dict]]:
+        obj, size = self.opts.object, self.opts.page_size
+        watermark, fingerprint = self.state.watermark(obj)
+        full = self.opts.full or fingerprint != self.fingerprint
+        if full and fingerprint is not None and fingerprint != self.fingerprint:
+            log.info("rules_changed", object=obj, note="re-evaluating every open record")
+        since = None
+        if watermark and not full:
+            since = parse_instant(watermark) - self.opts.overlap
+        seen: set[str] = set()
+        for page in self.backend.changed_since(obj, self.fields, since, size):
+            fresh = [r for r in page if r["Id"] not in seen]
+            seen.update(r["Id"] for r in fresh)
+            if fresh:
+                yield fresh
+        # Records whose write failed, and records whose decision changes with time alone.
+        extra = [i for i in dict.fromkeys(self.state.retry_ids(obj) + self.state.due_rechecks(obj, self.opts.now))
+                 if i not in seen]
+        for start in range(0, len(extra), size):
+            page = self.backend.read_ids(obj, self.fields, extra[start:start + size])
+            if page:
+                yield page
+
+    # -- one page ----------------------------------------------------------------------------------
+    def _plan(self, page: list[dict], ctx: Context) -> tuple[_Planned, list[Decision]]:
+        t = time.perf_counter()
+        closed = CLOSED_FLAG.get(self.opts.object)
+        records, crms = [], []
+        for crm in page:
+            if closed and crm.get(closed) in (True, "true", 1):
+                continue
+            try:
+                records.append(self._rule_record(crm))
+                crms.append(crm)
+            except Exception as exc:
+                self.report.skipped.append((crm.get("Id", "?"), f"cannot map record: {exc}"))
+        self.report.read += len(page)
+        self.report.seconds["map"] += time.perf_counter() - t
+        t = time.perf_counter()
+        decisions, rows = self.evaluator.evaluate_with_facts(records, ctx)
+        self.report.evaluated += len(decisions)
+        self.report.seconds["evaluate"] += time.perf_counter() - t
+        t = time.perf_counter()
+        planned = _Planned([], [], {}, max((c.get("SystemModstamp") or "" for c in page), default=None))
+        stage_field = self.outputs.get("stage", (None,))[0]
+        owner_field = self.outputs.get("owner", (None,))[0]
+        for crm, d, v in zip(crms, decisions, rows):
+            rid = crm["Id"]
+            if d.problems:
+                self.report.skipped.append((rid, "; ".join(d.problems)))
+                continue
+            owner_id = crm.get("OwnerId")
+            if owner_id and self.directory.users and owner_id not in self.users and \
+                    owner_id[:15].casefold() not in self.directory.queues:
+                self.report.skipped.append((rid, f"unknown owner id {owner_id}"))
+                continue
+            try:
+                desired = desired_values(d, self.ws.ruleset, self.outputs, self.directory)
+            except UnknownOwner as exc:
+                self.report.skipped.append((rid, str(exc)))
+                continue
+            changes = diff(crm, desired)
+            planned.rechecks[rid] = self._recheck_at(d, v)
+            if crm.get(stage_field) not in (None, ""):
+                planned.decided_before += 1
+                if (stage_field in changes) or (owner_field in changes and d.matched.get("route")):
+                    planned.moved += 1
+            if not changes:
+                continue
+            cited = "; ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace)[:2000]
+            values = {k: crm_format(v) for k, v in changes.items()}
+            old = {k: crm.get(k) for k in changes}
+            planned.patches.append(Patch(self.opts.object, rid, values, old, cited))
+            planned.changes += [(rid, k, old[k], values[k], cited) for k in values]
+            self.report.fields.update(changes.keys())
+        self.report.changed += len(planned.patches)
+        self.report.seconds["diff"] += time.perf_counter() - t
+        return planned, decisions
+
+    def _recheck_at(self, d: Decision, v: list) -> str | None:
+        """The next instant this record's decision may change with time alone."""
+        now = self.opts.now.timestamp()
+        times = []
+        if d.sla_status == "pending" and d.sla_due is not None:
+            times.append(d.sla_due.timestamp() + 1)
+        for slot, seconds in self._age_tests:
+            value = v[slot]
+            if isinstance(value, float) and value + seconds > now:
+                times.append(value + seconds)
+        if not times:
+            return None
+        return format_instant(datetime.fromtimestamp(min(times), timezone.utc))
+
+    # -- the run ------------------------------------------------------------------------------------
+    def run(self) -> SyncReport:
+        obj = self.opts.object
+        start = time.perf_counter()
+        self._load_context()
+        if not self.opts.dry_run:
+            self.report.recovered = self._recover()
+        positions = self.state.positions(obj)
+        ctx = Context(now=self.opts.now, positions=dict(positions), inactive=self.directory.inactive(),
+                      reroute=self.opts.reroute)
+        _, fingerprint = self.state.watermark(obj)
+        if not self.opts.accept_changes and (fingerprint not in (None, self.fingerprint) or self.opts.reroute):
+            self._guard(Context(now=self.opts.now, positions=dict(positions),
+                                inactive=self.directory.inactive(), reroute=self.opts.reroute))
+        run_id = None if self.opts.dry_run else self.state.start_run(
+            obj, self.backend.name, False, self.fingerprint)
+        self.report.run_id = run_id
+        page_no = 0
+        try:
+            for page in self._pages():
+                page_no += 1
+                planned, _ = self._plan(page, ctx)
+                if self.opts.dry_run:
+                    self.report.written += len(planned.patches)
+                    continue
+                self._commit_page(run_id, page_no, planned, dict(ctx.positions))
+                self.on_page(page_no)
+                log.info("page_done", object=obj, page=page_no, records=len(page),
+                         changed=len(planned.patches), written=self.report.written, failed=self.report.failed)
+            if not self.opts.dry_run:
+                self.state.set_rules_fingerprint(obj, self.fingerprint)
+            self.report.status = "partial" if self.report.failed or self.report.skipped else "ok"
+        except BaseException:
+            self.report.status = "failed"
+            raise
+        finally:
+            self.report.seconds["total"] = time.perf_counter() - start
+            if run_id is not None:
+                self.state.finish_run(run_id, self.report.status, self.report.asdict())
+        log.info("run_done", **self.report.asdict())
+        return self.report
+
+    def _commit_page(self, run_id: int, page_no: int, planned: _Planned, positions: dict) -> None:
+        self.state.begin_page(run_id, page_no, planned.changes, positions, planned.watermark)
+        t = time.perf_counter()
+        results = self.backend.write(planned.patches) if planned.patches else []
+        self.report.seconds["write"] += time.perf_counter() - t
+        written = [r.id for r in results if r.ok]
+        failed = {r.id: (r.code, r.message) for r in results if not r.ok}
+        for rid, (code, message) in failed.items():
+            log.warning("write_failed", object=self.opts.object, id=rid, code=code, message=message)
+        self.report.written += len(written)
+        self.report.failed += len(failed)
+        self.state.finish_page(self.opts.object, run_id, page_no, written, failed, positions,
+                               planned.watermark, planned.rechecks)
+
+    def _recover(self) -> int:
+        """Finish a page a killed run had journalled but not marked done."""
+        pending = self.state.pending_page(self.opts.object)
+        count = 0
+        while pending is not None:
+            run_id, page_no, positions, watermark = pending
+            changes = self.state.page_changes(run_id, page_no)
+            by_id: dict[str, dict[str, tuple[Any, Any]]] = {}
+            for c in changes:
+                by_id.setdefault(c.record_id, {})[c.field] = (c.old, c.new)
+            current = {r["Id"]: r for r in self.backend.read_ids(self.opts.object, self.fields, list(by_id))}
+            patches = []
+            for rid, fields in by_id.items():
+                now_values = current.get(rid, {})
+                todo = {f: new for f, (old, new) in fields.items()
+                        if not _same(now_values.get(f), new) and _same(now_values.get(f), old)}
+                if todo:
+                    patches.append(Patch(self.opts.object, rid, todo))
+            results = self.backend.write(patches) if patches else []
+            failed = {r.id: (r.code, r.message) for r in results if not r.ok}
+            written = [rid for rid in by_id if rid not in failed]
+            self.state.finish_page(self.opts.object, run_id, page_no, written, failed, positions, watermark, {})
+            self.state.finish_run(run_id, "interrupted", self.state.run(run_id).counts)
+            log.info("page_recovered", run=run_id, page=page_no, rewritten=len(patches))
+            count += len(patches)
+            pending = self.state.pending_page(self.opts.object)
+        return count
+
+    def _guard(self, ctx: Context) -> None:
+        """Before a run whose rules changed: would it move too many already-decided records?"""
+        moved = decided = 0
+        dry = SyncRun(self.backend, self.ws, self.state, SyncOptions(**{**self.opts.__dict__, "dry_run": True}))
+        dry.users, dry.directory, dry.matcher = self.users, self.directory, self.matcher
+        dry.accounts, dry.account_lookup = self.accounts, self.account_lookup
+        for page in dry._pages():
+            planned, _ = dry._plan(page, ctx)
+            moved += planned.moved
+            decided += planned.decided_before
+        share = moved / decided if decided else 0.0
+        log.info("guard_checked", object=self.opts.object, moved=moved, decided=decided, share=round(share, 4))
+        if decided and share > self.opts.max_change_share:
+            raise GuardTripped(
+                f"the rules would change the stage or owner of {moved} of {decided} already-decided "
+                f"{self.opts.object} records ({share:.0%}, above the {self.opts.max_change_share:.0%} limit). "
+                f"Look with `revsync preview`, or run again with --accept-changes to proceed.")
+
+
+def _same(current: Any, value: Any) -> bool:
+    from mappings.outbound import same_value
+    return same_value(current, value)
+
+
+def _age_tests(evaluator: Evaluator) -> list[tuple[int, int]]:
+    from rules.compile import tests_of
+    out = set()
+    for rule in evaluator.ruleset.all_rules():
+        for test in tests_of(rule.when) + tests_of(rule.met_when):
+            if test.op in (Op.OLDER_THAN, Op.NEWER_THAN):
+                out.add((evaluator.program.slots[test.field], test.value.seconds))
+    return sorted(out)

@@ -1,0 +1,152 @@
+"""Decisions -> the CRM values they mean, and only the fields whose value changes."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from rules.model import Decision, RuleSet, Section
+from rules.values import parse_instant
+
+# Which section produces which output: an absent section writes nothing.
+OUTPUT_SECTION = {
+    "segment": Section.SEGMENT, "score": Section.SCORE, "grade": Section.SCORE,
+    "stage": Section.QUALIFY, "owner": Section.ROUTE, "routed_at": Section.ROUTE,
+    "sla_due": Section.SLA, "sla_status": Section.SLA,
+}
+
+
+class UnknownOwner(ValueError):
+    """A decision names an owner the org does not have (or who is inactive)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str
+    kind: str  # "user" | "queue"
+    active: bool = True
+
+
+class Directory:
+    """Users and queues by every name an admin may write: Id (15 or 18), username, email, name."""
+
+    def __init__(self, users: Iterable[dict] = (), queues: Iterable[dict] = ()):
+        self.users: dict[str, Principal] = {}
+        self.queues: dict[str, Principal] = {}
+        for u in users:
+            p = Principal(u["Id"], "user", u.get("IsActive") not in (False, "false", 0))
+            for key in ("Id", "Username", "Email", "Name"):
+                if u.get(key):
+                    self.users.setdefault(str(u[key]).strip().casefold(), p)
+            self.users[u["Id"][:15].casefold()] = p
+        for q in queues:
+            p = Principal(q["Id"], "queue")
+            for key in ("Id", "Name", "DeveloperName"):
+                if q.get(key):
+                    self.queues.setdefault(str(q[key]).strip().casefold(), p)
+            self.queues[q["Id"][:15].casefold()] = p
+
+    def inactive(self) -> frozenset[str]:
+        """Every name of every inactive user, folded, for round robin and stickiness."""
+        return frozenset(k for k, p in self.users.items() if not p.active)
+
+    def resolve(self, owner: str) -> Principal:
+        kind, _, name = owner.partition(":")
+        key = name.strip().casefold()
+        if kind == "team":
+            key = key.split("/", 1)[1] if "/" in key else key
+            kind = "user"
+        if kind == "field":
+            found = self.users.get(key) or self.queues.get(key)
+        elif kind == "queue":
+            found = self.queues.get(key)
+        else:
+            found = self.users.get(key)
+        if found is None:
+            raise UnknownOwner(f"{owner}: no such {'user or queue' if kind == 'field' else kind} in the org")
+        if not found.active:
+            raise UnknownOwner(f"{owner}: user is inactive")
+        return found
+
+
+def reason_text(decision: Decision, limit: int | None = 255) -> str:
+    """A short citation of the deciding rules that fits the field."""
+    m = decision.matched
+    parts = []
+    if m.get("segment"):
+        parts.append(f"segment: {m['segment']}")
+    if "score" in m:
+        parts.append(f"score {_num(decision.score)}: " + (", ".join(m["score"]) or "no rule"))
+    if m.get("qualify"):
+        parts.append(f"stage: {m['qualify']}")
+    if m.get("route"):
+        parts.append(f"owner: {m['route']}")
+    elif any(h.rule == "(sticky)" for h in decision.trace):
+        parts.append("owner: kept")
+    if m.get("sla"):
+        parts.append(f"SLA: {m['sla']}" + (" (escalated)" if decision.escalated else ""))
+    text = "revsync | " + " | ".join(parts)
+    if limit and len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text
+
+
+def _num(value: float | None) -> Any:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else round(value, 6)
+
+
+def desired_values(decision: Decision, ruleset: RuleSet, outputs: dict[str, tuple[str, int | None]],
+                   directory: Directory | None) -> dict[str, Any]:
+    """CRM field -> value for one decision. `outputs` maps output name -> (CRM field, max length).
+    Raises UnknownOwner when the owner cannot be resolved (the record is then skipped)."""
+    values: dict[str, Any] = {}
+    decided = {
+        "segment": decision.segment, "score": _num(decision.score), "grade": decision.grade,
+        "stage": decision.stage, "routed_at": decision.routed_at, "sla_due": decision.sla_due,
+        "sla_status": decision.sla_status,
+    }
+    for name, value in decided.items():
+        if name in outputs and ruleset.has(OUTPUT_SECTION[name]):
+            values[outputs[name][0]] = value
+    if "owner" in outputs and decision.owner is not None and directory is not None:
+        values[outputs["owner"][0]] = directory.resolve(decision.owner).id
+    if "reason" in outputs:
+        values[outputs["reason"][0]] = reason_text(decision, outputs["reason"][1] or 255)
+    return values
+
+
+def same_value(current: Any, desired: Any) -> bool:
+    """Whether the CRM already holds `desired`, comparing as the CRM means the values."""
+    if current in (None, "") and desired in (None, ""):
+        return True
+    if current is None or desired is None:
+        return False
+    if isinstance(desired, datetime) or isinstance(current, datetime):
+        a, b = parse_instant(current), parse_instant(desired)
+        return a is not None and b is not None and abs((a - b).total_seconds()) < 1
+    if isinstance(desired, (int, float)) and not isinstance(desired, bool):
+        try:
+            return math.isclose(float(current), float(desired), rel_tol=0, abs_tol=1e-6)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(desired, bool):
+        return str(current).strip().lower() in (("true", "1") if desired else ("false", "0"))
+    if isinstance(desired, str) and isinstance(current, str) and len(desired) >= 15 and len(current) >= 15 \
+            and desired[:3] == current[:3] and desired[:15] == current[:15]:
+        return True  # 15- and 18-character forms of one Id
+    return str(current) == str(desired)
+
+
+def diff(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields whose value changes."""
+    return {f: v for f, v in desired.items() if not same_value(current.get(f), v)}
+
+
+def crm_format(value: Any) -> Any:
+    """Values as Salesforce expects them in a REST body."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return value
