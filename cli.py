@@ -1,7 +1,9 @@
 """revsync's command line: the only module that parses arguments, prints, reads the clock and exits.
 
-Exit codes: 0 success; 1 rule tests failed or some records were skipped; 2 rule or mapping
-files are wrong (nothing was read or written).
+Exit codes (docs/operations.md): 0 success; 1 partial (rule tests failed, or some records were
+skipped or failed to write and are kept for retry); 2 rule, mapping or command-line problems
+(nothing was read or written); 3 cannot reach or authenticate to the org; 4 another run holds
+the lock; 5 the change guard stopped the run before writing.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import click
 import structlog
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_ORG, EXIT_LOCKED, EXIT_GUARD = 0, 1, 2, 3, 4, 5
 CONFIG_FILE = "revsync.toml"
 
 
@@ -234,6 +236,245 @@ def init(directory: Path, force: bool) -> None:
     for path in skipped:
         click.echo(f"kept existing {path} (use --force to overwrite)", err=True)
     click.echo(f"\nNext: cd {directory} && revsync rules validate && revsync rules test")
+
+
+# -- the org, sync runs and their journal ----------------------------------------------------
+def _open_org(spec: str, create: bool = False):
+    from connector.base import BackendError
+    from connector.local import LocalOrg
+    kind, _, rest = spec.partition(":")
+    if kind == "local" and rest:
+        try:
+            return LocalOrg(Path(rest), create=create)
+        except BackendError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ORG)
+    if kind == "salesforce":
+        click.echo("error: the Salesforce connector is not available in this version; use --org local:PATH",
+                   err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(f"error: --org {spec!r}: use local:PATH", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def _state_path(org: str, state: Path | None) -> Path:
+    if state is not None:
+        return state
+    slug = "".join(ch if ch.isalnum() else "_" for ch in org.split(":", 1)[-1]).strip("_") or "org"
+    return Path(".revsync") / f"{slug}.state.db"
+
+
+org_option = click.option("--org", "org_spec", default=_settings_default("org", "local:revsync-demo.db"),
+                          show_default="local:revsync-demo.db", help="local:PATH (the embedded org).")
+state_option = click.option("--state", "state_path", type=click.Path(path_type=Path),
+                            default=_settings_default("state", None),
+                            help="State file (default .revsync/<org>.state.db).")
+
+
+@main.group("org")
+def org_group() -> None:
+    """Create, import into and export from the embedded org."""
+
+
+@org_group.command("demo")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--size", default=5000, show_default=True, help="Number of leads.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
+    """Create a demo org with realistic users, queues, accounts, leads and opportunities."""
+    from connector.demo import create_demo_org
+    if path.exists():
+        if not force:
+            click.echo(f"error: {path} exists; pass --force to replace it", err=True)
+            sys.exit(EXIT_CONFIG)
+        path.unlink()
+    counts = create_demo_org(path, leads=size, seed=seed)
+    click.echo(f"created {path}: " + ", ".join(f"{n} {obj}" for obj, n in counts.items()))
+
+
+@org_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--object", "object_name", required=True)
+def org_import(path: Path, file: Path, object_name: str) -> None:
+    """Load a Data Loader style CSV (CRM field names) into the embedded org."""
+    from connector.transfer import import_csv
+    org = _open_org(f"local:{path}", create=True)
+    result = import_csv(org, object_name, file)
+    click.echo(str(result))
+    sys.exit(EXIT_PARTIAL if result.bad else EXIT_OK)
+
+
+@org_group.command("export")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--object", "object_name", required=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="File (default: stdout).")
+def org_export(path: Path, object_name: str, output: Path | None) -> None:
+    """Write an object's records as Data Loader style CSV."""
+    from connector.transfer import export_csv
+    org = _open_org(f"local:{path}")
+    with (output.open("w", newline="", encoding="utf-8") if output else _stdout()) as fh:
+        count = export_csv(org, object_name, fh)
+    click.echo(f"exported {count} {object_name} records", err=True)
+
+
+def _stdout():
+    import contextlib
+    return contextlib.nullcontext(sys.stdout)
+
+
+def parse_every(text: str) -> float:
+    from rules.values import parse_duration
+    duration = parse_duration(text)
+    if duration is None:
+        raise click.BadParameter(f"{text!r}: use a duration such as 15m or 1h", param_hint="--every")
+    return float(duration.seconds)
+
+
+@main.command()
+@org_option
+@rules_option
+@mappings_option
+@object_option
+@state_option
+@click.option("--dry-run", is_flag=True, help="Evaluate and report; write nothing to the org or the state.")
+@click.option("--full", is_flag=True, help="Re-evaluate every record, not only what changed.")
+@click.option("--reroute", is_flag=True, help="Route already-routed records again (routing is sticky otherwise).")
+@click.option("--accept-changes", is_flag=True, help="Proceed although the change guard would stop the run.")
+@click.option("--max-change-share", type=float, default=_settings_default("max_change_share", 0.2),
+              show_default="0.2", help="Share of already-decided records whose stage or owner may move.")
+@click.option("--every", "every", default=None, help="Keep running, one sync every DURATION (e.g. 15m).")
+@now_option
+@engine_option
+def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, full, reroute,
+         accept_changes, max_change_share, every, now_text, engine):
+    """Pull changed records, evaluate the rules, write what changes, checkpoint."""
+    import time as _time
+    interval = parse_every(every) if every else None
+    ws = _load(rules_dir, mappings_dir, object_name)
+    while True:
+        code = _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute,
+                          accept_changes, max_change_share, now_text, engine)
+        if interval is None:
+            sys.exit(code)
+        click.echo(f"next run in {every}", err=True)
+        _time.sleep(interval)
+        full = False
+
+
+def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, accept_changes,
+               max_change_share, now_text, engine) -> int:
+    from filelock import FileLock, Timeout
+    from connector.base import BackendError
+    from connector.state import State
+    from connector.sync import GuardTripped, SyncOptions, SyncRun
+    log = structlog.get_logger()
+    path = _state_path(org_spec, state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        click.echo(f"error: another revsync run holds {path}.lock; this run did nothing", err=True)
+        return EXIT_LOCKED
+    try:
+        org = _open_org(org_spec)
+        state = State(path)
+        opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
+                           reroute=reroute, accept_changes=accept_changes,
+                           max_change_share=max_change_share, engine=engine)
+        with _progress() as advance:
+            report = SyncRun(org, ws, state, opts, on_page=advance).run()
+        click.echo(str(report))
+        return EXIT_PARTIAL if report.status == "partial" else EXIT_OK
+    except GuardTripped as exc:
+        click.echo(f"stopped before writing: {exc}", err=True)
+        return EXIT_GUARD
+    except BackendError as exc:
+        log.error("org_unavailable", error=str(exc))
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ORG
+    except Exception as exc:  # a long-lived --every loop must survive one failed run
+        log.exception("run_failed", error=str(exc))
+        return EXIT_PARTIAL
+    finally:
+        lock.release()
+
+
+def _progress():
+    import contextlib
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(lambda n: None)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      transient=True) as progress:
+            task = progress.add_task("syncing", total=None)
+            yield lambda n: progress.update(task, description=f"syncing: page {n} written")
+    return bar()
+
+
+@main.group("runs", invoke_without_command=True)
+@org_option
+@state_option
+@click.pass_context
+def runs_group(ctx, org_spec, state_path) -> None:
+    """List sync runs with their counts."""
+    ctx.obj = _state_path(org_spec, state_path)
+    if ctx.invoked_subcommand is None:
+        from connector.state import State
+        for run in State(ctx.obj).runs():
+            c = run.counts
+            note = f" reverts run {run.reverts}" if run.reverts else ""
+            click.echo(f"{run.run_id:5}  {run.started_at[:19]}  {run.object:12} {run.status:11} "
+                       f"read {c.get('read', 0):6}  written {c.get('written', c.get('restored', 0)):6}  "
+                       f"failed {c.get('failed', 0):4}  skipped {c.get('skipped', 0):4}{note}")
+
+
+@runs_group.command("show")
+@click.argument("run_id", type=int)
+@click.pass_obj
+def runs_show(state_file: Path, run_id: int) -> None:
+    """Every field a run changed: old and new value, and the rules that decided it."""
+    from connector.state import State
+    state = State(state_file)
+    run = state.run(run_id)
+    if run is None:
+        click.echo(f"no run {run_id}", err=True)
+        sys.exit(EXIT_PARTIAL)
+    click.echo(json.dumps(run.asdict(), indent=2))
+    for c in state.changes(run_id):
+        click.echo(f"{c.record_id} {c.field}: {c.old!r} -> {c.new!r} [{c.status}]  {c.rules}")
+
+
+@main.command()
+@org_option
+@state_option
+@click.argument("run_id", type=int)
+def revert(org_spec, state_path, run_id):
+    """Restore a run's old values where records still hold what it wrote."""
+    from filelock import FileLock, Timeout
+    from connector.revert import revert as do_revert
+    from connector.state import State
+    path = _state_path(org_spec, state_path)
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        click.echo("error: a sync run holds the lock; try again when it is done", err=True)
+        sys.exit(EXIT_LOCKED)
+    try:
+        report = do_revert(_open_org(org_spec), State(path), run_id)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PARTIAL)
+    finally:
+        lock.release()
+    click.echo(str(report))
+    sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
 @main.command(hidden=True)
