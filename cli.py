@@ -229,7 +229,7 @@ def explain(rules_dir, mappings_dir, object_name, input_path, record_id, now_tex
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init(directory: Path, force: bool) -> None:
     """Scaffold a rules repository: example rules, cases, mappings, config and CI."""
-    from rules.templates import scaffold
+    from connector.scaffold import scaffold
     written, skipped = scaffold(directory, force=force)
     for path in written:
         click.echo(f"created {path}")

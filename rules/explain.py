@@ -109,7 +109,8 @@ class Explainer:
         return out
 
     def deadline(self, rule: Rule, d: Decision) -> list[str]:
-        lines = [f"      {h.effect}" for h in d.trace if h.section is Section.SLA and h.rule == rule.name]
+        lines = [f"      {h.effect}" for h in d.trace
+                 if h.section is Section.SLA and h.rule == rule.name and h.effect.startswith("breached")]
         if rule.calendar and d.sla_due is not None:
             cal = self.ev.calendars[rule.calendar]
             start = d.sla_start

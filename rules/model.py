@@ -132,10 +132,21 @@ class Test:
     loc: Location
 
     def describe(self) -> str:
-        shown = self.value.text if isinstance(self.value, Duration) else self.value
-        if isinstance(shown, (frozenset, tuple)) and self.op in (Op.IN, Op.NOT_IN):
-            shown = sorted(map(str, shown))
-        return f"{self.field} {self.op.value} {shown!r}"
+        return f"{self.field} {self.op.value} {_show(self.value)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Duration):
+        return value.text
+    if hasattr(value, "pattern"):
+        return f"'{value.pattern}'"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, frozenset):
+        return "[" + ", ".join(sorted(_show(v) for v in value)) + "]"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
 
 
 @dataclass(frozen=True)
