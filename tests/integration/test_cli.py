@@ -122,3 +122,43 @@ def test_explain_unknown_id(export):
 def test_bad_now_is_a_usage_error(export):
     proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(export), "--now", "yesterday", check_rc=2)
     assert "ISO 8601" in proc.stderr
+
+
+def test_init_scaffolds_a_repository_whose_rules_validate_and_pass(tmp_path):
+    target = tmp_path / "revenue-rules"
+    proc = run("init", str(target))
+    assert "created" in proc.stdout
+    for path in ("rules/lead.yaml", "rules/lead.cases.yaml", "rules/opportunity.yaml",
+                 "rules/opportunity.cases.yaml", "mappings/lead.yaml", "mappings/opportunity.yaml",
+                 "revsync.toml", ".github/workflows/rules.yml", "README.md"):
+        assert (target / path).is_file(), path
+    # Settings come from the scaffolded revsync.toml: no --rules needed inside the repository.
+    assert "ok: 2 rule file(s)" in run("rules", "validate", cwd=target).stdout
+    tested = run("rules", "test", cwd=target)
+    assert tested.stdout.strip().endswith("20 passed, 0 failed")
+    # A second init keeps the admin's edits.
+    (target / "rules" / "lead.yaml").write_text("object: Lead\n")
+    again = run("init", str(target))
+    assert "kept existing" in again.stderr
+    assert (target / "rules" / "lead.yaml").read_text() == "object: Lead\n"
+
+
+def test_rules_test_reports_a_failing_case_with_a_diff(tmp_path):
+    target = tmp_path / "r"
+    run("init", str(target))
+    cases = target / "rules" / "lead.cases.yaml"
+    cases.write_text(cases.read_text().replace("score: 95", "score: 96"))
+    proc = run("rules", "test", cwd=target, check_rc=1)
+    assert "FAIL" in proc.stdout and "expected: 96" in proc.stdout and "actual:   95" in proc.stdout
+    assert "19 passed, 1 failed" in proc.stdout
+
+
+def test_rules_test_with_the_durable_engine(tmp_path):
+    pytest.importorskip("durable")
+    target = tmp_path / "r"
+    run("init", str(target))
+    proc = run("rules", "test", "--engine", "durable", cwd=target, check_rc=None)
+    if "durable_engine" in proc.stderr and "No module" in proc.stderr:
+        pytest.skip("durable engine not built")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "20 passed, 0 failed" in proc.stdout
