@@ -1,0 +1,251 @@
+"""The optional second engine: the same compiled conditions matched by durable_rules.
+
+durable_rules was measured before use (docs/engines.md); this module is where each of its
+hazards is handled, and the only module that imports it:
+
+- facts hold only what rules test, as ranks among the rule constants of each field: order and
+  equality are kept exactly, and it never sees text (it folds ASCII only and compares text
+  with numbers) or floats (it loses facts holding 1e-05 or 1e16);
+- what it gets wrong is computed here and handed over as 0/1 flags: regular expressions (its
+  own full-match dialect), contains/starts/ends, ages against the evaluation time, and every
+  null-aware test (`ne`, `not_in`, `exists: false`, anything under `not`);
+- every rule carries the guard `t == "r"` (a rule testing only absence loops on its own state
+  record), every ruleset has a catch-all (a batch runs no actions if one fact matches nothing),
+  and conditions too wide for it (hundreds of siblings never finish compiling) become flags;
+- rulesets are at most CHUNK rules (more than 64 matches at one level fails), are built once
+  per rule fingerprint and cached (they cannot be deleted and leak memory);
+- actions only append to a list, and each batch is checked against the catch-all's count
+  (it swallows exceptions in actions); one lock, since threads sharing a ruleset lose actions;
+- no durable timers: deadlines are computed in Python.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from bisect import bisect_left
+from typing import Any
+
+from .compile import Program, tests_of
+from .model import All, Condition, Not, Op, Section, Test
+
+CHUNK = 30
+MAX_LEAVES = 24  # wider conditions are computed in Python and handed over as one flag
+NATIVE_OPS = {Op.EQ, Op.IN, Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN}
+
+_lock = threading.RLock()
+_cache: dict[tuple, "_Ruleset"] = {}
+_names = itertools.count(1)
+
+
+def _durable():
+    try:
+        from durable import lang
+    except ImportError as exc:  # e.g. Python 3.13, or no C compiler at install time
+        raise RuntimeError("the durable engine needs durable_rules: pip install 'revsync[durable]' "
+                           f"(it did not import: {exc})") from exc
+    return lang
+
+
+def _rank(value, constants: list) -> int | None:
+    """Numbers, instants and text as their rank among the rule constants of their field:
+    order and equality survive exactly, and durable only ever sees small integers (it loses
+    facts holding floats such as 1e-05 or 1e16, and compares text with numbers)."""
+    if value is None:
+        return None
+    position = bisect_left(constants, value)
+    if position < len(constants) and constants[position] == value:
+        return 2 * position + 1
+    return 2 * position
+
+
+def _recorder(hits: list, index: int):
+    def action(c):
+        hits.append((c.m.i, index))
+    return action
+
+
+class _Ruleset:
+    """One durable ruleset: up to CHUNK rules of one section, plus the catch-all."""
+
+    def __init__(self, name: str, entries: list[tuple[int, Any]]):
+        lang = _durable()
+        self.name = name
+        self.hits: list[tuple[int, int]] = []
+        self.seen: list[int] = []
+        hits, seen = self.hits, self.seen
+        with lang.ruleset(name):
+            for index, expr in entries:
+                # One parameter only: durable treats a two-parameter action as asynchronous.
+                lang.when_all((lang.m.t == "r") & expr(lang.m))(_recorder(hits, index))
+
+            def catch_all(c):
+                seen.append(c.m.i)
+            lang.when_all(lang.m.t == "r")(catch_all)
+
+    def run(self, facts: list[dict]) -> list[tuple[int, int]]:
+        lang = _durable()
+        self.hits.clear()
+        self.seen.clear()
+        if not facts:
+            return []
+        lang.assert_facts(self.name, facts)
+        lang.retract_facts(self.name, facts)
+        if len(self.seen) != len(facts):
+            raise RuntimeError(f"durable_rules lost actions in {self.name}: "
+                               f"{len(self.seen)} of {len(facts)} facts acknowledged")
+        return list(self.hits)
+
+
+class DurableMatcher:
+    name = "durable"
+
+    def __init__(self, program: Program):
+        _durable()
+        self.program = program
+        self.rs = program.ruleset
+        self.flags: dict[int, Any] = {}  # id(cond) -> flag key, for conditions computed in Python
+        self.native: dict[int, str] = {}  # id(Test) -> fact key
+        self._batch = itertools.count(1)
+        self.layout = hash(tuple(sorted(program.slots.items())))
+        self.constants = self._collect_constants()
+        self.sections: dict[str, list[_Ruleset]] = {}
+        self.extractors: list[tuple[str, Any]] = []  # (fact key, function(v, T) -> value or None)
+        for section, rules in self.rs.sections:
+            self.sections[section.value] = self._build(section.value, [(r.index, r.when) for r in rules])
+            if section is Section.SLA:
+                self.sections["met"] = self._build("met", [(r.index, r.met_when) for r in rules
+                                                           if r.met_when is not None])
+
+    # -- compiling conditions ------------------------------------------------------------------
+    def _build(self, key: str, entries: list[tuple[int, Condition | None]]) -> list[_Ruleset]:
+        exprs = [(index, self._expr(cond)) for index, cond in entries]
+        out = []
+        for n, start in enumerate(range(0, max(len(exprs), 1), CHUNK)):
+            chunk = exprs[start:start + CHUNK]
+            cache_key = (self.rs.fingerprint, self.rs.file, self.layout, key, n)
+            with _lock:
+                if cache_key not in _cache:
+                    name = f"revsync_{self.rs.fingerprint}_{key}_{n}_{next(_names)}"
+                    _cache[cache_key] = _Ruleset(name, chunk)
+                out.append(_cache[cache_key])
+        return out
+
+    def _expr(self, cond: Condition | None):
+        if cond is None:
+            return lambda m: m.t == "r"
+        if len(tests_of(cond)) > MAX_LEAVES:
+            return self._flag(cond)
+        return self._tree(cond)
+
+    def _flag(self, cond: Condition):
+        """Compute `cond` in Python and hand durable a 0/1 field."""
+        key = f"p{len(self.extractors)}"
+        source = self._python(cond)
+        f = eval(f"lambda v, T: 1 if {source} else 0", dict(self.program.consts))
+        self.extractors.append((key, f))
+        return lambda m, key=key: getattr(m, key) == 1
+
+    def _python(self, cond: Condition) -> str:
+        if isinstance(cond, Test):
+            return self.program.test_exprs[id(cond)]
+        if isinstance(cond, Not):
+            return f"(not {self._python(cond.item)})"
+        joiner = " and " if isinstance(cond, All) else " or "
+        return "(" + joiner.join(self._python(c) for c in cond.items) + ")"
+
+    def _tree(self, cond: Condition):
+        if isinstance(cond, Not):
+            return self._flag(cond)
+        if isinstance(cond, Test):
+            return self._leaf(cond)
+        parts = [self._tree(c) for c in cond.items]
+        if isinstance(cond, All):
+            def both(m, parts=parts):
+                expr = parts[0](m)
+                for p in parts[1:]:
+                    expr = expr & p(m)
+                return expr
+            return both
+
+        def either(m, parts=parts):
+            expr = parts[0](m)
+            for p in parts[1:]:
+                expr = expr | p(m)
+            return expr
+        return either
+
+    def _leaf(self, test: Test):
+        ftype = self.program.types[test.field]
+        if test.op not in NATIVE_OPS or ftype.value == "boolean":
+            return self._flag(test)
+        s = self.program.slots[test.field]
+        key = f"f{s}"
+        slot = s + 1 if ftype.is_text else s
+        consts = self.constants[test.field]
+        if key not in {k for k, _ in self.extractors}:
+            self.extractors.append((key, lambda v, T, slot=slot, c=consts: _rank(v[slot], c)))
+        op = test.op
+
+        def code(value) -> int:
+            return 2 * bisect_left(consts, value) + 1
+
+        if op is Op.EQ:
+            k = code(test.value)
+            return lambda m: getattr(m, key) == k
+        if op is Op.IN:
+            codes = sorted(code(item) for item in test.value)
+
+            def any_of(m):
+                expr = getattr(m, key) == codes[0]
+                for item in codes[1:]:
+                    expr = expr | (getattr(m, key) == item)
+                return expr
+            return any_of
+        if op is Op.BETWEEN:
+            low, high = (code(b) for b in test.value)
+            return lambda m: (getattr(m, key) >= low) & (getattr(m, key) <= high)
+        k = code(test.value)
+        compare = {Op.GT: "__gt__", Op.GTE: "__ge__", Op.LT: "__lt__", Op.LTE: "__le__"}[op]
+        return lambda m: getattr(getattr(m, key), compare)(k)
+
+    def _collect_constants(self) -> dict[str, list]:
+        out: dict[str, set] = {}
+        for rule in self.rs.all_rules():
+            for test in tests_of(rule.when) + tests_of(rule.met_when):
+                if test.op in NATIVE_OPS:
+                    values = test.value if test.op in (Op.IN, Op.BETWEEN) else (test.value,)
+                    out.setdefault(test.field, set()).update(values)
+        return {f: sorted(v) for f, v in out.items()}
+
+    # -- matching ----------------------------------------------------------------------------------
+    def _facts(self, rows: list[list], T: list[float], batch: int) -> list[dict]:
+        facts = []
+        for i, v in enumerate(rows):
+            fact: dict[str, Any] = {"t": "r", "i": i, "b": batch}
+            for key, extract in self.extractors:
+                value = extract(v, T)
+                if value is not None:  # missing values are left out: every native test fails
+                    fact[key] = value
+            facts.append(fact)
+        return facts
+
+    def _run(self, key: str, rows: list[list], T: list[float]) -> list[list[int]]:
+        out: list[list[int]] = [[] for _ in rows]
+        with _lock:
+            facts = self._facts(rows, T, next(self._batch))
+            for rs in self.sections.get(key, []):
+                for i, index in rs.run(facts):
+                    out[i].append(index)
+        # An `or` whose alternatives both hold fires its rule once per alternative.
+        return [sorted(set(hits)) for hits in out]
+
+    def first(self, section: Section, rows: list[list], T: list[float]) -> list[int]:
+        return [hits[0] if hits else -1 for hits in self._run(section.value, rows, T)]
+
+    def all(self, section: Section, rows: list[list], T: list[float]) -> list[list[int]]:
+        return self._run(section.value, rows, T)
+
+    def met(self, rows: list[list], T: list[float], rule_indexes: list[int]) -> list[bool]:
+        hits = self._run("met", rows, T)
+        return [index in h for h, index in zip(hits, rule_indexes)]
+
