@@ -157,14 +157,16 @@ class Evaluator:
         s_score, s_grade = self._slot["score"], self._slot["grade"]
         score_slots = self._score_slots
         hit_cache = self._hit_cache
+        info = [(r.category, r.points, r.name, trace[r.index]) for r in rules]
         for v, hits, d in zip(rows, all_hits, outs):
             sums: dict[str, float] = {}
             names = d.matched["score"]
+            add = d.trace.append
             for i in hits:
-                rule = rules[i]
-                sums[rule.category] = sums.get(rule.category, 0.0) + rule.points
-                names.append(rule.name)
-                d.trace.append(trace[i])
+                category, points, name, hit = info[i]
+                sums[category] = sums.get(category, 0.0) + points
+                names.append(name)
+                add(hit)
             for cat, cap in caps:
                 if cat in sums and sums[cat] > cap:
                     d.trace.append(Hit(Section.SCORE, f"cap {cat}", rules[0].loc,
@@ -253,9 +255,14 @@ class Evaluator:
             else:
                 d.sla_status = "breached" if now > due else "pending"
             d.matched["sla"] = rule.name
-            d.trace.append(Hit(Section.SLA, rule.name, rule.loc,
-                               f"due {_fmt(due)} ({rule.within.text} from {basis} {_fmt(start)}"
-                               f"{' on ' + rule.calendar if rule.calendar else ''}): {d.sla_status}"))
+            key = (i, due, basis, start, d.sla_status)
+            hit = self._hit_cache.get(key)
+            if hit is None:
+                hit = self._hit_cache[key] = Hit(
+                    Section.SLA, rule.name, rule.loc,
+                    f"due {_fmt(due)} ({rule.within.text} from {basis} {_fmt(start)}"
+                    f"{' on ' + rule.calendar if rule.calendar else ''}): {d.sla_status}")
+            d.trace.append(hit)
             if d.sla_status == "breached" and rule.escalate:
                 previous = coerce(raw(rec, "previous.sla_status"), FieldType.STRING)
                 if previous is None or previous.casefold() != "breached":

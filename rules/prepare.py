@@ -42,6 +42,19 @@ def _field_code(name: str, ftype: FieldType, s: int) -> list[str]:
         return lines
     fast = {FieldType.NUMBER: "c is float or c is int", FieldType.BOOLEAN: "c is bool"}.get(ftype)
     lines += [f"    if r is None: v[{s + 2}] = True", "    else:"]
+    if ftype.is_temporal:
+        # Exports repeat the same instants: each distinct text is read once per process.
+        cache = "DC" if ftype is FieldType.DATE else "TC"
+        lines += [
+            f"        x = {cache}.get(r) if r.__class__ is str else None",
+            "        if x is None:",
+            f"            x = C[{ftype.value!r}](r)",
+            f"            if x.__class__ is float and r.__class__ is str and len({cache}) < 200000: {cache}[r] = x",
+            f"        if x.__class__ is U: P.append(({name!r}, x))",
+            f"        elif x is None: v[{s + 2}] = True",
+            f"        else: v[{s}] = x",
+        ]
+        return lines
     if fast:
         lines += ["        c = r.__class__", f"        if {fast}: v[{s}] = r", "        else:"]
         pad = "            "
@@ -68,7 +81,7 @@ class Preparer:
         lines.append("    return v, P")
         self.source = "\n".join(lines)
         namespace = {"TEMPLATE": template, "C": {t.value: f for t, f in COERCE.items()},
-                     "U": Unreadable}
+                     "U": Unreadable, "DC": {}, "TC": {}}
         exec(compile(self.source, f"<revsync prepare {program.ruleset.file}>", "exec"), namespace)
         self._prepare = namespace["prepare"]
 
