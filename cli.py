@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tomllib
 from datetime import datetime, timezone
@@ -383,7 +384,8 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         state = State(path)
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
-                           max_change_share=max_change_share, engine=engine)
+                           max_change_share=max_change_share, engine=engine,
+                           fault=os.environ.get("REVSYNC_FAULT"))
         with _progress() as advance:
             report = SyncRun(org, ws, state, opts, on_page=advance).run()
         click.echo(str(report))

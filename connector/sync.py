@@ -1,6 +1,8 @@
 """One sync run: pull -> map -> evaluate -> diff -> write -> checkpoint, page by page."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ class SyncOptions:
     max_change_share: float = 0.2  # of already-decided records whose stage or owner moves
     accept_changes: bool = False
     engine: str = "default"
+    fault: str | None = None  # for tests: "kill-after-write:N" or "kill-after-page:N" (SIGKILL there)
 
 
 @dataclass
@@ -242,7 +245,8 @@ class SyncRun:
         ctx = Context(now=self.opts.now, positions=dict(positions), inactive=self.directory.inactive(),
                       reroute=self.opts.reroute)
         _, fingerprint = self.state.watermark(obj)
-        if not self.opts.accept_changes and (fingerprint not in (None, self.fingerprint) or self.opts.reroute):
+        if not (self.opts.accept_changes or self.opts.dry_run) and \
+                (fingerprint not in (None, self.fingerprint) or self.opts.reroute):
             self._guard(Context(now=self.opts.now, positions=dict(positions),
                                 inactive=self.directory.inactive(), reroute=self.opts.reroute))
         run_id = None if self.opts.dry_run else self.state.start_run(
@@ -257,6 +261,8 @@ class SyncRun:
                     self.report.written += len(planned.patches)
                     continue
                 self._commit_page(run_id, page_no, planned, dict(ctx.positions))
+                if self.opts.fault == f"kill-after-page:{page_no}":
+                    os.kill(os.getpid(), signal.SIGKILL)  # a whole page written and checkpointed
                 self.on_page(page_no)
                 log.info("page_done", object=obj, page=page_no, records=len(page),
                          changed=len(planned.patches), written=self.report.written, failed=self.report.failed)
@@ -278,6 +284,8 @@ class SyncRun:
         t = time.perf_counter()
         results = self.backend.write(planned.patches) if planned.patches else []
         self.report.seconds["write"] += time.perf_counter() - t
+        if self.opts.fault == f"kill-after-write:{page_no}":
+            os.kill(os.getpid(), signal.SIGKILL)  # the writes landed; the checkpoint did not
         written = [r.id for r in results if r.ok]
         failed = {r.id: (r.code, r.message) for r in results if not r.ok}
         for rid, (code, message) in failed.items():

@@ -1,19 +1,28 @@
 """CRM record -> rule record, planned once per mapping so each record is a few dict lookups.
 
-Values pass through as found (the engine reads them as their field's type, and reports what
-it cannot read); empty strings become None; derived fields are computed; related records
-come from dotted columns ("Account.OwnerId"), nested objects ({"Account": {...}}) or records
-passed explicitly.
+Values pass through as found (the engine reads them as their field's type and reports what it
+cannot read); empty or blank strings become None; derived fields are computed. Related records
+come from records passed explicitly, dotted columns ("Account.OwnerId") or nested objects
+({"Account": {...}}, as the Salesforce REST API returns them); a related record that is absent
+gives None for each of its fields.
+
+The plan is Python source generated from the mapping and compiled once: the per-record path
+does no parsing, no loops over the mapping and no per-field function calls except derivations.
+CRM names are matched exactly (as the REST API and most exports spell them); a record whose
+keys are spelled otherwise (Data Loader writes upper-case headers such as "NUMBEROFEMPLOYEES")
+goes through a second plan that matches names ignoring case.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping as MappingABC
 from functools import lru_cache
 from typing import Any, Callable
 
-from .model import READ_BACK, FieldSpec, Mapping
+from .model import READ_BACK, FieldSpec, Mapping, Related
 
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+_LABEL = re.compile(r"^(?!-)[a-z0-9\-\u00a1-\uffff]+(?<!-)$")
 
 
 @lru_cache(maxsize=65536)
@@ -21,20 +30,35 @@ def _domain(text: str) -> str | None:
     s = text.strip().lower()
     if not s:
         return None
-    if "@" in s and "/" not in s:
-        s = s.rsplit("@", 1)[1]
+    if "<" in s and ">" in s:  # "Ann Lee <ann@acme.com>"
+        s = s[s.rfind("<") + 1:s.rfind(">")].strip()
+    if s.startswith("mailto:"):
+        s = s[7:]
+    if "@" in s and "/" not in s.split("@", 1)[0]:
+        s = s.rsplit("@", 1)[1]  # an email address
     else:
         s = _SCHEME.sub("", s)
-        s = s.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-        s = s.rsplit("@", 1)[-1].split(":", 1)[0]
-    s = s.strip(".")
+        if s.startswith("//"):
+            s = s[2:]
+        s = re.split(r"[/?#\\]", s, maxsplit=1)[0]
+        s = s.rsplit("@", 1)[-1]  # user:password@host
+    s = s.split(":", 1)[0].strip().strip(".")
     if s.startswith("www."):
         s = s[4:]
-    return s if "." in s else None
+    labels = s.split(".")
+    if len(labels) < 2 or labels[-1].isdigit() or not all(_LABEL.match(x) for x in labels):
+        return None  # no dot, an IP address, spaces or other characters no host name has
+    return s
 
 
 def domain_of(value: Any) -> str | None:
-    """The domain of an email address or URL, lower case, without `www.`."""
+    """The domain of an email address or URL: lower case, without `www.`, port, path or user.
+
+    `bob@Sub.Acme.com` -> `sub.acme.com`; `https://www.Acme.com/x?y` -> `acme.com`;
+    `acme.com` -> `acme.com`; anything without a dotted host name (or not text) -> None.
+    Subdomains are kept: without the public suffix list, cutting them is guesswork
+    (`acme.co.uk` vs `acme.github.io`); lead-to-account matching tries parent domains itself.
+    """
     if value is None or not isinstance(value, str):
         return None
     return _domain(value)
@@ -43,46 +67,127 @@ def domain_of(value: Any) -> str | None:
 DERIVE: dict[str, Callable[[Any], Any]] = {"domain": domain_of}
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
+# -- the plan -----------------------------------------------------------------------------------
+
+def _fold(record: MappingABC) -> dict:
+    out = {}
+    for k, v in record.items():
+        if isinstance(k, str):
+            k = k.casefold()
+        if isinstance(v, MappingABC) and not isinstance(v, dict):
+            v = dict(v)
+        out[k] = v
+    return out
 
 
-def _read_related(crm: dict, relationship: str, field: str) -> Any:
-    value = crm.get(f"{relationship}.{field}")
-    if value is None:
-        nested = crm.get(relationship)
-        if isinstance(nested, dict):
-            value = nested.get(field)
-    return value
+def _fold_deep(record: MappingABC) -> dict:
+    out = _fold(record)
+    for k, v in out.items():
+        if isinstance(v, dict):
+            out[k] = _fold(v)
+    return out
 
 
-def _apply(specs: tuple[FieldSpec, ...], get: Callable[[str], Any], out: dict, prefix: str) -> None:
-    for spec in specs:
-        if spec.crm:
-            out[prefix + spec.name] = _clean(get(spec.crm))
-    for spec in specs:
-        if spec.derive:
-            out[prefix + spec.name] = DERIVE[spec.derive](out.get(prefix + spec.source))
+class _Gen:
+    """Writes the inbound function's source, one statement per field."""
+
+    def __init__(self, fold: bool):
+        self.fold = fold
+        self.lines: list[str] = []
+        self.items: list[str] = []  # "'name': var" entries of the returned dict
+        self.n = 0
+
+    def key(self, crm: str) -> str:
+        return repr(crm.casefold() if self.fold else crm)
+
+    def var(self) -> str:
+        self.n += 1
+        return f"v{self.n}"
+
+    def clean(self, var: str, indent: str) -> None:
+        self.lines.append(f"{indent}if {var}.__class__ is str and (not {var} or {var}.isspace()): {var} = None")
+
+    def fields(self, specs: tuple[FieldSpec, ...], names: dict[str, str]) -> None:
+        for spec in specs:
+            if spec.crm is not None:
+                var = names.setdefault(spec.name, self.var())
+                self.lines.append(f"    {var} = g({self.key(spec.crm)})")
+                self.clean(var, "    ")
+
+    def derived(self, specs: tuple[FieldSpec, ...], names: dict[str, str]) -> None:
+        for spec in specs:
+            if spec.derive is not None:
+                var = names.setdefault(spec.name, self.var())
+                self.lines.append(f"    {var} = _derive_{spec.derive}({names[spec.source]})")
+
+    def related(self, rel: Related, index: int) -> dict[str, str]:
+        """Read a related record: passed explicitly, else dotted columns, else a nested object."""
+        names: dict[str, str] = {}
+        r, nested = f"r{index}", f"n{index}"
+        id_crm = next((f.crm for f in rel.fields if f.crm and f.name == "id"), None) or "Id"
+        self.lines.append(f"    {r} = related.get({rel.name!r}) if related else None")
+        self.lines.append(f"    if {r} is not None:")
+        # Explicit records come from a backend, spelled exactly; anything else is matched by case.
+        self.lines.append(f"        if {id_crm!r} not in {r}: {r} = _fold({r})")
+        for spec in rel.fields:
+            if spec.crm is None:
+                continue
+            var = names.setdefault(spec.name, self.var())
+            key = repr(spec.crm)
+            self.lines.append(f"        {var} = {r}.get({key})")
+            self.lines.append(f"        if {var} is None: {var} = {r}.get({repr(spec.crm.casefold())})")
+            self.clean(var, "        ")
+        self.lines.append("    else:")
+        self.lines.append(f"        {nested} = g({self.key(rel.relationship)})")
+        self.lines.append(f"        {nested} = _none if {nested} is None else "
+                          f"({nested}.get if isinstance({nested}, _MAPS) else _none)")
+        for spec in rel.fields:
+            if spec.crm is None:
+                continue
+            var = names[spec.name]
+            self.lines.append(f"        {var} = g({self.key(rel.relationship + '.' + spec.crm)})")
+            self.lines.append(f"        if {var} is None: {var} = {nested}({self.key(spec.crm)})")
+            self.clean(var, "        ")
+        return names
 
 
-def plan(mapping: Mapping) -> Callable[[dict, dict | None], dict]:
-    own = tuple(mapping.fields)
-    read_back = [(o.crm, READ_BACK[o.name][0]) for o in mapping.outputs if o.name in READ_BACK]
-    related = [(r.name + ".", r.relationship, r.fields) for r in mapping.related]
+def _source(mapping: Mapping, fold: bool, sentinel: str) -> str:
+    gen = _Gen(fold)
+    if not fold:  # records not spelled exactly go to the plan that ignores case
+        gen.lines.append(f"    if {sentinel!r} not in crm: return _folded(_fold_deep(crm), related)")
+    gen.lines.append("    g = crm.get")
+    own: dict[str, str] = {}
+    gen.fields(mapping.fields, own)
+    gen.derived(mapping.fields, own)
+    for spec in mapping.fields:
+        gen.items.append(f"{spec.name!r}: {own[spec.name]}")
+    for o in mapping.outputs:
+        if o.name in READ_BACK:
+            var = gen.var()
+            gen.lines.append(f"    {var} = g({gen.key(o.crm)})")
+            gen.clean(var, "    ")
+            gen.items.append(f"{READ_BACK[o.name][0]!r}: {var}")
+    for i, rel in enumerate(mapping.related):
+        names = gen.related(rel, i)
+        gen.derived(rel.fields, names)
+        for spec in rel.fields:
+            gen.items.append(f"{rel.name + '.' + spec.name!r}: {names[spec.name]}")
+    body = "\n".join(gen.lines)
+    items = ",\n        ".join(gen.items)
+    return f"def inbound(crm, related=None):\n{body}\n    return {{\n        {items},\n    }}\n"
 
-    def inbound(crm: dict, explicit: dict[str, dict] | None = None) -> dict:
-        out: dict[str, Any] = {}
-        _apply(own, crm.get, out, "")
-        for crm_field, name in read_back:
-            out[name] = _clean(crm.get(crm_field))
-        for prefix, relationship, specs in related:
-            record = (explicit or {}).get(prefix[:-1])
-            if record is not None:
-                _apply(specs, record.get, out, prefix)
-            elif relationship in crm or any(k.startswith(relationship + ".") for k in crm):
-                _apply(specs, lambda f: _read_related(crm, relationship, f), out, prefix)
-        return out
 
+def plan(mapping: Mapping) -> Callable[..., dict]:
+    """The inbound function for a validated mapping: `inbound(crm, related=None) -> dict`."""
+    id_spec = mapping.field("id")
+    sentinel = id_spec.crm if id_spec is not None and id_spec.crm else "Id"
+    namespace: dict[str, Any] = {"_MAPS": (dict, MappingABC), "_none": {}.get, "_fold": _fold,
+                                 "_fold_deep": _fold_deep}
+    namespace.update({f"_derive_{name}": fn for name, fn in DERIVE.items()})
+    folded_src, exact_src = _source(mapping, True, sentinel), _source(mapping, False, sentinel)
+    exec(compile(folded_src, f"<inbound {mapping.file} (any case)>", "exec"), namespace)
+    namespace["_folded"] = namespace.pop("inbound")
+    exec(compile(exact_src, f"<inbound {mapping.file}>", "exec"), namespace)
+    inbound = namespace["inbound"]
+    inbound.source = exact_src  # what the plan does, for debugging
     return inbound

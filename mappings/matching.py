@@ -1,59 +1,165 @@
-"""Lead-to-account matching by domain, pure (the caller reads the accounts once per run).
+"""Lead-to-account matching by domain, pure: the caller reads the accounts once per run.
 
-A lead matches the account whose website domain equals the lead's email or website domain.
-Free-mail domains never match. Among several accounts with one domain the tie-break is: the
-account whose owner is active (when known), then the most recently modified, then the lowest Id.
+Leads have no account lookup in Salesforce, so a lead is matched to the account whose domain
+(by default: the domain of its Website) equals one of the lead's domain fields, tried in the
+order the mapping's `match.on` lists them (email_domain, then website_domain):
+
+1. exact domain: `bob@eu.acme.com` matches an account at `eu.acme.com`;
+2. else a parent domain: `bob@eu.acme.com` matches an account at `acme.com` (never a bare
+   public suffix such as `co.uk`, and never through shared hosting such as `github.io`);
+3. free-mail domains (gmail.com, yahoo.com, outlook.com, ...) never match, on either side.
+
+When several accounts share the domain: the account whose owner is active (when known: from
+`inactive_owners`, or the account's own `Owner.IsActive`), then the most recently modified
+(SystemModstamp, else LastModifiedDate; a missing date counts as oldest), then the lowest Id.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping as MappingABC, NamedTuple
+
+from rules.values import parse_instant
 
 from .inbound import domain_of
 from .model import Mapping
 
 FREE_MAIL = frozenset({
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "outlook.com",
-    "hotmail.com", "hotmail.co.uk", "live.com", "msn.com", "icloud.com", "me.com", "mac.com",
-    "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net", "web.de", "mail.com",
-    "yandex.ru", "qq.com", "163.com",
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "yahoo.co.jp",
+    "ymail.com", "rocketmail.com", "outlook.com", "outlook.fr", "outlook.de", "hotmail.com",
+    "hotmail.co.uk", "hotmail.fr", "hotmail.de", "live.com", "live.co.uk", "msn.com", "icloud.com",
+    "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com", "pm.me", "gmx.de", "gmx.net",
+    "gmx.com", "web.de", "t-online.de", "mail.com", "mail.ru", "yandex.ru", "yandex.com", "qq.com",
+    "163.com", "126.com", "fastmail.com", "hey.com", "tutanota.com", "zohomail.com", "comcast.net",
+    "verizon.net", "att.net", "sbcglobal.net", "btinternet.com", "orange.fr", "free.fr", "laposte.net",
+    "libero.it", "naver.com", "rediffmail.com",
+})
+# Second-level public suffixes: a parent domain is never one of these.
+PUBLIC_SUFFIXES = frozenset({
+    "co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "ltd.uk", "plc.uk", "com.au", "net.au", "org.au",
+    "edu.au", "gov.au", "co.nz", "org.nz", "co.jp", "ne.jp", "or.jp", "co.kr", "co.in", "firm.in",
+    "net.in", "org.in", "com.br", "net.br", "com.mx", "com.ar", "com.cn", "net.cn", "org.cn",
+    "com.hk", "com.sg", "com.tw", "com.tr", "co.za", "co.il", "com.my", "com.ph", "com.pl",
+    "co.id", "co.th", "com.vn", "com.ua", "com.co", "com.pe", "com.sa", "com.eg", "com.ng",
+})
+# Shared hosting: `acme.github.io` is not GitHub's, so its parent never matches.
+SHARED_HOSTS = frozenset({
+    "github.io", "gitlab.io", "herokuapp.com", "netlify.app", "vercel.app", "pages.dev",
+    "myshopify.com", "wixsite.com", "wordpress.com", "blogspot.com", "squarespace.com",
+    "webflow.io", "azurewebsites.net", "cloudfront.net", "amazonaws.com", "appspot.com",
+    "firebaseapp.com", "web.app", "sites.google.com", "carrd.co", "notion.site", "substack.com",
 })
 
 
+class AccountMatch(NamedTuple):
+    account: dict  # the CRM-named account record
+    field: str  # the record's field that matched (e.g. email_domain)
+    domain: str  # the domain looked up (the record's, or its parent)
+    exact: bool
+
+
 class AccountMatcher:
-    def __init__(self, mapping: Mapping, accounts: Iterable[dict[str, Any]],
-                 inactive_owners: frozenset[str] = frozenset()):
-        rel = next((r for r in mapping.related if r.name == "account"), None)
+    """Accounts indexed by domain once; `match` is a few dict lookups per record."""
+
+    def __init__(self, mapping: Mapping, accounts: Iterable[MappingABC[str, Any]],
+                 inactive_owners: Iterable[str] = frozenset(), free_mail: Iterable[str] = FREE_MAIL):
+        rel = mapping.relation("account")
         if rel is None or rel.match is None:
-            raise ValueError(f"mapping for {mapping.object} has no account matching")
+            raise ValueError(f"the {mapping.object} mapping has no `related: account` with `match:`")
         self.on = rel.match.on
-        against = next(f for f in rel.fields if f.name == rel.match.against)
-        source = against.crm or next(f.crm for f in rel.fields if f.name == against.source)
-        best: dict[str, dict] = {}
+        self.free_mail = frozenset(d.casefold() for d in free_mail)
+        against = rel.field(rel.match.against)
+        self._domain_source = against.crm or rel.field(against.source).crm
+        self._id = _crm(rel, "id", "Id")
+        self._owner = _crm(rel, "owner_id", "OwnerId")
+        self._stamps = tuple(dict.fromkeys([_crm(rel, "modified_at", "SystemModstamp"),
+                                            "SystemModstamp", "LastModifiedDate"]))
+        inactive = {str(o).strip().casefold() for o in inactive_owners}
+        self._inactive = inactive | {o[:15] for o in inactive if len(o) == 18}
+        by_domain: dict[str, list[tuple[tuple, dict]]] = {}
         for account in accounts:
-            domain = domain_of(account.get(source))
-            if domain is None or domain in FREE_MAIL:
+            account = account if isinstance(account, dict) else dict(account)
+            domain = domain_of(_get(account, self._domain_source))
+            if domain is None or domain in self.free_mail:
                 continue
-            current = best.get(domain)
-            if current is None or self._rank(account, inactive_owners) < self._rank(current, inactive_owners):
-                best[domain] = account
-        self.by_domain = best
+            by_domain.setdefault(domain, []).append((self._rank(account), account))
+        self._candidates = {d: [a for _, a in sorted(c, key=lambda x: x[0])] for d, c in by_domain.items()}
+        self.by_domain = {d: c[0] for d, c in self._candidates.items()}
 
-    @staticmethod
-    def _rank(account: dict, inactive: frozenset[str]) -> tuple:
-        owner_inactive = str(account.get("OwnerId") or "").casefold() in inactive
-        stamp = str(account.get("SystemModstamp") or account.get("LastModifiedDate") or "")
-        # Sorting ascending: active owner first, newest first (negated by inverting characters), lowest Id.
-        return (owner_inactive, _desc(stamp), str(account.get("Id") or ""))
+    def _rank(self, account: dict) -> tuple:
+        owner = str(_get(account, self._owner) or "").strip().casefold()
+        active = _owner_active(account)
+        inactive = active is False or (owner != "" and (owner in self._inactive or owner[:15] in self._inactive))
+        stamp = next((s for s in (parse_instant(_get(account, f)) for f in self._stamps) if s is not None), None)
+        newest_first = -stamp.timestamp() if stamp is not None else float("inf")
+        return (inactive, newest_first, str(_get(account, self._id) or "\uffff"))
 
-    def match(self, rule_record: dict) -> dict | None:
+    def candidates(self, domain: str) -> list[dict]:
+        """Every account at exactly this domain, best first."""
+        return list(self._candidates.get(domain_of(domain) or "", ()))
+
+    def lookup(self, rule_record: MappingABC[str, Any]) -> AccountMatch | None:
+        """The matched account and how it matched, or None."""
+        domains = []
         for name in self.on:
-            domain = rule_record.get(name)
-            if domain and domain not in FREE_MAIL:
-                found = self.by_domain.get(domain)
+            domain = domain_of(rule_record.get(name))
+            if domain is None or domain in self.free_mail:
+                continue
+            found = self.by_domain.get(domain)
+            if found is not None:
+                return AccountMatch(found, name, domain, True)
+            domains.append((name, domain))
+        for name, domain in domains:
+            for parent in _parents(domain):
+                if parent in self.free_mail:
+                    break
+                found = self.by_domain.get(parent)
                 if found is not None:
-                    return found
+                    return AccountMatch(found, name, parent, False)
         return None
 
+    def match(self, rule_record: MappingABC[str, Any]) -> dict | None:
+        """The CRM-named account for a rule record (from `Mapping.inbound`), or None."""
+        found = self.lookup(rule_record)
+        return found.account if found is not None else None
 
-def _desc(text: str) -> tuple[int, ...]:
-    return tuple(-ord(ch) for ch in text)
+
+def _parents(domain: str) -> Iterable[str]:
+    labels = domain.split(".")
+    for i in range(1, len(labels) - 1):
+        parent = ".".join(labels[i:])
+        if parent in SHARED_HOSTS or parent in PUBLIC_SUFFIXES:
+            return
+        yield parent
+
+
+def _crm(rel, name: str, default: str) -> str:
+    spec = rel.field(name)
+    return spec.crm if spec is not None and spec.crm else default
+
+
+def _get(record: MappingABC[str, Any], crm: str) -> Any:
+    value = record.get(crm)
+    if value is None and crm not in record:
+        folded = crm.casefold()
+        value = next((v for k, v in record.items() if isinstance(k, str) and k.casefold() == folded), None)
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _owner_active(account: MappingABC[str, Any]) -> bool | None:
+    value = _get(account, "Owner.IsActive")
+    if value is None:
+        owner = _get(account, "Owner")
+        if isinstance(owner, MappingABC):
+            value = _get(owner, "IsActive")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().casefold()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+    return None

@@ -1,23 +1,42 @@
-"""What a mapping file says: rule field names <-> CRM fields, related records, outputs."""
+"""What a mapping file says: rule field names <-> CRM fields, related records, outputs.
+
+A Mapping is built once by the loader (which validates it and plans its inbound function)
+and shared by everything that reads or writes records of its object.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping as MappingABC
 
 from rules.model import FieldType, Location
 
-OUTPUT_NAMES = ("score", "grade", "stage", "segment", "owner", "routed_at", "sla_due", "sla_status", "reason")
+# Decision outputs a mapping may send to CRM fields.
+OUTPUT_NAMES = ("score", "grade", "stage", "segment", "owner", "routed_at", "sla_due", "sla_status",
+                "reason")
+# Derivations a field may declare (`derive: domain, from: email`).
 DERIVATIONS = ("domain",)
-# Outputs read back from the CRM, and the rule field names rules see them under.
-READ_BACK = {"routed_at": ("routed_at", FieldType.DATETIME),
-             "sla_status": ("previous.sla_status", FieldType.PICKLIST),
-             "sla_due": ("previous.sla_due", FieldType.DATETIME),
-             "stage": ("previous.stage", FieldType.STRING),
-             "score": ("previous.score", FieldType.NUMBER)}
+# Outputs read back from the CRM, and the rule field names rules see them under. `routed_at`
+# keeps routing sticky; `previous.sla_status` makes an escalation happen once.
+READ_BACK: dict[str, tuple[str, FieldType]] = {
+    "routed_at": ("routed_at", FieldType.DATETIME),
+    "sla_due": ("previous.sla_due", FieldType.DATETIME),
+    "sla_status": ("previous.sla_status", FieldType.PICKLIST),
+    "stage": ("previous.stage", FieldType.STRING),
+    "score": ("previous.score", FieldType.NUMBER),
+    "grade": ("previous.grade", FieldType.STRING),
+    "segment": ("previous.segment", FieldType.STRING),
+}
+# Names the rule sections produce: a mapped field may not shadow them.
+PRODUCED_NAMES = ("segment", "score", "scores", "grade", "stage", "owner", "sla_due", "sla_status",
+                  "previous")
+
+Inbound = Callable[[MappingABC[str, Any], "MappingABC[str, MappingABC[str, Any]] | None"], dict]
 
 
 @dataclass(frozen=True)
 class FieldSpec:
+    """One rule field: read from CRM field `crm`, or derived (`derive`) from field `source`."""
+
     name: str
     crm: str | None
     type: FieldType
@@ -25,24 +44,40 @@ class FieldSpec:
     source: str | None
     loc: Location
 
+    @property
+    def derived(self) -> bool:
+        return self.derive is not None
+
 
 @dataclass(frozen=True)
 class MatchSpec:
+    """How records without a lookup field find their related record (lead-to-account)."""
+
     by: str  # "domain"
-    on: tuple[str, ...]  # record fields holding candidate domains
+    on: tuple[str, ...]  # the record's fields holding candidate domains, in order of preference
     against: str  # the related record's field holding its domain
     loc: Location
 
 
 @dataclass(frozen=True)
 class Related:
+    """A related record rules test as `<name>.<field>`."""
+
     name: str
     object: str
-    relationship: str
-    lookup: str | None
+    relationship: str  # column prefix ("Account.OwnerId") or nested key ({"Account": {...}})
+    lookup: str | None  # the record's field holding the related Id
     match: MatchSpec | None
     fields: tuple[FieldSpec, ...]
     loc: Location
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def crm_fields(self) -> list[str]:
+        """CRM fields to read from the related object (Id first)."""
+        names = [f.crm for f in self.fields if f.crm]
+        return list(dict.fromkeys(["Id", *names]))
 
 
 @dataclass(frozen=True)
@@ -60,11 +95,21 @@ class Mapping:
     fields: tuple[FieldSpec, ...]
     related: tuple[Related, ...]
     outputs: tuple[OutputSpec, ...]
-    fingerprint: str = ""
+    fingerprint: str = ""  # changes when the mapping's meaning changes (not its comments)
     _plan: Any = field(default=None, compare=False, repr=False)
 
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def relation(self, name: str) -> Related | None:
+        return next((r for r in self.related if r.name == name), None)
+
+    def output(self, name: str) -> OutputSpec | None:
+        return next((o for o in self.outputs if o.name == name), None)
+
     def rule_fields(self) -> dict[str, FieldType]:
-        """Every name a rule may test, with its type."""
+        """Every name a rule may test, with its type: the object's fields, `<related>.<field>`,
+        and the outputs read back (`routed_at`, `previous.sla_status`, `previous.sla_due`, ...)."""
         out = {f.name: f.type for f in self.fields}
         for rel in self.related:
             out.update({f"{rel.name}.{f.name}": f.type for f in rel.fields})
@@ -75,21 +120,13 @@ class Mapping:
         return out
 
     def crm_fields(self) -> list[str]:
-        """CRM fields to read for the object itself (output fields are read back too)."""
+        """CRM fields to read for the object itself: mapped fields, lookups, output fields
+        (read back), plus Id and SystemModstamp (the sync's watermark)."""
         names = [f.crm for f in self.fields if f.crm]
         names += [o.crm for o in self.outputs]
-        for rel in self.related:
-            if rel.lookup:
-                spec = next((f for f in self.fields if f.name == rel.lookup), None)
-                if spec is not None and spec.crm:
-                    names.append(spec.crm)
         return list(dict.fromkeys(["Id", *names, "SystemModstamp"]))
 
-    def output(self, name: str) -> OutputSpec | None:
-        return next((o for o in self.outputs if o.name == name), None)
-
-    def inbound(self, crm: dict, related: dict[str, dict] | None = None) -> dict:
+    def inbound(self, crm: MappingABC[str, Any],
+                related: MappingABC[str, MappingABC[str, Any]] | None = None) -> dict[str, Any]:
+        """A CRM-named record -> the flat rule record (see mappings/inbound.py)."""
         return self._plan(crm, related)
-
-
-Inbound = Callable[[dict, "dict[str, dict] | None"], dict]

@@ -49,16 +49,16 @@ class RoundRobin:
 
 
 def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict, raw) -> str | None:
-    """The symbolic owner an assignment gives, or None when it names nobody
-    (an empty field, a team whose members are all inactive)."""
+    """The symbolic owner an assignment gives, or None when it names nobody who can take it
+    (an empty field, an inactive user, a team whose members are all inactive)."""
     if assign.kind is AssignKind.USER:
-        return f"user:{assign.target}"
+        return None if assign.target.casefold() in rr.inactive else f"user:{assign.target}"
     if assign.kind is AssignKind.QUEUE:
         return f"queue:{assign.target}"
     if assign.kind is AssignKind.TEAM:
         member = rr.next(teams[assign.target])
         return f"team:{assign.target}/{member}" if member else None
     value = raw(record, assign.target)
-    if value is None or str(value).strip() == "":
+    if value is None or str(value).strip() == "" or str(value).strip().casefold() in rr.inactive:
         return None
     return f"field:{str(value).strip()}"

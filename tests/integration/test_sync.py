@@ -1,0 +1,186 @@
+"""The sync job end to end against the embedded org, run as the scheduler runs it: the CLI in a
+subprocess, a real SQLite org and a real state file."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector.base import Patch
+from connector.demo import create_demo_org
+from connector.local import LocalOrg
+from connector.scaffold import scaffold
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = "2026-11-24T15:00:00Z"
+OUTPUT_FIELDS = ["OwnerId", "Revsync_Score__c", "Revsync_Grade__c", "Revsync_Stage__c", "Revsync_Segment__c",
+                 "Revsync_Routed_At__c", "Revsync_SLA_Due__c", "Revsync_SLA_Status__c", "Revsync_Reason__c"]
+
+
+def revsync(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    scaffold(tmp_path)
+    create_demo_org(tmp_path / "org.db", leads=700, seed=7)
+    return tmp_path
+
+
+def sync(ws: Path, *extra: str, env: dict | None = None, org: str = "org.db") -> subprocess.CompletedProcess:
+    return revsync(ws, "sync", "--org", f"local:{org}", "--now", NOW, *extra, env=env)
+
+
+def summary(proc: subprocess.CompletedProcess) -> dict:
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    done = [e for e in events if e.get("event") == "run_done"]
+    assert done, proc.stdout + proc.stderr
+    return done[-1]
+
+
+def outputs(path: Path) -> dict[str, tuple]:
+    db = sqlite3.connect(path)
+    cols = ", ".join(f'"{c}"' for c in OUTPUT_FIELDS)
+    return {row[0]: row[1:] for row in db.execute(f'SELECT Id, {cols} FROM Lead ORDER BY Id')}
+
+
+def test_first_sync_decides_and_second_sync_writes_nothing(workspace):
+    first = sync(workspace)
+    assert first.returncode == 0, first.stderr
+    s1 = summary(first)
+    assert s1["written"] > 500 and s1["failed"] == 0
+    assert "Lead: read" in first.stdout
+    second = sync(workspace)
+    assert second.returncode == 0
+    s2 = summary(second)
+    assert s2["written"] == 0 and s2["changed"] == 0 and s2["evaluated"] > 0
+    runs = revsync(workspace, "runs", "--org", "local:org.db")
+    assert runs.stdout.count("Lead") == 2
+
+
+def test_dry_run_writes_nothing_anywhere(workspace):
+    before = outputs(workspace / "org.db")
+    proc = sync(workspace, "--dry-run")
+    assert proc.returncode == 0 and "would write" in proc.stdout
+    assert outputs(workspace / "org.db") == before
+    assert revsync(workspace, "runs", "--org", "local:org.db").stdout.strip() == ""
+
+
+@pytest.mark.parametrize("fault", ["kill-after-write:2", "kill-after-page:1"])
+def test_killed_run_resumes_to_the_uninterrupted_state(tmp_path, fault):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    for ws in (straight, killed):
+        ws.mkdir()
+        scaffold(ws)
+        create_demo_org(ws / "org.db", leads=700, seed=7)
+    assert sync(straight).returncode == 0
+    crashed = sync(killed, env={"REVSYNC_FAULT": fault})
+    assert crashed.returncode == -9  # SIGKILL
+    resumed = sync(killed)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outputs(killed / "org.db") == outputs(straight / "org.db")
+    # Nothing was written twice: every (record, field) appears once among written changes.
+    db = sqlite3.connect(next((killed / ".revsync").glob("*.state.db")))
+    rows = db.execute("SELECT record_id, field, count(*) FROM changes WHERE status='written' "
+                      "GROUP BY record_id, field HAVING count(*) > 1").fetchall()
+    assert rows == []
+    assert summary(sync(killed))["written"] == 0
+
+
+def test_a_persons_owner_change_is_kept(workspace):
+    assert sync(workspace).returncode == 0
+    org = LocalOrg(workspace / "org.db")
+    lead = next(r for r in org.read_all("Lead", ["OwnerId", "Revsync_Routed_At__c", "IsConverted"])
+                if r["Revsync_Routed_At__c"] and not r["IsConverted"])
+    person = next(u["Id"] for u in org.read_all("User", ["IsActive", "Username"])
+                  if u["IsActive"] and u["Id"] != lead["OwnerId"] and u["Username"].startswith("erin"))
+    assert org.write([Patch("Lead", lead["Id"], {"OwnerId": person})])[0].ok
+    org.close()
+    proc = sync(workspace)
+    assert proc.returncode == 0
+    assert outputs(workspace / "org.db")[lead["Id"]][0] == person
+    assert summary(proc)["written"] == 0
+
+
+def test_revert_restores_old_values_and_leaves_peoples_edits(workspace):
+    before = outputs(workspace / "org.db")
+    assert sync(workspace).returncode == 0
+    after = outputs(workspace / "org.db")
+    changed = [rid for rid in after if after[rid] != before[rid]]
+    edited = changed[0]
+    org = LocalOrg(workspace / "org.db")
+    assert org.write([Patch("Lead", edited, {"Revsync_Stage__c": "Hand picked"})])[0].ok
+    org.close()
+    proc = revsync(workspace, "revert", "--org", "local:org.db", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "left alone" in proc.stdout and edited in proc.stdout
+    reverted = outputs(workspace / "org.db")
+    for rid in changed[1:]:
+        assert reverted[rid] == before[rid]
+    stage = OUTPUT_FIELDS.index("Revsync_Stage__c")
+    assert reverted[edited][stage] == "Hand picked"
+    assert reverted[edited][0] == before[edited][0]  # its other fields were restored
+    runs = revsync(workspace, "runs", "--org", "local:org.db").stdout
+    assert "reverts run 1" in runs
+    show = revsync(workspace, "runs", "--org", "local:org.db", "show", "1").stdout
+    assert "Revsync_Stage__c" in show and "lead.yaml:" in show
+
+
+def test_bad_rows_are_skipped_and_reported(workspace):
+    db = sqlite3.connect(workspace / "org.db")
+    ids = [r[0] for r in db.execute("SELECT Id FROM Lead WHERE IsConverted = 0 ORDER BY Id LIMIT 3")]
+    db.execute("UPDATE Lead SET NumberOfEmployees = 'lots' WHERE Id = ?", (ids[0],))
+    db.execute("UPDATE Lead SET LastActivityDate = '31/12/2025' WHERE Id = ?", (ids[1],))
+    db.execute("UPDATE Lead SET OwnerId = '005ZZZZZZZZZZZZZZZ' WHERE Id = ?", (ids[2],))
+    db.commit()
+    db.close()
+    proc = sync(workspace)
+    assert proc.returncode == 1, proc.stderr  # partial success
+    s = summary(proc)
+    assert s["skipped"] == 3 and s["written"] > 500
+    for rid in ids:
+        assert f"skipped {rid}" in proc.stdout
+    assert "lots" in proc.stdout and "unknown owner id 005ZZZZZZZZZZZZZZZ" in proc.stdout
+
+
+def test_a_second_run_waits_for_the_lock(workspace):
+    from filelock import FileLock
+    state = workspace / ".revsync" / "org_db.state.db"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(state) + ".lock"):
+        proc = sync(workspace)
+    assert proc.returncode == 4 and "holds" in proc.stderr
+
+
+def test_guard_stops_a_rule_change_that_moves_too_much(workspace):
+    assert sync(workspace).returncode == 0
+    rules = workspace / "rules" / "lead.yaml"
+    rules.write_text(rules.read_text().replace("when: {score: {gte: 60}, grade: [A, B]}",
+                                               "when: {score: {gte: 0}}"))
+    proc = sync(workspace)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "--accept-changes" in proc.stderr and "preview" in proc.stderr
+    assert summary(sync(workspace, "--dry-run"))["written"] > 0  # nothing was written by the guard
+    accepted = sync(workspace, "--accept-changes")
+    assert accepted.returncode == 0 and summary(accepted)["written"] > 0
+
+
+def test_config_problems_exit_2_before_touching_anything(workspace):
+    (workspace / "rules" / "lead.yaml").write_text("object: Lead\nsegment:\n  - {name: a, when: {titel: x}, segment: a}\n")
+    before = outputs(workspace / "org.db")
+    proc = sync(workspace)
+    assert proc.returncode == 2 and "E110" in proc.stderr
+    assert outputs(workspace / "org.db") == before
+
+
+def test_missing_org_is_exit_3(workspace):
+    proc = sync(workspace, org="nope.db")
+    assert proc.returncode == 3 and "revsync org demo" in proc.stderr
