@@ -480,10 +480,14 @@ def revert(org_spec, state_path, run_id):
 
 
 @main.command(hidden=True)
-def demo() -> None:
-    """What `make demo` shows."""
-    from connector.offline import run_demo
-    click.echo(run_demo())
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path(".demo"), show_default=True)
+@click.option("--size", default=5000, show_default=True)
+def demo(directory: Path, size: int) -> None:
+    """What `make demo` shows: a demo org synced with the example rules."""
+    from connector.showcase import run
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    for part in run(directory, size):
+        click.echo(part)
 
 
 if __name__ == "__main__":
