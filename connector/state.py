@@ -37,7 +37,9 @@ CREATE TABLE IF NOT EXISTS pages (
     PRIMARY KEY (run_id, page));
 CREATE TABLE IF NOT EXISTS changes (
     run_id INTEGER, page INTEGER, record_id TEXT, field TEXT, old TEXT, new TEXT,
-    rules TEXT, status TEXT, PRIMARY KEY (run_id, record_id, field));
+    status TEXT, PRIMARY KEY (run_id, record_id, field));
+CREATE TABLE IF NOT EXISTS citations (
+    run_id INTEGER, record_id TEXT, rules TEXT, PRIMARY KEY (run_id, record_id));
 CREATE INDEX IF NOT EXISTS changes_page ON changes (run_id, page);
 """
 
@@ -85,7 +87,9 @@ class State:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        # WAL with NORMAL survives the process being killed at any point, which is what the
+        # page protocol relies on; only a power loss can cost the last transactions.
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -162,10 +166,11 @@ class State:
                    json.loads(row[8] or "{}"), row[9])
 
     def changes(self, run_id: int) -> list[Change]:
-        return [Change(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6], r[7])
+        return [Change(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6] or "", r[7])
                 for r in self.db.execute(
-                    "SELECT run_id, page, record_id, field, old, new, rules, status FROM changes "
-                    "WHERE run_id=? ORDER BY page, record_id, field", (run_id,))]
+                    "SELECT c.run_id, c.page, c.record_id, c.field, c.old, c.new, k.rules, c.status "
+                    "FROM changes c LEFT JOIN citations k USING (run_id, record_id) "
+                    "WHERE c.run_id=? ORDER BY c.page, c.record_id, c.field", (run_id,))]
 
     # -- pages: intent, then outcome --------------------------------------------------------------
     def begin_page(self, run_id: int, page: int, changes: list[tuple[str, str, Any, Any, str]],
@@ -174,9 +179,12 @@ class State:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, 'pending', ?, ?)",
                        (run_id, page, _dump(positions), watermark))
-            db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
-                           [(run_id, page, rid, f, _dump(old), _dump(new), rules)
-                            for rid, f, old, new, rules in changes])
+            db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+                           [(run_id, page, rid, f, _dump(old), _dump(new))
+                            for rid, f, old, new, _ in changes])
+            # The rules that decided a record are cited once per record, not once per field.
+            db.executemany("INSERT OR REPLACE INTO citations VALUES (?, ?, ?)",
+                           list({(run_id, rid, rules) for rid, _, _, _, rules in changes}))
 
     def pending_page(self, object: str) -> tuple[int, int, dict, str | None] | None:
         row = self.db.execute(
@@ -194,10 +202,11 @@ class State:
         now = _now()
         with self.transaction() as db:
             db.execute("UPDATE pages SET status='done' WHERE run_id=? AND page=?", (run_id, page))
-            db.executemany("UPDATE changes SET status='written' WHERE run_id=? AND page=? AND record_id=?",
-                           [(run_id, page, rid) for rid in written])
-            db.executemany("UPDATE changes SET status='failed' WHERE run_id=? AND page=? AND record_id=?",
-                           [(run_id, page, rid) for rid in failed])
+            # (run_id, record_id) is the primary key's prefix: one index seek per record.
+            db.executemany("UPDATE changes SET status='written' WHERE run_id=? AND record_id=?",
+                           [(run_id, rid) for rid in written])
+            db.executemany("UPDATE changes SET status='failed' WHERE run_id=? AND record_id=?",
+                           [(run_id, rid) for rid in failed])
             db.executemany("DELETE FROM retry WHERE object=? AND record_id=?",
                            [(object, rid) for rid in written])
             db.executemany(
@@ -206,11 +215,10 @@ class State:
                 [(object, rid, code, msg, now, now) for rid, (code, msg) in failed.items()])
             db.executemany("INSERT OR REPLACE INTO rr_position VALUES (?, ?, ?)",
                            [(object, team, pos) for team, pos in positions.items()])
-            for rid, at in rechecks.items():
-                if at is None:
-                    db.execute("DELETE FROM recheck WHERE object=? AND record_id=?", (object, rid))
-                else:
-                    db.execute("INSERT OR REPLACE INTO recheck VALUES (?, ?, ?)", (object, rid, at))
+            db.executemany("DELETE FROM recheck WHERE object=? AND record_id=?",
+                           [(object, rid) for rid, at in rechecks.items() if at is None])
+            db.executemany("INSERT OR REPLACE INTO recheck VALUES (?, ?, ?)",
+                           [(object, rid, at) for rid, at in rechecks.items() if at is not None])
             if watermark is not None:
                 db.execute("INSERT INTO watermark(object, modstamp) VALUES (?, ?) ON CONFLICT(object) "
                            "DO UPDATE SET modstamp=max(coalesce(modstamp, ''), excluded.modstamp)",

@@ -151,7 +151,7 @@ class SyncRun:
         if watermark and not full:
             since = parse_instant(watermark) - self.opts.overlap
         seen: set[str] = set()
-        for page in self.backend.changed_since(obj, self.fields, since, size):
+        for page in self._timed(self.backend.changed_since(obj, self.fields, since, size)):
             fresh = [r for r in page if r["Id"] not in seen]
             seen.update(r["Id"] for r in fresh)
             if fresh:
@@ -163,6 +163,15 @@ class SyncRun:
             page = self.backend.read_ids(obj, self.fields, extra[start:start + size])
             if page:
                 yield page
+
+    def _timed(self, pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
+        while True:
+            t = time.perf_counter()
+            page = next(pages, None)
+            self.report.seconds["read"] += time.perf_counter() - t
+            if page is None:
+                return
+            yield page
 
     # -- one page ----------------------------------------------------------------------------------
     def _plan(self, page: list[dict], ctx: Context) -> tuple[_Planned, list[Decision]]:
@@ -280,7 +289,9 @@ class SyncRun:
         return self.report
 
     def _commit_page(self, run_id: int, page_no: int, planned: _Planned, positions: dict) -> None:
+        t = time.perf_counter()
         self.state.begin_page(run_id, page_no, planned.changes, positions, planned.watermark)
+        self.report.seconds["journal"] += time.perf_counter() - t
         t = time.perf_counter()
         results = self.backend.write(planned.patches) if planned.patches else []
         self.report.seconds["write"] += time.perf_counter() - t
@@ -292,8 +303,10 @@ class SyncRun:
             log.warning("write_failed", object=self.opts.object, id=rid, code=code, message=message)
         self.report.written += len(written)
         self.report.failed += len(failed)
+        t = time.perf_counter()
         self.state.finish_page(self.opts.object, run_id, page_no, written, failed, positions,
                                planned.watermark, planned.rechecks)
+        self.report.seconds["journal"] += time.perf_counter() - t
 
     def _recover(self) -> int:
         """Finish a page a killed run had journalled but not marked done."""
