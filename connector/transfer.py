@@ -31,7 +31,10 @@ def _typed(value: Any, ftype: str) -> Any:
         return None
     text = str(value).strip()
     if ftype in NUMBER:
-        number = float(text)
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
         return int(number) if ftype == "int" else number
     if ftype == "boolean":
         if text.lower() in ("true", "1", "yes"):

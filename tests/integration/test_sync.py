@@ -184,3 +184,21 @@ def test_config_problems_exit_2_before_touching_anything(workspace):
 def test_missing_org_is_exit_3(workspace):
     proc = sync(workspace, org="nope.db")
     assert proc.returncode == 3 and "revsync org demo" in proc.stderr
+
+
+def test_org_import_and_export_round_trip(tmp_path):
+    export = ROOT / "examples" / "leads.csv"
+    proc = revsync(tmp_path, "org", "import", "org.db", str(export), "--object", "Lead")
+    assert proc.returncode == 1  # two rows in the sample are deliberately bad
+    assert "imported 58 Lead records" in proc.stdout
+    assert "leads.csv:11: skipped: NumberOfEmployees: 'lots' is not a number" in proc.stdout
+    out = revsync(tmp_path, "org", "export", "org.db", "--object", "Lead", "--output", "out.csv")
+    assert out.returncode == 0 and "exported 58" in out.stderr
+    import csv
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    source = {r["Id"]: r for r in csv.DictReader(export.open())}
+    assert len(rows) == 58
+    for row in rows:
+        assert row["Email"] == source[row["Id"]]["Email"]
+        assert row["IsConverted"] in ("true", "false")
+        assert row["SystemModstamp"].endswith("+0000")
