@@ -43,3 +43,22 @@ def test_engine_throughput_and_memory():
     # The same rules must decide the same way whatever the size of the run.
     assert rows[0]["stages"]["MQL"] > 0
     assert rows[1]["peak_rss_mb"] < 2 * rows[0]["peak_rss_mb"], "memory grew with the input"
+
+
+def test_sync_first_and_incremental():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rows = []
+    for leads in ("10000", "100000"):
+        proc = subprocess.run([sys.executable, "-m", "tests.bench.sync_bench", "--leads", leads],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+        assert proc.returncode == 0, proc.stderr
+        for line in proc.stdout.strip().splitlines():
+            row = json.loads(line)
+            row["org"] = leads
+            rows.append(row)
+    show("sync on the embedded org (example rules)", rows,
+         ["org", "run", "evaluated", "written", "wall_s", "records_per_s", "peak_rss_mb"])
+    for row in rows:
+        print(f"  {row['org']:>7} {row['run']:30} phases: {row['seconds']}")
+    incremental = [r for r in rows if r["run"].startswith("incremental")]
+    assert all(r["evaluated"] < int(r["org"]) // 50 for r in incremental), "incremental read the whole org"
