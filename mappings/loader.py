@@ -94,7 +94,7 @@ class _Parser:
         sources: dict[str, Location] = {}
         for name, spec in node.items():
             key_loc = node.key_loc(name)
-            ok = self.rule_name(name, key_loc, where)
+            ok = self.rule_name(name, key_loc, f"a field of {where}")
             parsed = self.field(name, spec, key_loc, sources)
             if parsed is not None and ok:
                 specs.append(parsed)
@@ -124,9 +124,9 @@ class _Parser:
         ftype: FieldType | None = None
         type_node = node.get("type")
         if type_node is not None:
-            text = str(type_node.value).strip().lower() if type_node.value is not None else ""
+            text = type_node.value.strip().lower() if isinstance(type_node.value, str) else ""
             if text not in TYPES:
-                self.err("M003", f"unknown type {type_node.value!r} for '{name}'", type_node.loc,
+                self.err("M003", f"unknown type {type_node.plain()!r} for '{name}'", type_node.loc,
                          did_you_mean(text, TYPES) or "types: " + ", ".join(TYPES))
                 ok = False
             else:
@@ -135,12 +135,12 @@ class _Parser:
         if derive is not None:
             kind = self.text(derive)
             if kind not in DERIVATIONS:
-                self.err("M004", f"unknown derivation {derive.value!r} for '{name}'", derive.loc,
+                self.err("M004", f"unknown derivation {derive.plain()!r} for '{name}'", derive.loc,
                          did_you_mean(str(kind), DERIVATIONS) or "derivations: " + ", ".join(DERIVATIONS))
                 ok = False
             origin = self.text(source)
             if origin is None:
-                self.err("M004", f"derived field '{name}' needs `from: <field>`", (source or derive).loc,
+                self.err("M004", f"derived field '{name}' needs `from: <field>`", (source or node).loc,
                          "e.g. {derive: domain, from: email}")
                 ok = False
             else:
@@ -179,9 +179,10 @@ class _Parser:
         names = {f.name: f for f in own}
         for name, rel in node.items():
             where = f"related '{name}'"
-            ok = self.rule_name(name, node.key_loc(name), "related")
+            ok = self.rule_name(name, node.key_loc(name), "a related record name")
             if name in names or name in ("previous", "scores"):
-                self.err("M011", f"related '{name}' clashes with the field '{name}'", node.key_loc(name),
+                what = f"the field '{name}'" if name in names else "a name the rules produce"
+                self.err("M011", f"related '{name}' clashes with {what}", node.key_loc(name),
                          "give the related record another name")
                 ok = False
             if not rel.is_map:
@@ -190,7 +191,7 @@ class _Parser:
                 continue
             self.keys(rel, RELATED_KEYS, where)
             obj = self.text(rel.get("object"))
-            if obj is None:
+            if obj is None or not _API_NAME.match(obj):
                 self.err("M002", f"{where} needs `object:`", (rel.get("object") or rel).loc, "e.g. object: Account")
                 ok = False
             relationship = obj
@@ -208,9 +209,9 @@ class _Parser:
                 lookup = self.text(lookup_node)
                 spec = names.get(lookup or "")
                 if spec is None:
-                    self.err("M007", f"lookup '{lookup_node.value}' of {where} is not a field of this mapping",
+                    self.err("M007", f"lookup '{lookup_node.plain()}' of {where} is not a field of this mapping",
                              lookup_node.loc,
-                             did_you_mean(str(lookup_node.value), names) or "name the field holding the related Id")
+                             did_you_mean(str(lookup or ""), names) or "name the field holding the related Id")
                     ok = False
                 elif spec.type not in (FieldType.ID, FieldType.STRING):
                     self.err("M007", f"lookup '{lookup}' is a {spec.type.value} field; it must hold an Id",
@@ -248,17 +249,18 @@ class _Parser:
         else:
             items = on.value if on.is_seq else [on]
             for item in items:
-                name = str(item.value)
+                name = item.value if isinstance(item.value, str) else str(item.plain())
                 if name not in own:
                     self.err("M007", f"match on unknown field '{name}'", item.loc,
                              did_you_mean(name, own) or "name a field of this mapping")
                     ok = False
                 fields.append(name)
-        if against is None or against.value not in theirs:
+        target = self.text(against)
+        if target not in theirs:
             self.err("M007", "match `against` must name a field of the related record", (against or node).loc,
-                     did_you_mean(str(against.value), theirs) if against is not None else "e.g. against: domain")
+                     did_you_mean(str(target), theirs) or "e.g. against: domain")
             ok = False
-        return MatchSpec("domain", tuple(fields), str(against.value), node.loc) if ok else None
+        return MatchSpec("domain", tuple(fields), target, node.loc) if ok else None
 
     # -- outputs --------------------------------------------------------------------------------
     def outputs(self, node: Node | None) -> tuple[OutputSpec, ...]:
@@ -319,7 +321,7 @@ def _parse(root: Node, file: str, problems: list[Problem], expect: str | None = 
         parser.err("M012", f"this file maps object {obj}, but it was read as the mapping for {expect}",
                    root.get("object").loc,
                    f"set object: {expect}, or rename the file to {obj.lower()}.yaml")
-    fields = parser.fields(root.get("fields"), "the object", root.loc)
+    fields = parser.fields(root.get("fields"), "the mapping", root.loc)
     if root.get("fields") is not None and root.get("fields").is_map and "id" not in root.get("fields").value:
         parser.err("M002", "no `id` field: revsync needs each record's Id", root.key_loc("fields"),
                    "add id: {crm: Id, type: id}")
