@@ -479,6 +479,82 @@ def revert(org_spec, state_path, run_id):
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
+def parse_share(text: str | None, param: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.rstrip("%")) / 100 if text.strip().endswith("%") else float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use a share such as 5% or 0.05", param_hint=param)
+
+
+@main.command()
+@rules_option
+@click.option("--baseline", required=True, help="Baseline rules: a directory or a git ref (e.g. HEAD, main).")
+@mappings_option
+@object_option
+@click.option("--org", "org_spec", default=None, help="Read records from an org (local:PATH), read-only.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Read records from a CSV or JSONL export.")
+@click.option("--where", default=None, help="Only records matching this condition, e.g. '{state: [CA, WA]}'.")
+@now_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Write to this file (default stdout).")
+@click.option("--limit", default=50, show_default=True, help="Changed records listed.")
+@click.option("--sample", default=None, type=int, help="List a seeded random sample of N changed records instead.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 if any record changes.")
+@click.option("--max-owner-changes", default=None, help="Exit 1 if more owners change than this share (5% or 0.05).")
+@click.option("--max-stage-changes", default=None, help="Exit 1 if more stages change than this share.")
+@click.option("--max-score-changes", default=None, help="Exit 1 if more scores change than this share.")
+def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path, where, now_text, fmt, output,
+            limit, sample, seed, fail_on_change, max_owner_changes, max_stage_changes, max_score_changes):
+    """What a rule change does to every record, before it is live. Writes nothing."""
+    from connector import preview as pv
+    from rules.model import ConfigError
+    if (org_spec is None) == (input_path is None):
+        raise click.UsageError("give exactly one of --org or --input")
+    limits = {k: v for k, v in (("owner", parse_share(max_owner_changes, "--max-owner-changes")),
+                                ("stage", parse_share(max_stage_changes, "--max-stage-changes")),
+                                ("score", parse_share(max_score_changes, "--max-score-changes"))) if v is not None}
+    now = parse_now(now_text)
+    candidate = _load(rules_dir, mappings_dir, object_name)
+    try:
+        base = pv.baseline_workspace(candidate, baseline, mappings_dir)
+        keep = pv.where_filter(candidate, where)
+    except ConfigError as exc:
+        report_problems(exc.problems)
+        sys.exit(EXIT_CONFIG)
+    result = pv.Preview(base, candidate, now, limit=limit, sample=sample, seed=seed)
+    if input_path is not None:
+        records = pv.file_records(candidate, input_path, result.bad_rows)
+    else:
+        records = pv.org_records(candidate, _open_org(org_spec), now)
+    with _progress() as advance:
+        pv.run_preview(result, records, keep, on_batch=advance)
+    data = result.asdict()
+    if fmt == "json":
+        text = json.dumps(data, indent=2, default=str)
+    elif fmt == "csv":
+        text = pv.render_csv(data)
+    elif fmt == "html":
+        from connector.preview_html import render_html
+        text = render_html(data, f"revsync preview: {candidate.ruleset.file} against {baseline}")
+    else:
+        text = pv.render_table(data)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+    for bad in result.bad_rows:
+        click.echo(str(bad), err=True)
+    reasons = pv.exceeded(data, fail_on_change, limits)
+    for reason in reasons:
+        click.echo(f"preview check failed: {reason}", err=True)
+    sys.exit(EXIT_PARTIAL if reasons else EXIT_OK)
+
+
 @main.command(hidden=True)
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path(".demo"), show_default=True)
 @click.option("--size", default=5000, show_default=True)

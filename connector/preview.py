@@ -1,0 +1,345 @@
+"""Dry-run previews: the same records through the baseline and the candidate rules.
+
+Nothing is written to the org and no sync state is touched: records are read once (from an
+export or, read-only, from an org) and evaluated by both versions side by side.
+"""
+from __future__ import annotations
+
+import random
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from rules.evaluate import Context, Evaluator
+from rules.loader import parse_rules, rule_files
+from rules.model import ConfigError, Decision, Location, Problem
+
+from .files import BadRow, read_records
+from .workspace import Workspace, load_workspace
+
+COMPARED = ("segment", "score", "grade", "stage", "owner", "sla_due")
+SCORE_BANDS = (0, 20, 40, 60, 80, 100)
+
+
+def baseline_workspace(candidate: Workspace, baseline: str, mappings_dir: Path | None) -> Workspace:
+    """The baseline rules from a directory, or from a git ref without touching the work tree."""
+    path = Path(baseline)
+    if path.exists():
+        return load_workspace(path, mappings_dir, candidate.object)
+    rules_dir = candidate.rules_dir.resolve()
+    rules_dir = rules_dir if rules_dir.is_dir() else rules_dir.parent
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", "-C", str(rules_dir), *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ConfigError([Problem("P001", f"--baseline {baseline}: {proc.stderr.strip() or 'git failed'}",
+                                       Location(str(rules_dir), 0, 0),
+                                       "pass a directory or a git ref such as HEAD or main")])
+        return proc.stdout
+    prefix = git("rev-parse", "--show-prefix").strip()
+    top = git("rev-parse", "--show-toplevel").strip()
+    rules_dir = Path(top)  # ls-tree lists relative to the working directory: ask from the top
+    names = [n for n in git("ls-tree", "--name-only", f"{baseline}:{prefix}").splitlines()
+             if n.endswith((".yaml", ".yml")) and ".cases." not in n]
+    for name in names:
+        text = git("show", f"{baseline}:{prefix}{name}")
+        if f"object: {candidate.object}" in text:
+            loaded = parse_rules(text, f"{baseline}:{prefix}{name}", candidate.mapping.rule_fields())
+            return Workspace(candidate.object, candidate.mapping, loaded.ruleset, loaded.warnings, rules_dir)
+    raise ConfigError([Problem("P002", f"no {candidate.object} rule file at {baseline}:{prefix}",
+                               Location(str(rules_dir), 0, 0), "check the ref and the rules directory")])
+
+
+def where_filter(ws: Workspace, text: str | None) -> Callable[[list[dict]], list[bool]] | None:
+    """`--where` in the rule syntax, compiled like a one-entry segment section."""
+    if not text:
+        return None
+    loaded = parse_rules(f"object: {ws.object}\nsegment:\n  - name: where\n    when: {text}\n    segment: 'yes'\n",
+                         "--where", ws.mapping.rule_fields())
+    evaluator = Evaluator(loaded.ruleset)
+
+    def keep(records: list[dict]) -> list[bool]:
+        decisions = evaluator.evaluate_batch(records, Context(now=datetime.now()))
+        return [d.segment == "yes" for d in decisions]
+    return keep
+
+
+@dataclass
+class Outcome:
+    converted: bool = False
+    won: bool | None = None
+    amount: float | None = None
+
+
+@dataclass
+class _Side:
+    owners: Counter = field(default_factory=Counter)
+    stages: Counter = field(default_factory=Counter)
+    scores: Counter = field(default_factory=Counter)
+    rules: Counter = field(default_factory=Counter)
+    due_day: Counter = field(default_factory=Counter)
+    due_week: Counter = field(default_factory=Counter)
+    mql: int = 0
+    mql_converted: int = 0
+    won_revenue: float = 0.0
+    band: Counter = field(default_factory=Counter)
+    band_converted: Counter = field(default_factory=Counter)
+
+    def add(self, d: Decision, now: datetime, outcome: Outcome | None) -> None:
+        self.owners[d.owner or "(unassigned)"] += 1
+        self.stages[d.stage or "(none)"] += 1
+        band = _band(d.score)
+        self.scores[band] += 1
+        for section, matched in d.matched.items():
+            for name in (matched if isinstance(matched, list) else [matched] if matched else []):
+                self.rules[f"{section}/{name}"] += 1
+        if d.sla_status == "pending" and d.sla_due is not None:
+            if d.sla_due <= now + timedelta(days=1):
+                self.due_day[d.owner or "(unassigned)"] += 1
+            if d.sla_due <= now + timedelta(days=7):
+                self.due_week[d.owner or "(unassigned)"] += 1
+        if outcome is not None:
+            self.band[band] += 1
+            self.band_converted[band] += outcome.converted
+            if d.stage == "MQL":
+                self.mql += 1
+                self.mql_converted += outcome.converted
+                if outcome.won and outcome.amount:
+                    self.won_revenue += outcome.amount
+
+
+def _band(score: float | None) -> str:
+    if score is None:
+        return "none"
+    low = max(b for b in SCORE_BANDS if b <= max(score, 0)) if score >= 0 else 0
+    return f"{low}-{low + 19}" if low < 100 else "100+"
+
+
+@dataclass
+class Preview:
+    baseline: Workspace
+    candidate: Workspace
+    now: datetime
+    limit: int = 50
+    sample: int | None = None
+    seed: int = 0
+    evaluated: int = 0
+    changed: Counter = field(default_factory=Counter)
+    changed_records: int = 0
+    owner_moves: Counter = field(default_factory=Counter)
+    stage_moves: Counter = field(default_factory=Counter)
+    before: _Side = field(default_factory=_Side)
+    after: _Side = field(default_factory=_Side)
+    records: list[dict] = field(default_factory=list)
+    with_outcomes: int = 0
+    bad_rows: list[BadRow] = field(default_factory=list)
+
+    def add(self, d0: Decision, d1: Decision, outcome: Outcome | None) -> None:
+        self.evaluated += 1
+        self.before.add(d0, self.now, outcome)
+        self.after.add(d1, self.now, outcome)
+        self.with_outcomes += outcome is not None
+        o0, o1 = d0.outputs(), d1.outputs()
+        diff = [k for k in COMPARED if o0[k] != o1[k]]
+        for k in diff:
+            self.changed[k] += 1
+        if "owner" in diff:
+            self.owner_moves[(o0["owner"], o1["owner"])] += 1
+        if "stage" in diff:
+            self.stage_moves[(o0["stage"], o1["stage"])] += 1
+        if diff:
+            self.changed_records += 1
+            self._keep(d0, d1, diff)
+
+    def _keep(self, d0: Decision, d1: Decision, diff: list[str]) -> None:
+        o0, o1 = d0.outputs(), d1.outputs()
+        entry = {"id": d0.id, "before": {k: o0[k] for k in diff}, "after": {k: o1[k] for k in diff},
+                 "rules": {"before": _cited(d0), "after": _cited(d1)}}
+        if self.sample:
+            # Reservoir sampling: a fair, seeded sample of any number of changes in bounded memory.
+            if len(self.records) < self.sample:
+                self.records.append(entry)
+            else:
+                j = self._rng.randrange(self.changed_records)
+                if j < self.sample:
+                    self.records[j] = entry
+        elif len(self.records) < self.limit:
+            self.records.append(entry)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def asdict(self) -> dict:
+        def shares(c: Counter) -> dict:
+            total = sum(c.values()) or 1
+            return {k: round(v / total, 4) for k, v in c.most_common()}
+
+        def closed_loop(side: _Side) -> dict:
+            return {"mql": side.mql, "mql_converted_share": round(side.mql_converted / side.mql, 4) if side.mql else None,
+                    "won_revenue_from_mqls": side.won_revenue,
+                    "conversion_by_score_band": {b: round(side.band_converted[b] / n, 4)
+                                                 for b, n in sorted(side.band.items())}}
+        rules_b, rules_a = dict(self.before.rules), dict(self.after.rules)
+        all_b = {r.key for r in self.baseline.ruleset.all_rules()}
+        all_a = {r.key for r in self.candidate.ruleset.all_rules()}
+        return {
+            "evaluated": self.evaluated,
+            "changed": {k: self.changed.get(k, 0) for k in COMPARED},
+            "changed_records": self.changed_records,
+            "owner_moves": [{"from": f, "to": t, "count": n} for (f, t), n in self.owner_moves.most_common()],
+            "stage_moves": [{"from": f, "to": t, "count": n} for (f, t), n in self.stage_moves.most_common()],
+            "owner_share": {"baseline": shares(self.before.owners), "candidate": shares(self.after.owners)},
+            "stages": {"baseline": dict(self.before.stages), "candidate": dict(self.after.stages)},
+            "score_bands": {"baseline": dict(sorted(self.before.scores.items())),
+                            "candidate": dict(sorted(self.after.scores.items()))},
+            "sla_load": {"baseline": {"due_1d": dict(self.before.due_day), "due_7d": dict(self.before.due_week)},
+                         "candidate": {"due_1d": dict(self.after.due_day), "due_7d": dict(self.after.due_week)}},
+            "rules": {"baseline": rules_b, "candidate": rules_a},
+            "unmatched_rules": {"baseline": sorted(all_b - set(rules_b)), "candidate": sorted(all_a - set(rules_a))},
+            "closed_loop": ({"records_with_outcomes": self.with_outcomes,
+                             "baseline": closed_loop(self.before), "candidate": closed_loop(self.after)}
+                            if self.with_outcomes else None),
+            "records": self.records,
+        }
+
+
+def _cited(d: Decision) -> list[str]:
+    return [f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace if h.rule not in ("grade",)]
+
+
+def outcome_of(record: dict) -> Outcome | None:
+    """Outcomes a record carries: a converted lead and its opportunity won or lost."""
+    converted = record.get("converted")
+    if converted is None:
+        return None
+    is_true = str(converted).strip().lower() in ("true", "1", "yes")
+    won = record.get("converted_opportunity.is_won")
+    amount = record.get("converted_opportunity.amount")
+    return Outcome(is_true, None if won is None else str(won).lower() in ("true", "1"),
+                   float(amount) if amount not in (None, "") else None)
+
+
+def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size: int = 1000,
+                on_batch: Callable[[int], None] | None = None) -> Preview:
+    e0 = Evaluator(preview.baseline.ruleset)
+    e1 = Evaluator(preview.candidate.ruleset)
+    ctx0, ctx1 = Context(now=preview.now), Context(now=preview.now)
+    batch: list[dict] = []
+
+    def flush(batch: list[dict]) -> None:
+        if keep is not None:
+            batch = [r for r, k in zip(batch, keep(batch)) if k]
+        for r, d0, d1 in zip(batch, e0.evaluate_batch(batch, ctx0), e1.evaluate_batch(batch, ctx1)):
+            preview.add(d0, d1, outcome_of(r))
+        if on_batch:
+            on_batch(preview.evaluated)
+
+    for record in records:
+        batch.append(record)
+        if len(batch) >= batch_size:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)
+    return preview
+
+
+def file_records(ws: Workspace, path: Path, bad: list[BadRow]) -> Iterator[dict]:
+    for n, crm in enumerate(read_records(path, bad), 1):
+        try:
+            record = ws.mapping.inbound(crm)
+        except Exception as exc:
+            bad.append(BadRow(str(path), n, f"cannot map record: {exc}"))
+            continue
+        for key in ("IsWon", "Amount"):
+            value = crm.get(f"ConvertedOpportunity.{key}")
+            if value is None and isinstance(crm.get("ConvertedOpportunity"), dict):
+                value = crm["ConvertedOpportunity"].get(key)
+            if value is not None:
+                record[f"converted_opportunity.{'is_won' if key == 'IsWon' else 'amount'}"] = value
+        yield record
+
+
+def org_records(ws: Workspace, org, now: datetime) -> Iterator[dict]:
+    """Records read from an org, read-only, with their accounts, owners and outcomes."""
+    from .sync import SyncOptions, SyncRun
+    reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
+    reader._load_context()
+    opportunities = {}
+    if ws.object == "Lead":
+        opportunities = {o["Id"]: o for o in org.read_all("Opportunity", ["IsWon", "Amount"])}
+    for page in org.changed_since(ws.object, reader.fields + ["ConvertedOpportunityId"], None, 1000):
+        for crm in page:
+            record = reader._rule_record(crm)
+            opp = opportunities.get(crm.get("ConvertedOpportunityId") or "")
+            if opp is not None:
+                record["converted_opportunity.is_won"] = opp.get("IsWon")
+                record["converted_opportunity.amount"] = opp.get("Amount")
+            yield record
+
+
+def render_table(data: dict) -> str:
+    lines = [f"{data['evaluated']} records evaluated; {data['changed_records']} change "
+             f"({', '.join(f'{k} {v}' for k, v in data['changed'].items())})"]
+    if data["owner_moves"]:
+        lines.append("\nowner moves (from -> to):")
+        lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["owner_moves"][:20]]
+    share_b, share_a = data["owner_share"]["baseline"], data["owner_share"]["candidate"]
+    lines.append("\nowner share: baseline -> candidate")
+    for owner in sorted(set(share_b) | set(share_a), key=lambda o: -share_a.get(o, 0)):
+        lines.append(f"  {owner:46} {100 * share_b.get(owner, 0):5.1f}% -> {100 * share_a.get(owner, 0):5.1f}%")
+    if data["stage_moves"]:
+        lines.append("\nstage moves:")
+        lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["stage_moves"]]
+    lines.append("\nscore bands: baseline -> candidate")
+    bands = sorted(set(data["score_bands"]["baseline"]) | set(data["score_bands"]["candidate"]))
+    lines += [f"  {b:8} {data['score_bands']['baseline'].get(b, 0):6} -> {data['score_bands']['candidate'].get(b, 0):6}"
+              for b in bands]
+    sla_b, sla_a = data["sla_load"]["baseline"], data["sla_load"]["candidate"]
+    lines.append(f"\nSLA deadlines due within a day: {sum(sla_b['due_1d'].values())} -> {sum(sla_a['due_1d'].values())}; "
+                 f"within a week: {sum(sla_b['due_7d'].values())} -> {sum(sla_a['due_7d'].values())}")
+    for side in ("baseline", "candidate"):
+        if data["unmatched_rules"][side]:
+            lines.append(f"rules matching nothing ({side}): " + ", ".join(data["unmatched_rules"][side]))
+    loop = data.get("closed_loop")
+    if loop:
+        lines.append(f"\nclosed loop over {loop['records_with_outcomes']} records with outcomes:")
+        for side in ("baseline", "candidate"):
+            c = loop[side]
+            share = "n/a" if c["mql_converted_share"] is None else f"{100 * c['mql_converted_share']:.1f}%"
+            lines.append(f"  {side:9} MQLs {c['mql']:6}, converted {share}, won revenue from MQLs {c['won_revenue_from_mqls']:,.0f}")
+    if data["records"]:
+        lines.append("\nchanged records:")
+        for r in data["records"]:
+            lines.append(f"  {r['id']}: {r['before']} -> {r['after']}")
+    return "\n".join(lines)
+
+
+def render_csv(data: dict) -> str:
+    import csv
+    import io
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "field", "before", "after", "rules_before", "rules_after"])
+    for r in data["records"]:
+        for k in r["before"]:
+            writer.writerow([r["id"], k, r["before"][k], r["after"][k], "; ".join(r["rules"]["before"]),
+                             "; ".join(r["rules"]["after"])])
+    return out.getvalue()
+
+
+def exceeded(data: dict, fail_on_change: bool, limits: dict[str, float]) -> list[str]:
+    """Why a CI check should fail, if it should."""
+    reasons = []
+    if fail_on_change and data["changed_records"]:
+        reasons.append(f"{data['changed_records']} record(s) change (--fail-on-change)")
+    total = data["evaluated"] or 1
+    for output, limit in limits.items():
+        share = data["changed"].get(output, 0) / total
+        if share > limit:
+            reasons.append(f"{output} changes for {share:.1%} of records, above the {limit:.1%} limit")
+    return reasons
