@@ -94,9 +94,13 @@ class _Side:
         self.stages[d.stage or "(none)"] += 1
         band = _band(d.score)
         self.scores[band] += 1
+        rules = self.rules
         for section, matched in d.matched.items():
-            for name in (matched if isinstance(matched, list) else [matched] if matched else []):
-                self.rules[f"{section}/{name}"] += 1
+            if matched.__class__ is list:
+                for name in matched:
+                    rules[(section, name)] += 1
+            elif matched:
+                rules[(section, matched)] += 1
         if d.sla_status == "pending" and d.sla_due is not None:
             if d.sla_due <= now + timedelta(days=1):
                 self.due_day[d.owner or "(unassigned)"] += 1
@@ -115,8 +119,11 @@ class _Side:
 def _band(score: float | None) -> str:
     if score is None:
         return "none"
-    low = max(b for b in SCORE_BANDS if b <= max(score, 0)) if score >= 0 else 0
-    return f"{low}-{low + 19}" if low < 100 else "100+"
+    low = min(max(int(score // 20) * 20, 0), 100)
+    return _BANDS[low]
+
+
+_BANDS = {low: (f"{low}-{low + 19}" if low < 100 else "100+") for low in SCORE_BANDS}
 
 
 @dataclass
@@ -143,14 +150,14 @@ class Preview:
         self.before.add(d0, self.now, outcome)
         self.after.add(d1, self.now, outcome)
         self.with_outcomes += outcome is not None
-        o0, o1 = d0.outputs(), d1.outputs()
-        diff = [k for k in COMPARED if o0[k] != o1[k]]
+        # Raw attributes compare as the formatted outputs would; formatting only what changed.
+        diff = [k for k in COMPARED if getattr(d0, k) != getattr(d1, k)]
         for k in diff:
             self.changed[k] += 1
         if "owner" in diff:
-            self.owner_moves[(o0["owner"], o1["owner"])] += 1
+            self.owner_moves[(d0.owner, d1.owner)] += 1
         if "stage" in diff:
-            self.stage_moves[(o0["stage"], o1["stage"])] += 1
+            self.stage_moves[(d0.stage, d1.stage)] += 1
         if diff:
             self.changed_records += 1
             self._keep(d0, d1, diff)
@@ -183,7 +190,8 @@ class Preview:
                     "won_revenue_from_mqls": side.won_revenue,
                     "conversion_by_score_band": {b: round(side.band_converted[b] / n, 4)
                                                  for b, n in sorted(side.band.items())}}
-        rules_b, rules_a = dict(self.before.rules), dict(self.after.rules)
+        rules_b = {f"{sec}/{name}": n for (sec, name), n in self.before.rules.items()}
+        rules_a = {f"{sec}/{name}": n for (sec, name), n in self.after.rules.items()}
         all_b = {r.key for r in self.baseline.ruleset.all_rules()}
         all_a = {r.key for r in self.candidate.ruleset.all_rules()}
         return {

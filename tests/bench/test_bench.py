@@ -62,3 +62,10 @@ def test_sync_first_and_incremental():
         print(f"  {row['org']:>7} {row['run']:30} phases: {row['seconds']}")
     incremental = [r for r in rows if r["run"].startswith("incremental")]
     assert all(r["evaluated"] < int(r["org"]) // 50 for r in incremental), "incremental read the whole org"
+
+
+def test_preview_against_one_evaluate():
+    row = run_module("tests.bench.preview_bench", "--n", "100000")
+    show("preview of a rule change vs one evaluate, same 100,000-lead export", [row],
+         ["records", "evaluate_s", "preview_s", "ratio", "changed_records", "peak_rss_mb"])
+    assert row["changed_records"] > 0
