@@ -202,3 +202,29 @@ def test_org_import_and_export_round_trip(tmp_path):
         assert row["Email"] == source[row["Id"]]["Email"]
         assert row["IsConverted"] in ("true", "false")
         assert row["SystemModstamp"].endswith("+0000")
+
+
+def test_failed_writes_are_kept_and_retried(workspace):
+    from datetime import datetime, timedelta
+
+    from connector.state import State
+    from connector.sync import SyncOptions, SyncRun
+    from connector.workspace import load_workspace
+    ws = load_workspace(workspace / "rules", workspace / "mappings", "Lead")
+    org = LocalOrg(workspace / "org.db")
+    state = State(workspace / "state.db")
+    victims = [r["Id"] for r in org.read_all("Lead", ["IsConverted"]) if not r["IsConverted"]][:3]
+    org.faults = {victims[0]: ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access", True),
+                  victims[1]: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Status must be set", False)}
+    now = datetime.fromisoformat("2026-11-24T15:00:00+00:00")
+    first = SyncRun(org, ws, state, SyncOptions(now=now)).run()
+    assert first.failed == 2 and first.status == "partial"
+    assert [e["record_id"] for e in state.retry_entries("Lead")] == sorted(victims[:2])
+    assert {e["code"] for e in state.retry_entries("Lead")} == {"UNABLE_TO_LOCK_ROW", "FIELD_CUSTOM_VALIDATION_EXCEPTION"}
+    # Long after the overlap window: only the retry queue brings the failed records back.
+    org.faults = {}
+    state.db.execute("UPDATE watermark SET modstamp = '2999-01-01T00:00:00.000+0000'")
+    second = SyncRun(org, ws, state, SyncOptions(now=now + timedelta(minutes=1))).run()
+    assert second.written == 2 and second.failed == 0
+    assert state.retry_entries("Lead") == []
+    assert all(r["Revsync_Stage__c"] for r in org.read_ids("Lead", ["Revsync_Stage__c"], victims[:2]))
