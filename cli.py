@@ -368,7 +368,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
                max_change_share, now_text, engine) -> int:
     from filelock import FileLock, Timeout
     from connector.base import BackendError
-    from connector.state import State
+    from connector.state import State, StateError
     from connector.sync import GuardTripped, SyncOptions, SyncRun
     log = structlog.get_logger()
     path = _state_path(org_spec, state_path)
@@ -393,12 +393,16 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
     except GuardTripped as exc:
         click.echo(f"stopped before writing: {exc}", err=True)
         return EXIT_GUARD
+    except StateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_CONFIG
     except BackendError as exc:
         log.error("org_unavailable", error=str(exc))
         click.echo(f"error: {exc}", err=True)
         return EXIT_ORG
     except Exception as exc:  # a long-lived --every loop must survive one failed run
         log.exception("run_failed", error=str(exc))
+        click.echo(f"error: the run failed: {exc}; failed writes stay queued for the next run", err=True)
         return EXIT_PARTIAL
     finally:
         lock.release()

@@ -17,6 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from rules.model import RevsyncError
+
+SCHEMA_VERSION = 2
+
+
+class StateError(RevsyncError):
+    """The state file cannot be used (exit 2: a person has to look)."""
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS watermark (
     object TEXT PRIMARY KEY, modstamp TEXT, rules_fingerprint TEXT);
@@ -90,7 +99,14 @@ class State:
         # WAL with NORMAL survives the process being killed at any point, which is what the
         # page protocol relies on; only a power loss can cost the last transactions.
         self.db.execute("PRAGMA synchronous=NORMAL")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        if version != SCHEMA_VERSION and (version or tables):
+            self.db.close()
+            raise StateError(f"{path} was written by another version of revsync (state schema {version}, "
+                             f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
         self.db.executescript(SCHEMA)
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
