@@ -89,23 +89,24 @@ class _Side:
     band: Counter = field(default_factory=Counter)
     band_converted: Counter = field(default_factory=Counter)
 
-    def add(self, d: Decision, now: datetime, outcome: Outcome | None) -> None:
-        self.owners[d.owner or "(unassigned)"] += 1
+    def add(self, d: Decision, day: datetime, week: datetime, outcome: Outcome | None) -> None:
+        owner = d.owner or "(unassigned)"
+        self.owners[owner] += 1
         self.stages[d.stage or "(none)"] += 1
         band = _band(d.score)
         self.scores[band] += 1
         rules = self.rules
-        for section, matched in d.matched.items():
+        for key in d.matched.items():
+            matched = key[1]
             if matched.__class__ is list:
                 for name in matched:
-                    rules[(section, name)] += 1
+                    rules[(key[0], name)] += 1
             elif matched:
-                rules[(section, matched)] += 1
-        if d.sla_status == "pending" and d.sla_due is not None:
-            if d.sla_due <= now + timedelta(days=1):
-                self.due_day[d.owner or "(unassigned)"] += 1
-            if d.sla_due <= now + timedelta(days=7):
-                self.due_week[d.owner or "(unassigned)"] += 1
+                rules[key] += 1
+        if d.sla_status == "pending" and d.sla_due is not None and d.sla_due <= week:
+            self.due_week[owner] += 1
+            if d.sla_due <= day:
+                self.due_day[owner] += 1
         if outcome is not None:
             self.band[band] += 1
             self.band_converted[band] += outcome.converted
@@ -147,8 +148,8 @@ class Preview:
 
     def add(self, d0: Decision, d1: Decision, outcome: Outcome | None) -> None:
         self.evaluated += 1
-        self.before.add(d0, self.now, outcome)
-        self.after.add(d1, self.now, outcome)
+        self.before.add(d0, self._day, self._week, outcome)
+        self.after.add(d1, self._day, self._week, outcome)
         self.with_outcomes += outcome is not None
         # Raw attributes compare as the formatted outputs would; formatting only what changed.
         diff = [k for k in COMPARED if getattr(d0, k) != getattr(d1, k)]
@@ -179,6 +180,7 @@ class Preview:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._day, self._week = self.now + timedelta(days=1), self.now + timedelta(days=7)
 
     def asdict(self) -> dict:
         def shares(c: Counter) -> dict:
@@ -224,7 +226,7 @@ def outcome_of(record: dict) -> Outcome | None:
     converted = record.get("converted")
     if converted is None:
         return None
-    is_true = str(converted).strip().lower() in ("true", "1", "yes")
+    is_true = converted is True or (converted.__class__ is str and converted.strip().lower() in ("true", "1", "yes"))
     won = record.get("converted_opportunity.is_won")
     amount = record.get("converted_opportunity.amount")
     return Outcome(is_true, None if won is None else str(won).lower() in ("true", "1"),
