@@ -251,9 +251,14 @@ def _open_org(spec: str, create: bool = False):
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_ORG)
     if kind == "salesforce":
-        click.echo("error: the Salesforce connector is not available in this version; use --org local:PATH",
-                   err=True)
-        sys.exit(EXIT_CONFIG)
+        from connector.salesforce import Credentials, SalesforceOrg
+        settings = load_settings()
+        try:
+            return SalesforceOrg(Credentials.from_env(), timeout=float(settings.get("timeout", 60)),
+                                 api_floor=int(settings.get("api_floor", 1000)))
+        except BackendError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ORG)
     click.echo(f"error: --org {spec!r}: use local:PATH", err=True)
     sys.exit(EXIT_CONFIG)
 
