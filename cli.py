@@ -386,6 +386,14 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         return EXIT_LOCKED
     try:
         org = _open_org(org_spec)
+        if not dry_run:
+            from connector.preflight import preflight
+            problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
+            if problems:
+                report_problems(problems)
+                click.echo("the org is missing what revsync writes; nothing was written. "
+                           "`revsync doctor` lists what to create.", err=True)
+                return EXIT_CONFIG
         state = State(path)
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
@@ -486,6 +494,23 @@ def revert(org_spec, state_path, run_id):
         lock.release()
     click.echo(str(report))
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+@main.command()
+@org_option
+@rules_option
+@mappings_option
+@object_option
+def doctor(org_spec, rules_dir, mappings_dir, object_name):
+    """Check the org has every field revsync reads and writes, and what to create or change."""
+    from connector.preflight import preflight
+    ws = _load(rules_dir, mappings_dir, object_name)
+    problems = preflight(_open_org(org_spec), ws.mapping, ws.ruleset)
+    report_problems(problems)
+    errors = [p for p in problems if p.severity.value == "error"]
+    click.echo(f"{ws.object}: {len(errors)} problem(s) to fix in the org, "
+               f"{len(problems) - len(errors)} warning(s)" if problems else f"{ws.object}: the org is ready")
+    sys.exit(EXIT_CONFIG if errors else EXIT_OK)
 
 
 def parse_share(text: str | None, param: str) -> float | None:

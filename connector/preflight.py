@@ -1,0 +1,77 @@
+"""Before anything is written: does the org have every field the mapping reads and writes,
+of a type that can hold what the rules decide?"""
+from __future__ import annotations
+
+from mappings import Mapping
+from rules.model import Location, Problem, RuleSet, Section, Severity
+
+from .base import Backend, BackendError
+
+COMPATIBLE = {
+    "score": {"double", "int", "currency", "percent"},
+    "grade": {"string", "picklist", "textarea"},
+    "stage": {"string", "picklist", "textarea"},
+    "segment": {"string", "picklist", "textarea"},
+    "reason": {"string", "textarea"},
+    "owner": {"reference"},
+    "routed_at": {"datetime"},
+    "sla_due": {"datetime"},
+    "sla_status": {"picklist", "string"},
+}
+CREATE_AS = {"score": "Number(18, 2)", "grade": "Text(10)", "stage": "Text(40)", "segment": "Text(40)",
+             "reason": "Text(255)", "routed_at": "Date/Time", "sla_due": "Date/Time",
+             "sla_status": "Picklist: pending, met, breached"}
+
+
+def _values(ruleset: RuleSet, output: str) -> list[str]:
+    if output == "grade" and ruleset.score_config and ruleset.score_config.grade:
+        return [label for label, _ in ruleset.score_config.grade.bands]
+    section = {"stage": Section.QUALIFY, "segment": Section.SEGMENT}.get(output)
+    if section is not None:
+        return [r.value for r in ruleset.rules(section) if r.value]
+    if output == "sla_status":
+        return ["pending", "met", "breached"]
+    return []
+
+
+def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet) -> list[Problem]:
+    """Every problem with the org's fields, as Problems (D0xx) that say what an admin must do."""
+    obj = mapping.object
+    where = Location(f"{backend.name}:{obj}", 0, 0)
+    try:
+        fields = backend.describe(obj)
+    except BackendError as exc:
+        return [Problem("D001", f"cannot describe {obj}: {exc}", where, "check the object name and permissions")]
+    problems: list[Problem] = []
+    for spec in mapping.fields:
+        if spec.crm and spec.crm not in fields:
+            problems.append(Problem("D002", f"{obj}.{spec.crm} (rule field '{spec.name}') does not exist or "
+                                    "is not visible to the integration user", spec.loc,
+                                    "create the field or grant field-level security, or fix the mapping",
+                                    Severity.WARNING))
+    for out in mapping.outputs:
+        info = fields.get(out.crm)
+        create = CREATE_AS.get(out.name, "")
+        if info is None:
+            problems.append(Problem("D003", f"{obj}.{out.crm} (output '{out.name}') does not exist", out.loc,
+                                    f"create it in Setup > Object Manager > {obj} as {create}".strip()))
+            continue
+        if not info.updateable:
+            problems.append(Problem("D004", f"{obj}.{out.crm} is not updateable by the integration user", out.loc,
+                                    "grant Edit in field-level security to the integration user's profile"))
+        if info.type not in COMPATIBLE.get(out.name, {info.type}):
+            problems.append(Problem("D005", f"{obj}.{out.crm} is {info.type}, which cannot hold '{out.name}'",
+                                    out.loc, f"use a field of type {create or ', '.join(sorted(COMPATIBLE[out.name]))}"))
+        values = _values(ruleset, out.name)
+        if info.picklist and values:
+            missing = [v for v in values if v not in info.picklist]
+            if missing:
+                problems.append(Problem("D006", f"{obj}.{out.crm} does not allow {', '.join(missing)}", out.loc,
+                                        "add these values to the picklist"))
+        longest = max((len(v) for v in values), default=0)
+        limit = out.max_length or (255 if out.name == "reason" else 0)
+        if info.length and (longest > info.length or (limit and limit > info.length)):
+            need = max(longest, limit if out.name == "reason" else 0)
+            problems.append(Problem("D007", f"{obj}.{out.crm} holds {info.length} characters; revsync may "
+                                    f"write {need}", out.loc, f"make it at least {need} long, or lower max_length"))
+    return problems
