@@ -59,12 +59,13 @@ class SyncReport:
     fields: Counter = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=lambda: Counter())
     recovered: int = 0
+    api_calls: int | None = None  # API calls the run made, where the backend counts them
 
     def asdict(self) -> dict:
         return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
                 "status": self.status, "read": self.read, "evaluated": self.evaluated,
                 "changed": self.changed, "written": self.written, "failed": self.failed,
-                "skipped": len(self.skipped), "recovered": self.recovered,
+                "skipped": len(self.skipped), "recovered": self.recovered, "api_calls": self.api_calls,
                 "fields": dict(self.fields), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
     def __str__(self) -> str:
@@ -283,6 +284,7 @@ class SyncRun:
             raise
         finally:
             self.report.seconds["total"] = time.perf_counter() - start
+            self.report.api_calls = getattr(self.backend, "calls", None)
             if run_id is not None:
                 self.state.finish_run(run_id, self.report.status, self.report.asdict())
         log.info("run_done", **self.report.asdict())
