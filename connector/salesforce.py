@@ -105,9 +105,14 @@ def _log_retry(state: RetryCallState) -> None:
 class SalesforceOrg:
     name = "salesforce"
 
+    api_version = API_VERSION
+
     def __init__(self, credentials: Credentials, *, timeout: float = 60.0, api_floor: int = 1000,
-                 attempts: int = 5, max_wait: float = 30.0):
+                 attempts: int = 5, max_wait: float = 30.0, bulk_query_threshold: int = 50_000,
+                 bulk_write_threshold: int = 2_000, bulk_poll: float = 2.0):
         self.credentials = credentials
+        self.bulk_query_threshold, self.bulk_write_threshold = bulk_query_threshold, bulk_write_threshold
+        self.bulk_poll = bulk_poll
         self.session = TimeoutSession(timeout)
         self.api_floor = api_floor
         self.calls = 0
@@ -154,6 +159,10 @@ class SalesforceOrg:
     def _url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.instance_url}{path}"
 
+    def raw(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Like `request`, for answers that are not JSON (Bulk API CSV)."""
+        return self.request(method, path, _raw=True, **kwargs)
+
     def request(self, method: str, path: str, **kwargs) -> Any:
         """A REST call: re-login once on an expired session (replaying the same request with
         its headers), retries by policy, API budget read from every response."""
@@ -166,7 +175,8 @@ class SalesforceOrg:
             self.login()
             return self._send(method, path, **kwargs)
 
-    def _send_once(self, method: str, path: str, headers: dict | None = None, **kwargs) -> Any:
+    def _send_once(self, method: str, path: str, headers: dict | None = None, _raw: bool = False,
+                   **kwargs) -> Any:
         # The caller's headers are merged anew on every attempt and replay, never consumed.
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json", **(headers or {})}
         try:
@@ -176,6 +186,8 @@ class SalesforceOrg:
         self.calls += 1
         self._read_limits(response)
         if response.status_code < 300:
+            if _raw:
+                return response
             return response.json() if response.content else None
         body = _error_body(response)
         code = body.get("errorCode", "")
@@ -238,7 +250,16 @@ class SalesforceOrg:
             instant = since if isinstance(since, datetime) else datetime.fromisoformat(since)
             soql += f" WHERE SystemModstamp >= {soql_datetime(instant)}"
         soql += " ORDER BY SystemModstamp, Id"
-        for records in self.query(soql):
+        pages = self.query(soql)
+        if since is None and self.bulk_query_threshold:
+            # A backfill: above the threshold, Bulk API 2.0 reads it in a constant number of calls.
+            count = self.request("GET", f"/services/data/v{API_VERSION}/query",
+                                 params={"q": soql.split(" ORDER BY")[0].replace(
+                                     soql[7:soql.index(" FROM ")], "COUNT()", 1)})["totalSize"]
+            if count >= self.bulk_query_threshold:
+                from .salesforce_bulk import query as bulk_query
+                pages = bulk_query(self, soql, poll=self.bulk_poll)
+        for records in pages:
             for start in range(0, len(records), page_size):
                 yield records[start:start + page_size]
 
@@ -259,6 +280,9 @@ class SalesforceOrg:
             yield from records
 
     def write(self, patches: list[Patch], lock_retries: int = 3) -> list[WriteResult]:
+        if self.bulk_write_threshold and len(patches) >= self.bulk_write_threshold:
+            from .salesforce_bulk import update as bulk_update
+            return bulk_update(self, patches, poll=self.bulk_poll)
         results: dict[str, WriteResult] = {}
         for start in range(0, len(patches), COLLECTION_SIZE):
             pending = patches[start:start + COLLECTION_SIZE]

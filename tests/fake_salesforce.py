@@ -28,7 +28,91 @@ class Faults:
     daily_left: int | None = None  # API calls left today
 
 
-class FakeSalesforce:
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    import csv
+    import io
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else ("true" if v is True else "false" if v is False else v))
+                         for k, v in row.items()})
+    return out.getvalue()
+
+
+def _job_id(request) -> str:
+    parts = urlparse(request.url).path.split("/")
+    return parts[parts.index("query" if "/jobs/query/" in request.url else "ingest") + 1]
+
+
+class _BulkMixin:
+    def _job_create(self, request):
+        body = json.loads(request.body)
+        job_id = f"750FAKE{len(self.jobs):06d}"
+        self.jobs[job_id] = {"id": job_id, "state": "UploadComplete" if "query" in body else "Open",
+                             "polls": 0, **body}
+        return 200, {"id": job_id, "state": self.jobs[job_id]["state"], "operation": body["operation"]}
+
+    def _job_info(self, request):
+        job = self.jobs[_job_id(request)]
+        job["polls"] += 1
+        if job["state"] == "UploadComplete":
+            job["state"] = "InProgress" if job["polls"] == 1 else "JobComplete"
+        elif job["state"] == "InProgress":
+            job["state"] = "JobComplete"
+        return 200, {"id": job["id"], "state": job["state"]}
+
+    def _job_results(self, request):
+        job = self.jobs[_job_id(request)]
+        if "rows" not in job:
+            status, body = self._query_rows(job["query"])
+            job["rows"], job["cols"] = body
+        params = parse_qs(urlparse(request.url).query)
+        size = int(params.get("maxRecords", ["50000"])[0])
+        start = int(params.get("locator", ["0"])[0])
+        chunk = job["rows"][start:start + size]
+        locator = str(start + size) if start + size < len(job["rows"]) else "null"
+        return 200, _csv(chunk, job["cols"]), {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(len(chunk)),
+                                                "Content-Type": "text/csv"}
+
+    def _job_upload(self, request):
+        import csv
+        import io
+        job = self.jobs[_job_id(request)]
+        text = request.body.decode() if isinstance(request.body, bytes) else request.body
+        job["upload"] = list(csv.DictReader(io.StringIO(text)))
+        return 201, ""
+
+    def _job_close(self, request):
+        job = self.jobs[_job_id(request)]
+        job["state"], ok, failed = "UploadComplete", [], []
+        for row in job["upload"]:
+            rid = row["Id"]
+            values = {k: (None if v == "#N/A" else v) for k, v in row.items() if k != "Id"}
+            if rid in self.faults.lock_rows:
+                self.faults.lock_rows.discard(rid)
+                failed.append({"sf__Id": rid, "sf__Error": "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access", **row})
+                continue
+            result = self.org.write([Patch(job["object"], rid, values)])[0]
+            (ok if result.ok else failed).append(
+                {"sf__Id": rid, "sf__Created": "false", **row} if result.ok else
+                {"sf__Id": rid, "sf__Error": f"{result.code}:{result.message}", **row})
+        job["ok"], job["failed"] = ok, failed
+        self.writes += 1
+        return 200, {"id": job["id"], "state": job["state"]}
+
+    def _job_outcome(self, request):
+        job = self.jobs[_job_id(request)]
+        kind = urlparse(request.url).path.rstrip("/").split("/")[-1]
+        cols = list(job["upload"][0]) if job["upload"] else ["Id"]
+        if kind == "successfulResults":
+            return 200, _csv(job["ok"], ["sf__Id", "sf__Created", *cols])
+        if kind == "failedResults":
+            return 200, _csv(job["failed"], ["sf__Id", "sf__Error", *cols])
+        return 200, _csv([], cols)
+
+
+class FakeSalesforce(_BulkMixin):
     def __init__(self, org: LocalOrg, rsps: responses.RequestsMock, batch: int = 2000):
         self.org, self.batch = org, batch
         self.faults = Faults()
@@ -42,6 +126,15 @@ class FakeSalesforce:
         rsps.add_callback(responses.GET, re.compile(rf"{INSTANCE}{BASE}/query/[\w-]+"), callback=self._wrap(self._more))
         rsps.add_callback(responses.GET, re.compile(rf"{INSTANCE}{BASE}/query\?.*"), callback=self._wrap(self._query))
         rsps.add_callback(responses.PATCH, f"{INSTANCE}{BASE}/composite/sobjects", callback=self._wrap(self._patch))
+        self.jobs: dict[str, dict] = {}
+        jobs = rf"{INSTANCE}{BASE}/jobs/(query|ingest)"
+        rsps.add_callback(responses.POST, re.compile(jobs + "$"), callback=self._wrap(self._job_create))
+        rsps.add_callback(responses.GET, re.compile(jobs + r"/\w+$"), callback=self._wrap(self._job_info))
+        rsps.add_callback(responses.PATCH, re.compile(jobs + r"/\w+$"), callback=self._wrap(self._job_close))
+        rsps.add_callback(responses.PUT, re.compile(jobs + r"/\w+/batches$"), callback=self._wrap(self._job_upload))
+        rsps.add_callback(responses.GET, re.compile(jobs + r"/\w+/results.*"), callback=self._wrap(self._job_results))
+        rsps.add_callback(responses.GET, re.compile(jobs + r"/\w+/(successfulResults|failedResults|unprocessedrecords)/?$"),
+                          callback=self._wrap(self._job_outcome))
 
     # -- plumbing ------------------------------------------------------------------------------
     def _login(self, request):
@@ -70,10 +163,13 @@ class FakeSalesforce:
                     return 403, {}, json.dumps([{"message": "TotalRequests Limit exceeded.",
                                                  "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
                 f.daily_left -= 1
-            status, body = handler(request)
+            answer = handler(request)
+            status, body = answer[0], answer[1]
+            headers = answer[2] if len(answer) > 2 else {}
             used = len(self.calls)
             total = used + (f.daily_left if f.daily_left is not None else 100000)
-            return status, {"Sforce-Limit-Info": f"api-usage={used}/{total}"}, json.dumps(body)
+            headers = {"Sforce-Limit-Info": f"api-usage={used}/{total}", **headers}
+            return status, headers, body if isinstance(body, str) else json.dumps(body)
         return call
 
     # -- resources -------------------------------------------------------------------------------
@@ -85,7 +181,13 @@ class FakeSalesforce:
         return 200, {"name": obj, "fields": fields}
 
     def _query(self, request):
-        soql = parse_qs(urlparse(request.url).query)["q"][0]
+        status, body = self._query_rows(parse_qs(urlparse(request.url).query)["q"][0])
+        if status != 200:
+            return status, body
+        rows, _ = body
+        return 200, self._page(rows, 0, len(rows))
+
+    def _query_rows(self, soql: str):
         m = SELECT.match(soql)
         if not m:
             return 400, [{"message": f"cannot parse {soql}", "errorCode": "MALFORMED_QUERY"}]
@@ -103,7 +205,7 @@ class FakeSalesforce:
             rows.sort(key=lambda r: (r.get("SystemModstamp") or "", r["Id"]))
         for r in rows:
             r["attributes"] = {"type": obj, "url": f"{BASE}/sobjects/{obj}/{r['Id']}"}
-        return 200, self._page(rows, 0, len(rows))
+        return 200, (rows, [c for c in cols if c != "COUNT()"] or ["Id"])
 
     def _page(self, rows, start, total):
         chunk = rows[start:start + self.batch]

@@ -91,3 +91,36 @@ def test_sticky_owner_and_revert_through_the_api(env):
     assert restored[lead][0] == person  # the person's change stays
     assert restored[lead][1] == before[lead][1]  # revsync's own fields are restored
     assert any(k[0] == lead and k[1] == "OwnerId" for k in report.kept)
+
+
+def test_bulk_backfill_reads_and_writes_like_the_rest_path(tmp_path):
+    outcomes = {}
+    for mode in ("rest", "bulk"):
+        base = tmp_path / mode
+        base.mkdir()
+        scaffold(base)
+        create_demo_org(base / "org.db", leads=400, seed=9)
+        backing = LocalOrg(base / "org.db")
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+            fake = FakeSalesforce(backing, rsps, batch=150)
+            ws = load_workspace(base / "rules", base / "mappings", "Lead")
+            kw = dict(bulk_query_threshold=100, bulk_write_threshold=100, bulk_poll=0) if mode == "bulk" else \
+                dict(bulk_query_threshold=0, bulk_write_threshold=0)
+            ids = [r["Id"] for r in backing.read_all("Lead", ["IsConverted"]) if not r["IsConverted"]]
+            fake.faults.lock_rows = {ids[0]}
+            org = connect(fake, api_floor=0, **kw)
+            report = SyncRun(org, ws, State(base / "state.db"), SyncOptions(now=NOW, page_size=1000)).run()
+            outcomes[mode] = (snapshot(backing), report)
+            calls = list(fake.calls)
+        if mode == "bulk":
+            assert any("/jobs/query" in c for c in calls) and any("/jobs/ingest" in c for c in calls)
+            assert not any(c.endswith("/composite/sobjects") for c in calls)
+            # A constant number of calls per job, whatever its size.
+            assert sum("/jobs/" in c for c in calls) <= 20
+        else:
+            assert not any("/jobs/" in c for c in calls)
+    rest, bulk = outcomes["rest"], outcomes["bulk"]
+    assert bulk[1].failed == 1 and rest[1].failed == 0  # REST retries the locked row; bulk queues it
+    lock = [rid for rid in bulk[0] if bulk[0][rid] != rest[0][rid]]
+    assert len(lock) == 1
+    assert {k: v for k, v in bulk[0].items() if k not in lock} == {k: v for k, v in rest[0].items() if k not in lock}
