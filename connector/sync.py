@@ -104,6 +104,13 @@ class SyncRun:
         self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(self.mapping, "fingerprint", "")
         self._age_tests = _age_tests(self.evaluator)
 
+    def _ensure_context(self, ctx: Context) -> None:
+        """Users, queues and accounts are read once, and only when a record needs them: an
+        incremental run with nothing new costs the object's query and nothing else."""
+        if not hasattr(self, "directory"):
+            self._load_context()
+        ctx.inactive = self.directory.inactive()
+
     # -- context read once per run ----------------------------------------------------------
     def _load_context(self) -> None:
         t = time.perf_counter()
@@ -248,15 +255,14 @@ class SyncRun:
     def run(self) -> SyncReport:
         obj = self.opts.object
         start = time.perf_counter()
-        self._load_context()
         if not self.opts.dry_run:
             self.report.recovered = self._recover()
         positions = self.state.positions(obj)
-        ctx = Context(now=self.opts.now, positions=dict(positions), inactive=self.directory.inactive(),
-                      reroute=self.opts.reroute)
+        ctx = Context(now=self.opts.now, positions=dict(positions), reroute=self.opts.reroute)
         _, fingerprint = self.state.watermark(obj)
         if not (self.opts.accept_changes or self.opts.dry_run) and \
                 (fingerprint not in (None, self.fingerprint) or self.opts.reroute):
+            self._ensure_context(ctx)
             self._guard(Context(now=self.opts.now, positions=dict(positions),
                                 inactive=self.directory.inactive(), reroute=self.opts.reroute))
         run_id = None if self.opts.dry_run else self.state.start_run(
@@ -266,6 +272,7 @@ class SyncRun:
         try:
             for page in self._pages():
                 page_no += 1
+                self._ensure_context(ctx)
                 planned, _ = self._plan(page, ctx)
                 if self.opts.dry_run:
                     self.report.written += len(planned.patches)

@@ -124,3 +124,12 @@ def test_bulk_backfill_reads_and_writes_like_the_rest_path(tmp_path):
     lock = [rid for rid in bulk[0] if bulk[0][rid] != rest[0][rid]]
     assert len(lock) == 1
     assert {k: v for k, v in bulk[0].items() if k not in lock} == {k: v for k, v in rest[0].items() if k not in lock}
+
+
+def test_an_idle_incremental_run_costs_at_most_three_calls(env):
+    fake, ws, state, backing = env
+    run(fake, ws, state)
+    state.db.execute("UPDATE watermark SET modstamp = '2999-01-01T00:00:00.000+0000'")
+    before = len(fake.calls)
+    report = run(fake, ws, state)
+    assert report.read == 0 and len(fake.calls) - before <= 3, fake.calls[before:]
