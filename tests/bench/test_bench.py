@@ -69,3 +69,21 @@ def test_preview_against_one_evaluate():
     show("preview of a rule change vs one evaluate, same 100,000-lead export", [row],
          ["records", "evaluate_s", "preview_s", "ratio", "changed_records", "peak_rss_mb"])
     assert row["changed_records"] > 0
+
+
+def test_sync_through_the_fake_salesforce():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rows = []
+    for leads in ("10000", "100000"):
+        for path in ("rest", "bulk"):
+            proc = subprocess.run([sys.executable, "-m", "tests.bench.salesforce_bench", "--leads", leads,
+                                   "--path", path], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+            assert proc.returncode == 0, proc.stderr
+            rows += [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    show("sync through the fake Salesforce", rows,
+         ["path", "leads", "run", "written", "api_calls", "write_calls", "wall_s", "peak_rss_mb"])
+    for row in rows:
+        if row["run"] == "first" and row["path"] == "rest":
+            assert row["write_calls"] == -(-row["written"] // 200)
+        if row["run"] != "first":
+            assert row["api_calls"] <= 3

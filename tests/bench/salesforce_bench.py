@@ -1,0 +1,59 @@
+"""Sync through the fake Salesforce: `python -m tests.bench.salesforce_bench --leads 10000 --path rest`.
+
+Prints API calls (and write calls), wall time and peak RSS for a first sync and an idle
+incremental one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import responses
+import structlog
+
+from connector.demo import create_demo_org
+from connector.local import LocalOrg
+from connector.state import State
+from connector.sync import SyncOptions, SyncRun
+from connector.workspace import load_workspace
+from rules.templates import example_rules_dir
+from tests.fake_salesforce import FakeSalesforce, connect
+
+NOW = datetime.fromisoformat("2026-11-24T15:00:00+00:00")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--leads", type=int, default=10_000)
+    ap.add_argument("--path", choices=["rest", "bulk"], default="rest")
+    args = ap.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with tempfile.TemporaryDirectory() as tmp, responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        create_demo_org(Path(tmp) / "org.db", leads=args.leads)
+        fake = FakeSalesforce(LocalOrg(Path(tmp) / "org.db"), rsps)
+        ws = load_workspace(example_rules_dir(), None, "Lead")
+        state = State(Path(tmp) / "state.db")
+        bulk = args.path == "bulk"
+        kw = dict(bulk_query_threshold=1, bulk_write_threshold=1, bulk_poll=0) if bulk else \
+            dict(bulk_query_threshold=0, bulk_write_threshold=0)
+        for label in ("first", "idle incremental"):
+            if label != "first":
+                state.db.execute("UPDATE watermark SET modstamp = '2999-01-01T00:00:00.000+0000'")
+            calls, writes = len(fake.calls), fake.writes
+            t = time.perf_counter()
+            opts = SyncOptions(now=NOW, page_size=10_000 if bulk else 200)
+            report = SyncRun(connect(fake, api_floor=0, **kw), ws, state, opts).run()
+            print(json.dumps({"path": args.path, "leads": args.leads, "run": label, "written": report.written,
+                              "api_calls": len(fake.calls) - calls, "write_calls": fake.writes - writes,
+                              "wall_s": round(time.perf_counter() - t, 2),
+                              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
+if __name__ == "__main__":
+    main()
