@@ -504,8 +504,13 @@ def revert(org_spec, state_path, run_id):
 def doctor(org_spec, rules_dir, mappings_dir, object_name):
     """Check the org has every field revsync reads and writes, and what to create or change."""
     from connector.preflight import preflight
+    from connector.base import BackendError
     ws = _load(rules_dir, mappings_dir, object_name)
-    problems = preflight(_open_org(org_spec), ws.mapping, ws.ruleset)
+    try:
+        problems = preflight(_open_org(org_spec), ws.mapping, ws.ruleset)
+    except BackendError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ORG)
     report_problems(problems)
     errors = [p for p in problems if p.severity.value == "error"]
     click.echo(f"{ws.object}: {len(errors)} problem(s) to fix in the org, "

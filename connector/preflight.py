@@ -41,6 +41,8 @@ def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet) -> list[Prob
     try:
         fields = backend.describe(obj)
     except BackendError as exc:
+        if not any(code in str(exc) for code in ("NOT_FOUND", "INVALID_TYPE", "does not exist")):
+            raise  # cannot reach or log in to the org: not something to fix in a field
         return [Problem("D001", f"cannot describe {obj}: {exc}", where, "check the object name and permissions")]
     problems: list[Problem] = []
     for spec in mapping.fields:

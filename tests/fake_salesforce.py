@@ -113,7 +113,7 @@ class _BulkMixin:
 
 
 class FakeSalesforce(_BulkMixin):
-    def __init__(self, org: LocalOrg, rsps: responses.RequestsMock, batch: int = 2000):
+    def __init__(self, org: LocalOrg, rsps: responses.RequestsMock | None, batch: int = 2000):
         self.org, self.batch = org, batch
         self.faults = Faults()
         self.calls: list[str] = []
@@ -121,20 +121,33 @@ class FakeSalesforce(_BulkMixin):
         self.token = "00Dfake!1"
         self.logins = 0
         self.cursors: dict[str, tuple[list[dict], int]] = {}
-        rsps.add_callback(responses.POST, f"{INSTANCE}/services/oauth2/token", callback=self._login)
-        rsps.add_callback(responses.GET, re.compile(rf"{INSTANCE}{BASE}/sobjects/\w+/describe"), callback=self._wrap(self._describe))
-        rsps.add_callback(responses.GET, re.compile(rf"{INSTANCE}{BASE}/query/[\w-]+"), callback=self._wrap(self._more))
-        rsps.add_callback(responses.GET, re.compile(rf"{INSTANCE}{BASE}/query\?.*"), callback=self._wrap(self._query))
-        rsps.add_callback(responses.PATCH, f"{INSTANCE}{BASE}/composite/sobjects", callback=self._wrap(self._patch))
         self.jobs: dict[str, dict] = {}
-        jobs = rf"{INSTANCE}{BASE}/jobs/(query|ingest)"
-        rsps.add_callback(responses.POST, re.compile(jobs + "$"), callback=self._wrap(self._job_create))
-        rsps.add_callback(responses.GET, re.compile(jobs + r"/\w+$"), callback=self._wrap(self._job_info))
-        rsps.add_callback(responses.PATCH, re.compile(jobs + r"/\w+$"), callback=self._wrap(self._job_close))
-        rsps.add_callback(responses.PUT, re.compile(jobs + r"/\w+/batches$"), callback=self._wrap(self._job_upload))
-        rsps.add_callback(responses.GET, re.compile(jobs + r"/\w+/results.*"), callback=self._wrap(self._job_results))
-        rsps.add_callback(responses.GET, re.compile(jobs + r"/\w+/(successfulResults|failedResults|unprocessedrecords)/?$"),
-                          callback=self._wrap(self._job_outcome))
+        jobs = rf"{BASE}/jobs/(query|ingest)"
+        w = self._wrap
+        # (method, pattern over path and query string, callback): served through `responses`
+        # in-process, or over HTTPS on loopback for tests that run the CLI as a subprocess.
+        self.routes = [
+            ("POST", r"/services/oauth2/token$", self._login),
+            ("GET", rf"{BASE}/sobjects/\w+/describe$", w(self._describe)),
+            ("GET", rf"{BASE}/query/[\w-]+$", w(self._more)),
+            ("GET", rf"{BASE}/query\?.*", w(self._query)),
+            ("PATCH", rf"{BASE}/composite/sobjects$", w(self._patch)),
+            ("POST", jobs + "$", w(self._job_create)),
+            ("GET", jobs + r"/\w+$", w(self._job_info)),
+            ("PATCH", jobs + r"/\w+$", w(self._job_close)),
+            ("PUT", jobs + r"/\w+/batches$", w(self._job_upload)),
+            ("GET", jobs + r"/\w+/results.*", w(self._job_results)),
+            ("GET", jobs + r"/\w+/(successfulResults|failedResults|unprocessedrecords)/?$", w(self._job_outcome)),
+        ]
+        if rsps is not None:
+            for method, pattern, callback in self.routes:
+                rsps.add_callback(method, re.compile(re.escape(INSTANCE) + pattern), callback=callback)
+
+    def dispatch(self, method: str, path_and_query: str):
+        for m, pattern, callback in self.routes:
+            if m == method and re.match(pattern, path_and_query):
+                return callback
+        return None
 
     # -- plumbing ------------------------------------------------------------------------------
     def _login(self, request):

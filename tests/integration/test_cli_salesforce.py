@@ -1,0 +1,62 @@
+"""`revsync sync --org salesforce` as a subprocess against the fake org over HTTPS on loopback."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector.demo import create_demo_org
+from connector.scaffold import scaffold
+from tests.fake_salesforce_server import FakeSalesforceServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def server(tmp_path):
+    scaffold(tmp_path)
+    create_demo_org(tmp_path / "org.db", leads=300, seed=2)
+    srv = FakeSalesforceServer(tmp_path / "org.db", tmp_path)
+    yield srv, tmp_path
+    srv.stop()
+
+
+def revsync(cwd: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SF_")}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**clean, "PYTHONPATH": str(ROOT), **env}, timeout=300)
+
+
+def test_sync_doctor_and_preview_against_salesforce(server):
+    srv, ws = server
+    env = srv.env()
+    doctor = revsync(ws, env, "doctor", "--org", "salesforce")
+    assert doctor.returncode == 0 and "ready" in doctor.stdout, doctor.stderr
+    first = revsync(ws, env, "sync", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
+    assert first.returncode == 0, first.stderr
+    done = [json.loads(l) for l in first.stderr.splitlines() if '"run_done"' in l][-1]
+    assert done["written"] > 200 and done["api_calls"] >= done["written"] // 200
+    second = revsync(ws, env, "sync", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
+    assert second.returncode == 0 and "wrote 0" in second.stdout
+    assert env["SF_ACCESS_TOKEN"] not in first.stdout + first.stderr + second.stderr  # never logged
+
+
+def test_wrong_token_is_one_clear_error_and_exit_3(server):
+    srv, ws = server
+    env = {**srv.env(), "SF_ACCESS_TOKEN": "00Dwrong!token"}
+    proc = revsync(ws, env, "sync", "--org", "salesforce")
+    assert proc.returncode == 3, proc.stderr
+    assert "INVALID_SESSION_ID" in proc.stderr and "Traceback" not in proc.stderr
+    assert "00Dwrong!token" not in proc.stderr
+
+
+def test_untrusted_certificate_is_refused(server):
+    srv, ws = server
+    env = {**srv.env(), "REQUESTS_CA_BUNDLE": ""}
+    env.pop("REQUESTS_CA_BUNDLE")
+    proc = revsync(ws, env, "doctor", "--org", "salesforce")
+    assert proc.returncode != 0
