@@ -60,3 +60,28 @@ def test_untrusted_certificate_is_refused(server):
     env.pop("REQUESTS_CA_BUNDLE")
     proc = revsync(ws, env, "doctor", "--org", "salesforce")
     assert proc.returncode != 0
+
+
+def test_killed_run_against_salesforce_resumes_to_the_uninterrupted_state(tmp_path):
+    import sqlite3
+    results = {}
+    for name, fault in (("straight", None), ("killed", "kill-after-write:1")):
+        ws = tmp_path / name
+        ws.mkdir()
+        scaffold(ws)
+        create_demo_org(ws / "org.db", leads=500, seed=4)
+        srv = FakeSalesforceServer(ws / "org.db", ws)
+        try:
+            env = srv.env()
+            if fault:
+                crashed = revsync(ws, {**env, "REVSYNC_FAULT": fault}, "sync", "--org", "salesforce",
+                                  "--now", "2026-11-24T15:00:00Z")
+                assert crashed.returncode == -9, crashed.stderr
+            proc = revsync(ws, env, "sync", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
+            assert proc.returncode == 0, proc.stderr
+        finally:
+            srv.stop()
+        db = sqlite3.connect(ws / "org.db")
+        results[name] = db.execute("SELECT Id, OwnerId, Revsync_Stage__c, Revsync_Score__c, Revsync_SLA_Due__c "
+                                   "FROM Lead ORDER BY Id").fetchall()
+    assert results["killed"] == results["straight"]
