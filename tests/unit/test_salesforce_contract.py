@@ -208,3 +208,24 @@ def test_every_request_has_a_timeout(monkeypatch):
     with pytest.raises(BackendError, match="Timeout"):
         session_org(attempts=2).describe("Lead")
     assert seen == [60.0, 60.0]
+
+
+@responses.activate
+def test_jwt_bearer_login_signs_an_assertion_with_the_private_key(tmp_path):
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "revsync.key"
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    responses.post("https://login.salesforce.com/services/oauth2/token",
+                   json={"access_token": "00D!jwt", "instance_url": INSTANCE})
+    org = SalesforceOrg(Credentials("jwt", "login", username="int@acme.example", consumer_key="3MVG9",
+                                    private_key_file=str(key_file)))
+    assert org.instance_url == INSTANCE
+    form = parse_qs(responses.calls[0].request.body)
+    assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    claims = jwt.decode(form["assertion"][0], key.public_key(), algorithms=["RS256"],
+                        audience="https://login.salesforce.com")
+    assert claims["iss"] == "3MVG9" and claims["sub"] == "int@acme.example"
