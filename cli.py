@@ -255,7 +255,10 @@ def _open_org(spec: str, create: bool = False):
         settings = load_settings()
         try:
             return SalesforceOrg(Credentials.from_env(), timeout=float(settings.get("timeout", 60)),
-                                 api_floor=int(settings.get("api_floor", 1000)))
+                                 api_floor=int(settings.get("api_floor", 1000)),
+                                 lag_seconds=float(settings.get("lag_seconds", 30)),
+                                 bulk_query_threshold=int(settings.get("bulk_query_threshold", 50_000)),
+                                 bulk_write_threshold=int(settings.get("bulk_write_threshold", 2_000)))
         except BackendError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_ORG)

@@ -11,7 +11,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
 import requests
@@ -109,10 +109,13 @@ class SalesforceOrg:
 
     def __init__(self, credentials: Credentials, *, timeout: float = 60.0, api_floor: int = 1000,
                  attempts: int = 5, max_wait: float = 30.0, bulk_query_threshold: int = 50_000,
-                 bulk_write_threshold: int = 2_000, bulk_poll: float = 2.0):
+                 bulk_write_threshold: int = 2_000, bulk_poll: float = 2.0, lag_seconds: float = 30.0):
         self.credentials = credentials
         self.bulk_query_threshold, self.bulk_write_threshold = bulk_query_threshold, bulk_write_threshold
         self.bulk_poll = bulk_poll
+        # Records changed in the last moments may belong to transactions still committing:
+        # they are left to the next run, which the overlap window makes sure reads them.
+        self.lag_seconds = lag_seconds
         self.session = TimeoutSession(timeout)
         self.api_floor = api_floor
         self.calls = 0
@@ -246,9 +249,14 @@ class SalesforceOrg:
     def changed_since(self, object: str, fields: list[str], since: datetime | str | None,
                       page_size: int = 200) -> Iterator[list[dict]]:
         soql = self._select(object, [*fields, "SystemModstamp"])
+        conditions = []
         if since is not None:
             instant = since if isinstance(since, datetime) else datetime.fromisoformat(since)
-            soql += f" WHERE SystemModstamp >= {soql_datetime(instant)}"
+            conditions.append(f"SystemModstamp >= {soql_datetime(instant)}")
+        if self.lag_seconds:
+            conditions.append(f"SystemModstamp <= {soql_datetime(self.now() - timedelta(seconds=self.lag_seconds))}")
+        if conditions:
+            soql += " WHERE " + " AND ".join(conditions)
         soql += " ORDER BY SystemModstamp, Id"
         pages = self.query(soql)
         if since is None and self.bulk_query_threshold:

@@ -25,7 +25,7 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _LABEL = re.compile(r"^(?!-)[a-z0-9\-\u00a1-\uffff]+(?<!-)$")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _domain(text: str) -> str | None:
     s = text.strip().lower()
     if not s:

@@ -106,7 +106,7 @@ class Evaluator:
         """Decisions and the facts (slot lists) they were decided on, for explanations."""
         now = to_utc(ctx.now)
         T = self.program.thresholds(now.timestamp())
-        if len(self._hit_cache) > 50_000:
+        if len(self._hit_cache) > 10_000:
             self._hit_cache.clear()
         rows: list[list] = []
         outs: list[Decision] = []
@@ -282,7 +282,7 @@ class Evaluator:
             else:
                 due = start + timedelta(seconds=d.seconds)
             due = to_utc(due)
-            if len(self._due_cache) > 100_000:
+            if len(self._due_cache) > 10_000:
                 self._due_cache.clear()
             self._due_cache[key] = due
         return due

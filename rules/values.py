@@ -116,7 +116,7 @@ def parse_instant(value: Any) -> datetime | None:
     return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _text_to_epoch(value: str) -> float | None:
     # Exports repeat the same dates many times; parsing each once keeps the per-record path short.
     instant = parse_instant(value)
@@ -137,7 +137,7 @@ def _to_datetime(value: Any) -> Any:
     return instant.timestamp()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _text_to_day(value: str) -> float | None:
     instant = parse_instant(value)
     return None if instant is None else datetime.combine(instant.date(), time(0), UTC).timestamp()

@@ -206,9 +206,13 @@ class FakeSalesforce(_BulkMixin):
             return 400, [{"message": f"cannot parse {soql}", "errorCode": "MALFORMED_QUERY"}]
         obj, cols, where = m["obj"], [c.strip() for c in m["cols"].split(",")], m["where"]
         rows = list(self.org.read_all(obj, cols))
-        if where and where.startswith("SystemModstamp >= "):
-            stamp = where.split(">= ")[1].replace("Z", "")
-            rows = [r for r in rows if (r.get("SystemModstamp") or "")[:23] >= stamp[:23]]
+        if where and where.startswith("SystemModstamp "):
+            low = re.search(r"SystemModstamp >= (\S+)", where)
+            high = re.search(r"SystemModstamp <= (\S+)", where)
+            if low:
+                rows = [r for r in rows if (r.get("SystemModstamp") or "")[:23] >= low.group(1)[:23]]
+            if high:
+                rows = [r for r in rows if (r.get("SystemModstamp") or "")[:23] <= high.group(1)[:23]]
         elif where and where.startswith("Id IN ("):
             ids = set(re.findall(r"'([^']*)'", where))
             rows = [r for r in rows if r["Id"] in ids]
@@ -256,8 +260,9 @@ class FakeSalesforce(_BulkMixin):
 
 def connect(fake: FakeSalesforce, **kw):
     from connector.salesforce import Credentials, SalesforceOrg
+    # No lag: the fake's records were all written moments ago.
     return SalesforceOrg(Credentials("client_credentials", "fake.my", consumer_key="k", consumer_secret="s"),
-                         max_wait=0.01, **kw)
+                         max_wait=0.01, **{"lag_seconds": 0, **kw})
 
 
 __all__ = ["FakeSalesforce", "connect", "requests"]

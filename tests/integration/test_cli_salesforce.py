@@ -19,10 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture()
 def server(tmp_path):
     scaffold(tmp_path)
+    _no_lag(tmp_path)
     create_demo_org(tmp_path / "org.db", leads=300, seed=2)
     srv = FakeSalesforceServer(tmp_path / "org.db", tmp_path)
     yield srv, tmp_path
     srv.stop()
+
+
+def _no_lag(ws: Path) -> None:
+    # The fake org's records were all written moments ago: read them without the usual lag.
+    with (ws / "revsync.toml").open("a") as fh:
+        fh.write("lag_seconds = 0\n")
 
 
 def revsync(cwd: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -69,6 +76,7 @@ def test_killed_run_against_salesforce_resumes_to_the_uninterrupted_state(tmp_pa
         ws = tmp_path / name
         ws.mkdir()
         scaffold(ws)
+        _no_lag(ws)
         create_demo_org(ws / "org.db", leads=500, seed=4)
         srv = FakeSalesforceServer(ws / "org.db", ws)
         try:

@@ -82,12 +82,15 @@ def test_changed_since_builds_soql_and_follows_next_records_url():
     responses.get(f"{BASE}/query", json=first, headers=LIMITS)
     responses.get(f"{BASE}/query/01gxx-2000", json=second, headers=LIMITS)
     org = session_org()
+    org.now = lambda: datetime(2026, 11, 23, 15, 0, 30, tzinfo=timezone.utc)
     since = datetime(2026, 11, 23, 14, 55, tzinfo=timezone.utc)
     pages = list(org.changed_since("Lead", ["Title", "Nonexistent__c"], since, page_size=1))
     assert [[r["Id"] for r in p] for p in pages] == [["00Q1"], ["00Q2"], ["00Q3"]]
     soql = query_q(responses.calls[1])
+    # The window: from the watermark (less the overlap, applied by the sync) to 30 s ago.
     assert soql == ("SELECT Id, Title, SystemModstamp FROM Lead WHERE SystemModstamp >= "
-                    "2026-11-23T14:55:00.000Z ORDER BY SystemModstamp, Id")
+                    "2026-11-23T14:55:00.000Z AND SystemModstamp <= 2026-11-23T15:00:00.000Z "
+                    "ORDER BY SystemModstamp, Id")
     assert org.api_used == 120 and org.api_max == 15000 and org.calls == 3
 
 
