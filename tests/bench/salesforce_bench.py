@@ -28,12 +28,51 @@ from tests.fake_salesforce import FakeSalesforce, connect
 NOW = datetime.fromisoformat("2026-11-24T15:00:00+00:00")
 
 
+def _serve(org_path: str, cert_dir: str, queue) -> None:
+    from tests.fake_salesforce_server import FakeSalesforceServer
+    server = FakeSalesforceServer(Path(org_path), Path(cert_dir))
+    queue.put((server.url, server.fake.token, str(server.cert)))
+    server.thread.join()
+
+
+def separate_process(args) -> None:
+    """The fake served from a child process, so this process's peak RSS is the connector's own."""
+    import multiprocessing
+    import os
+    from connector.salesforce import Credentials, SalesforceOrg
+    with tempfile.TemporaryDirectory() as tmp:
+        # Made in a child too: building the demo org is not the connector's memory.
+        maker = multiprocessing.get_context("fork").Process(target=create_demo_org,
+                                                            args=(Path(tmp) / "org.db", args.leads))
+        maker.start()
+        maker.join()
+        queue = multiprocessing.get_context("fork").Queue()
+        child = multiprocessing.get_context("fork").Process(target=_serve, args=(str(Path(tmp) / "org.db"), tmp, queue),
+                                                            daemon=True)
+        child.start()
+        url, token, cert = queue.get(timeout=60)
+        os.environ["REQUESTS_CA_BUNDLE"] = cert
+        ws = load_workspace(example_rules_dir(), None, "Lead")
+        state = State(Path(tmp) / "state.db")
+        org = SalesforceOrg(Credentials("session", instance_url=url, access_token=token), api_floor=0,
+                            lag_seconds=0, bulk_query_threshold=0, bulk_write_threshold=0)
+        t = time.perf_counter()
+        report = SyncRun(org, ws, state, SyncOptions(now=NOW)).run()
+        print(json.dumps({"path": "rest (fake in another process)", "leads": args.leads, "run": "first",
+                          "written": report.written, "api_calls": org.calls, "wall_s": round(time.perf_counter() - t, 2),
+                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+        child.terminate()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--leads", type=int, default=10_000)
     ap.add_argument("--path", choices=["rest", "bulk"], default="rest")
+    ap.add_argument("--separate", action="store_true", help="serve the fake from another process")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.separate:
+        return separate_process(args)
     with tempfile.TemporaryDirectory() as tmp, responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         create_demo_org(Path(tmp) / "org.db", leads=args.leads)
         fake = FakeSalesforce(LocalOrg(Path(tmp) / "org.db"), rsps)
