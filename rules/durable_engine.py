@@ -12,6 +12,8 @@ hazards is handled, and the only module that imports it:
 - every rule carries the guard `t == "r"` (a rule testing only absence loops on its own state
   record), every ruleset has a catch-all (a batch runs no actions if one fact matches nothing),
   and conditions too wide for it (hundreds of siblings never finish compiling) become flags;
+- a fact holding too many fields is dropped without a word, so each ruleset reads at most
+  MAX_KEYS of them and its facts hold only those;
 - rulesets are at most CHUNK rules (more than 64 matches at one level fails), are built once
   per rule fingerprint and cached (they cannot be deleted and leak memory);
 - actions only append to a list, and each batch is checked against the catch-all's count
@@ -29,6 +31,7 @@ from .compile import Program, tests_of
 from .model import All, Condition, Not, Op, Section, Test
 
 CHUNK = 30
+MAX_KEYS = 24  # fields per fact besides t, i, b: durable drops facts with too many, silently
 MAX_LEAVES = 24  # wider conditions are computed in Python and handed over as one flag
 NATIVE_OPS = {Op.EQ, Op.IN, Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN}
 
@@ -67,9 +70,10 @@ def _recorder(hits: list, index: int):
 class _Ruleset:
     """One durable ruleset: up to CHUNK rules of one section, plus the catch-all."""
 
-    def __init__(self, name: str, entries: list[tuple[int, Any]]):
+    def __init__(self, name: str, entries: list[tuple[int, Any]], keys: tuple[str, ...] = ()):
         lang = _durable()
         self.name = name
+        self.keys = keys  # the fact fields its rules read
         self.hits: list[tuple[int, int]] = []
         self.seen: list[int] = []
         hits, seen = self.hits, self.seen
@@ -90,6 +94,7 @@ class _Ruleset:
             return []
         lang.assert_facts(self.name, facts)
         lang.retract_facts(self.name, facts)
+        lang.delete_state(self.name, facts[0]["sid"])
         if len(self.seen) != len(facts):
             raise RuntimeError(f"durable_rules lost actions in {self.name}: "
                                f"{len(self.seen)} of {len(facts)} facts acknowledged")
@@ -110,6 +115,7 @@ class DurableMatcher:
         self.constants = self._collect_constants()
         self.sections: dict[str, list[_Ruleset]] = {}
         self.extractors: list[tuple[str, Any]] = []  # (fact key, function(v, T) -> value or None)
+        self._reading: set[str] = set()
         for section, rules in self.rs.sections:
             self.sections[section.value] = self._build(section.value, [(r.index, r.when) for r in rules])
             if section is Section.SLA:
@@ -118,15 +124,29 @@ class DurableMatcher:
 
     # -- compiling conditions ------------------------------------------------------------------
     def _build(self, key: str, entries: list[tuple[int, Condition | None]]) -> list[_Ruleset]:
-        exprs = [(index, self._expr(cond)) for index, cond in entries]
+        compiled = []
+        for index, cond in entries:
+            self._reading = set()
+            expr = self._expr(cond)
+            compiled.append((index, expr, frozenset(self._reading)))
+        # A fact may hold at most MAX_KEYS fields (durable drops facts with more, silently):
+        # rules are grouped so that each ruleset reads few enough of them.
+        chunks: list[list] = [[]]
+        keys: set[str] = set()
+        for item in compiled:
+            if chunks[-1] and (len(chunks[-1]) >= CHUNK or len(keys | item[2]) > MAX_KEYS):
+                chunks.append([])
+                keys = set()
+            chunks[-1].append(item)
+            keys |= item[2]
         out = []
-        for n, start in enumerate(range(0, max(len(exprs), 1), CHUNK)):
-            chunk = exprs[start:start + CHUNK]
+        for n, chunk in enumerate(chunks):
+            chunk_keys = tuple(sorted(set().union(*(k for _, _, k in chunk)))) if chunk else ()
             cache_key = (self.rs.fingerprint, self.rs.file, self.layout, key, n)
             with _lock:
                 if cache_key not in _cache:
                     name = f"revsync_{self.rs.fingerprint}_{key}_{n}_{next(_names)}"
-                    _cache[cache_key] = _Ruleset(name, chunk)
+                    _cache[cache_key] = _Ruleset(name, [(i, e) for i, e, _ in chunk], chunk_keys)
                 out.append(_cache[cache_key])
         return out
 
@@ -143,6 +163,7 @@ class DurableMatcher:
         source = self._python(cond)
         f = eval(f"lambda v, T: 1 if {source} else 0", dict(self.program.consts))
         self.extractors.append((key, f))
+        self._reading.add(key)
         return lambda m, key=key: getattr(m, key) == 1
 
     def _python(self, cond: Condition) -> str:
@@ -184,6 +205,7 @@ class DurableMatcher:
         consts = self.constants[test.field]
         if key not in {k for k, _ in self.extractors}:
             self.extractors.append((key, lambda v, T, slot=slot, c=consts: _rank(v[slot], c)))
+        self._reading.add(key)
         op = test.op
 
         def code(value) -> int:
@@ -218,22 +240,31 @@ class DurableMatcher:
         return {f: sorted(v) for f, v in out.items()}
 
     # -- matching ----------------------------------------------------------------------------------
-    def _facts(self, rows: list[list], T: list[float], batch: int) -> list[dict]:
-        facts = []
-        for i, v in enumerate(rows):
-            fact: dict[str, Any] = {"t": "r", "i": i, "b": batch}
-            for key, extract in self.extractors:
-                value = extract(v, T)
+    def _values(self, rows: list[list], T: list[float], keys: set[str]) -> list[dict]:
+        extract = [(k, f) for k, f in self.extractors if k in keys]
+        out = []
+        for v in rows:
+            values = {}
+            for key, f in extract:
+                value = f(v, T)
                 if value is not None:  # missing values are left out: every native test fails
-                    fact[key] = value
-            facts.append(fact)
-        return facts
+                    values[key] = value
+            out.append(values)
+        return out
 
     def _run(self, key: str, rows: list[list], T: list[float]) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in rows]
+        rulesets = self.sections.get(key, [])
         with _lock:
-            facts = self._facts(rows, T, next(self._batch))
-            for rs in self.sections.get(key, []):
+            batch = next(self._batch)
+            values = self._values(rows, T, set().union(*(rs.keys for rs in rulesets)) if rulesets else set())
+            for rs in rulesets:
+                # Each batch runs in a session of its own, deleted afterwards, taken from a
+                # few session ids in turn: retracted facts otherwise fill a session's store
+                # until it silently stops matching, and it keeps at most 1,024 sessions.
+                sid = str(batch % 4)
+                facts = [{"t": "r", "i": i, "sid": sid, **{k: val[k] for k in rs.keys if k in val}}
+                         for i, val in enumerate(values)]
                 for i, index in rs.run(facts):
                     out[i].append(index)
         # An `or` whose alternatives both hold fires its rule once per alternative.

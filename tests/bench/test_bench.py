@@ -35,7 +35,7 @@ def test_engine_throughput_and_memory():
     rows = [
         run_module("tests.bench.engine_bench", "--engine", "default", "--n", "100000"),
         run_module("tests.bench.engine_bench", "--engine", "default", "--n", "1000000"),
-        run_module("tests.bench.engine_bench", "--engine", "durable", "--n", "20000"),
+        run_module("tests.bench.engine_bench", "--engine", "durable", "--n", "10000"),
         run_module("tests.bench.engine_bench", "--engine", "naive-durable", "--n", "10000"),
     ]
     show("engines on tests/bench/rules/lead.yaml (62 rules, every section)", rows,
