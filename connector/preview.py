@@ -89,25 +89,24 @@ class _Side:
     band: Counter = field(default_factory=Counter)
     band_converted: Counter = field(default_factory=Counter)
 
-    def add(self, d: Decision, day: datetime, week: datetime, outcome: Outcome | None) -> None:
-        owner = d.owner or "(unassigned)"
-        self.owners[owner] += 1
-        self.stages[d.stage or "(none)"] += 1
-        band = _band(d.score)
-        self.scores[band] += 1
-        rules = self.rules
-        for key in d.matched.items():
-            matched = key[1]
-            if matched.__class__ is list:
-                for name in matched:
-                    rules[(key[0], name)] += 1
-            elif matched:
-                rules[key] += 1
-        if d.sla_status == "pending" and d.sla_due is not None and d.sla_due <= week:
-            self.due_week[owner] += 1
-            if d.sla_due <= day:
-                self.due_day[owner] += 1
-        if outcome is not None:
+    def add_batch(self, ds: list[Decision], day: datetime, week: datetime,
+                  outcomes: list[Outcome | None]) -> None:
+        # Counter.update counts in C: one pass per statistic over the batch.
+        owners = [d.owner or "(unassigned)" for d in ds]
+        self.owners.update(owners)
+        self.stages.update([d.stage or "(none)" for d in ds])
+        bands = [_band(d.score) for d in ds]
+        self.scores.update(bands)
+        self.rules.update([(sec, name) for d in ds for sec, m in d.matched.items()
+                           for name in (m if m.__class__ is list else (m,) if m else ())])
+        for d, owner in zip(ds, owners):
+            if d.sla_status == "pending" and d.sla_due is not None and d.sla_due <= week:
+                self.due_week[owner] += 1
+                if d.sla_due <= day:
+                    self.due_day[owner] += 1
+        for d, band, outcome in zip(ds, bands, outcomes):
+            if outcome is None:
+                continue
             self.band[band] += 1
             self.band_converted[band] += outcome.converted
             if d.stage == "MQL":
@@ -146,20 +145,23 @@ class Preview:
     with_outcomes: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
 
-    def add(self, d0: Decision, d1: Decision, outcome: Outcome | None) -> None:
-        self.evaluated += 1
-        self.before.add(d0, self._day, self._week, outcome)
-        self.after.add(d1, self._day, self._week, outcome)
-        self.with_outcomes += outcome is not None
-        # Raw attributes compare as the formatted outputs would; formatting only what changed.
-        diff = [k for k in COMPARED if getattr(d0, k) != getattr(d1, k)]
-        for k in diff:
-            self.changed[k] += 1
-        if "owner" in diff:
-            self.owner_moves[(d0.owner, d1.owner)] += 1
-        if "stage" in diff:
-            self.stage_moves[(d0.stage, d1.stage)] += 1
-        if diff:
+    def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None]) -> None:
+        self.evaluated += len(d0s)
+        self.before.add_batch(d0s, self._day, self._week, outcomes)
+        self.after.add_batch(d1s, self._day, self._week, outcomes)
+        self.with_outcomes += sum(o is not None for o in outcomes)
+        for d0, d1 in zip(d0s, d1s):
+            # Raw attributes compare as the formatted outputs would; formatting only what changed.
+            if (d0.score == d1.score and d0.stage == d1.stage and d0.owner == d1.owner
+                    and d0.segment == d1.segment and d0.grade == d1.grade and d0.sla_due == d1.sla_due):
+                continue
+            diff = [k for k in COMPARED if getattr(d0, k) != getattr(d1, k)]
+            for k in diff:
+                self.changed[k] += 1
+            if "owner" in diff:
+                self.owner_moves[(d0.owner, d1.owner)] += 1
+            if "stage" in diff:
+                self.stage_moves[(d0.stage, d1.stage)] += 1
             self.changed_records += 1
             self._keep(d0, d1, diff)
 
@@ -243,8 +245,8 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
     def flush(batch: list[dict]) -> None:
         if keep is not None:
             batch = [r for r, k in zip(batch, keep(batch)) if k]
-        for r, d0, d1 in zip(batch, e0.evaluate_batch(batch, ctx0), e1.evaluate_batch(batch, ctx1)):
-            preview.add(d0, d1, outcome_of(r))
+        preview.add_batch(e0.evaluate_batch(batch, ctx0), e1.evaluate_batch(batch, ctx1),
+                          [outcome_of(r) for r in batch])
         if on_batch:
             on_batch(preview.evaluated)
 
