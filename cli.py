@@ -191,6 +191,19 @@ def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, tr
         from connector.report import DecisionTable
         table = DecisionTable()
     result = evaluate_file(ws, input_path, now, engine)
+    try:
+        _print_decisions(result, table, trace)
+    except RuntimeError as exc:  # the optional engine's own failures, e.g. durable_rules' limits
+        click.echo(f"error: the {engine} engine failed: {exc}", err=True)
+        sys.exit(EXIT_PARTIAL)
+    if table is not None:
+        table.print()
+    for bad in result.bad_rows:
+        click.echo(str(bad), err=True)
+    sys.exit(EXIT_PARTIAL if result.bad_rows else EXIT_OK)
+
+
+def _print_decisions(result, table, trace: bool) -> None:
     for decision in result.decisions:
         if table is not None:
             table.add(decision)
@@ -199,11 +212,6 @@ def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, tr
         if not trace:
             out.pop("trace")
         click.echo(json.dumps(out, ensure_ascii=False))
-    if table is not None:
-        table.print()
-    for bad in result.bad_rows:
-        click.echo(str(bad), err=True)
-    sys.exit(EXIT_PARTIAL if result.bad_rows else EXIT_OK)
 
 
 @main.command()
@@ -240,30 +248,30 @@ def init(directory: Path, force: bool) -> None:
 
 
 # -- the org, sync runs and their journal ----------------------------------------------------
-def _open_org(spec: str, create: bool = False):
-    from connector.base import BackendError
+def _connect(spec: str, create: bool = False):
+    """The org a spec names; BackendError when it cannot be reached or logged in to."""
     from connector.local import LocalOrg
     kind, _, rest = spec.partition(":")
     if kind == "local" and rest:
-        try:
-            return LocalOrg(Path(rest), create=create)
-        except BackendError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_ORG)
+        return LocalOrg(Path(rest), create=create)
     if kind == "salesforce":
         from connector.salesforce import Credentials, SalesforceOrg
         settings = load_settings()
-        try:
-            return SalesforceOrg(Credentials.from_env(), timeout=float(settings.get("timeout", 60)),
-                                 api_floor=int(settings.get("api_floor", 1000)),
-                                 lag_seconds=float(settings.get("lag_seconds", 30)),
-                                 bulk_query_threshold=int(settings.get("bulk_query_threshold", 50_000)),
-                                 bulk_write_threshold=int(settings.get("bulk_write_threshold", 2_000)))
-        except BackendError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_ORG)
-    click.echo(f"error: --org {spec!r}: use local:PATH", err=True)
-    sys.exit(EXIT_CONFIG)
+        return SalesforceOrg(Credentials.from_env(), timeout=float(settings.get("timeout", 60)),
+                             api_floor=int(settings.get("api_floor", 1000)),
+                             lag_seconds=float(settings.get("lag_seconds", 30)),
+                             bulk_query_threshold=int(settings.get("bulk_query_threshold", 50_000)),
+                             bulk_write_threshold=int(settings.get("bulk_write_threshold", 2_000)))
+    raise click.UsageError(f"--org {spec!r}: use local:PATH or salesforce")
+
+
+def _open_org(spec: str, create: bool = False):
+    from connector.base import BackendError
+    try:
+        return _connect(spec, create)
+    except BackendError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ORG)
 
 
 def _state_path(org: str, state: Path | None) -> Path:
@@ -388,7 +396,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         click.echo(f"error: another revsync run holds {path}.lock; this run did nothing", err=True)
         return EXIT_LOCKED
     try:
-        org = _open_org(org_spec)
+        org = _connect(org_spec)
         if not dry_run:
             from connector.preflight import preflight
             problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
@@ -439,6 +447,15 @@ def _progress():
     return bar()
 
 
+def _open_state(path: Path):
+    from connector.state import State, StateError
+    try:
+        return State(path)
+    except StateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
 @main.group("runs", invoke_without_command=True)
 @org_option
 @state_option
@@ -447,8 +464,7 @@ def runs_group(ctx, org_spec, state_path) -> None:
     """List sync runs with their counts."""
     ctx.obj = _state_path(org_spec, state_path)
     if ctx.invoked_subcommand is None:
-        from connector.state import State
-        for run in State(ctx.obj).runs():
+        for run in _open_state(ctx.obj).runs():
             c = run.counts
             note = f" reverts run {run.reverts}" if run.reverts else ""
             click.echo(f"{run.run_id:5}  {run.started_at[:19]}  {run.object:12} {run.status:11} "
@@ -461,8 +477,7 @@ def runs_group(ctx, org_spec, state_path) -> None:
 @click.pass_obj
 def runs_show(state_file: Path, run_id: int) -> None:
     """Every field a run changed: old and new value, and the rules that decided it."""
-    from connector.state import State
-    state = State(state_file)
+    state = _open_state(state_file)
     run = state.run(run_id)
     if run is None:
         click.echo(f"no run {run_id}", err=True)
@@ -480,7 +495,6 @@ def revert(org_spec, state_path, run_id):
     """Restore a run's old values where records still hold what it wrote."""
     from filelock import FileLock, Timeout
     from connector.revert import revert as do_revert
-    from connector.state import State
     path = _state_path(org_spec, state_path)
     lock = FileLock(str(path) + ".lock")
     try:
@@ -489,7 +503,7 @@ def revert(org_spec, state_path, run_id):
         click.echo("error: a sync run holds the lock; try again when it is done", err=True)
         sys.exit(EXIT_LOCKED)
     try:
-        report = do_revert(_open_org(org_spec), State(path), run_id)
+        report = do_revert(_open_org(org_spec), _open_state(path), run_id)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PARTIAL)

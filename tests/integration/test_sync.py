@@ -228,3 +228,18 @@ def test_failed_writes_are_kept_and_retried(workspace):
     assert second.written == 2 and second.failed == 0
     assert state.retry_entries("Lead") == []
     assert all(r["Revsync_Stage__c"] for r in org.read_ids("Lead", ["Revsync_Stage__c"], victims[:2]))
+
+
+def test_every_keeps_running_after_a_failed_run(workspace):
+    """`sync --every` survives a run that fails and starts the next one on time."""
+    import signal
+    import time
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "sync", "--org", "local:missing.db", "--every", "1m",
+                             "--now", NOW], cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(4)
+    assert proc.poll() is None, proc.stderr.read()  # still alive after a failed run
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert "next run in 1m" in err and "revsync org demo" in err
