@@ -44,6 +44,25 @@ class Program:
         return eval(f"lambda v, T: bool({self.test_exprs[id(test)]})", dict(self.consts))
 
 
+class _Searched(dict):
+    """Whether a regex finds a match in a text, remembered per text: the same titles and
+    domains come back record after record, and a dict lookup is cheaper than a search."""
+
+    def __init__(self, regex):
+        super().__init__()
+        self.regex = regex
+        self.pattern = regex.pattern
+
+    def __missing__(self, text: str) -> bool:
+        if len(self) >= 4096:
+            self.clear()  # bounded: memory stays flat whatever the input
+        found = self[text] = self.regex.search(text) is not None
+        return found
+
+    def __hash__(self) -> int:  # one per pattern: constants are shared by identity
+        return id(self)
+
+
 class _Gen:
     def __init__(self, program: Program):
         self.p = program
@@ -88,7 +107,7 @@ class _Gen:
             cmp = "<" if op is Op.OLDER_THAN else ">"
             return f"({x} is not None and {x} {cmp} T[{j}])"
         if op is Op.MATCHES:
-            return f"({x} is not None and {self.const(t.value)}.search({x}) is not None)"
+            return f"({x} is not None and {self.const(_Searched(t.value))}[{x}])"
         if op is Op.BETWEEN:
             lo, hi = (self.const(b) for b in t.value)
             return f"({val} is not None and {lo} <= {val} <= {hi})"
