@@ -235,11 +235,16 @@ def test_every_keeps_running_after_a_failed_run(workspace):
     import signal
     import time
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "sync", "--org", "local:missing.db", "--every", "1m",
-                             "--now", NOW], cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    time.sleep(4)
-    assert proc.poll() is None, proc.stderr.read()  # still alive after a failed run
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
-    assert "next run in 1m" in err and "revsync org demo" in err
+    log = workspace / "every.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "sync", "--org", "local:missing.db", "--every", "1m",
+                                 "--now", NOW], cwd=workspace, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 120
+        while "next run in 1m" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        alive = proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert alive, text  # still running after a failed run
+    assert "next run in 1m" in text and "revsync org demo" in text
