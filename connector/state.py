@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from rules.model import RevsyncError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # one journal row per record: {field: [old, new]}
 
 
 class StateError(RevsyncError):
@@ -45,10 +45,8 @@ CREATE TABLE IF NOT EXISTS pages (
     run_id INTEGER, page INTEGER, status TEXT, positions TEXT, watermark TEXT,
     PRIMARY KEY (run_id, page));
 CREATE TABLE IF NOT EXISTS changes (
-    run_id INTEGER, page INTEGER, record_id TEXT, field TEXT, old TEXT, new TEXT,
-    status TEXT, PRIMARY KEY (run_id, record_id, field));
-CREATE TABLE IF NOT EXISTS citations (
-    run_id INTEGER, record_id TEXT, rules TEXT, PRIMARY KEY (run_id, record_id));
+    run_id INTEGER, page INTEGER, record_id TEXT, fields TEXT, rules TEXT, status TEXT,
+    PRIMARY KEY (run_id, record_id));
 CREATE INDEX IF NOT EXISTS changes_page ON changes (run_id, page);
 """
 
@@ -181,26 +179,28 @@ class State:
         return Run(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7],
                    json.loads(row[8] or "{}"), row[9])
 
-    def changes(self, run_id: int) -> list[Change]:
-        return [Change(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6] or "", r[7])
-                for r in self.db.execute(
-                    "SELECT c.run_id, c.page, c.record_id, c.field, c.old, c.new, k.rules, c.status "
-                    "FROM changes c LEFT JOIN citations k USING (run_id, record_id) "
-                    "WHERE c.run_id=? ORDER BY c.page, c.record_id, c.field", (run_id,))]
+    def changes(self, run_id: int, page: int | None = None) -> list[Change]:
+        sql = "SELECT run_id, page, record_id, fields, rules, status FROM changes WHERE run_id=?"
+        args: tuple = (run_id,)
+        if page is not None:
+            sql, args = sql + " AND page=?", (run_id, page)
+        out = []
+        for run, pg, rid, fields, rules, status in self.db.execute(sql + " ORDER BY page, record_id", args):
+            for name, (old, new) in sorted(json.loads(fields).items()):
+                out.append(Change(run, pg, rid, name, old, new, rules or "", status))
+        return out
 
-    # -- pages: intent, then outcome --------------------------------------------------------------
     def begin_page(self, run_id: int, page: int, changes: list[tuple[str, str, Any, Any, str]],
                    positions: dict[str, int], watermark: str | None) -> None:
         """Journal a page's intended changes (record, field, old, new, rules) before writing."""
+        by_record: dict[str, tuple[dict, str]] = {}
+        for rid, name, old, new, rules in changes:
+            by_record.setdefault(rid, ({}, rules))[0][name] = [old, new]
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, 'pending', ?, ?)",
                        (run_id, page, _dump(positions), watermark))
-            db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-                           [(run_id, page, rid, f, _dump(old), _dump(new))
-                            for rid, f, old, new, _ in changes])
-            # The rules that decided a record are cited once per record, not once per field.
-            db.executemany("INSERT OR REPLACE INTO citations VALUES (?, ?, ?)",
-                           list({(run_id, rid, rules) for rid, _, _, _, rules in changes}))
+            db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, 'pending')",
+                           [(run_id, page, rid, _dump(fields), rules) for rid, (fields, rules) in by_record.items()])
 
     def pending_page(self, object: str) -> tuple[int, int, dict, str | None] | None:
         row = self.db.execute(
@@ -209,7 +209,7 @@ class State:
         return (row[0], row[1], json.loads(row[2]), row[3]) if row else None
 
     def page_changes(self, run_id: int, page: int) -> list[Change]:
-        return [c for c in self.changes(run_id) if c.page == page]
+        return self.changes(run_id, page)
 
     def finish_page(self, object: str, run_id: int, page: int, written: list[str],
                     failed: dict[str, tuple[str, str]], positions: dict[str, int],
@@ -218,7 +218,7 @@ class State:
         now = _now()
         with self.transaction() as db:
             db.execute("UPDATE pages SET status='done' WHERE run_id=? AND page=?", (run_id, page))
-            # (run_id, record_id) is the primary key's prefix: one index seek per record.
+            # (run_id, record_id) is the primary key: one index seek per record.
             db.executemany("UPDATE changes SET status='written' WHERE run_id=? AND record_id=?",
                            [(run_id, rid) for rid in written])
             db.executemany("UPDATE changes SET status='failed' WHERE run_id=? AND record_id=?",
