@@ -51,8 +51,7 @@ def test_other_zones_and_subdivisions():
     # Thursday 15:30 in Berlin + 1h: 30 minutes left, Christmas Day closed, then the weekend.
     assert berlin.add(z("2026-12-24T14:30:00Z"), minutes=60) == z("2026-12-28T07:30:00Z")
     california = BusinessCalendar("ca", "America/Los_Angeles", (0, 1, 2, 3, 4), time(9), time(17), "US-CA")
-    # Cesar Chavez Day is not a California state holiday in `holidays`, but the day after
-    # Thanksgiving is: Wednesday 16:00 + 2h lands on Monday.
+    # California closes on Thanksgiving and the day after: Wednesday 16:00 + 2h lands on Monday.
     assert california.add(z("2026-11-26T00:00:00Z"), minutes=120) == z("2026-11-30T18:00:00Z")
 
 
