@@ -35,6 +35,7 @@ class Program:
     sources: dict[str, str] = field(default_factory=dict)
     functions: dict[str, Callable] = field(default_factory=dict)
     test_exprs: dict[int, str] = field(default_factory=dict)  # id(Test) -> expression
+    rule_exprs: dict[tuple[Section, int], str] = field(default_factory=dict)  # a rule's `when`
 
     def thresholds(self, now_ts: float) -> list[float]:
         return [now_ts - seconds for seconds in self.durations]
@@ -131,13 +132,20 @@ class _Gen:
         raise AssertionError(f"no code for {op}")
 
 
+def _when(gen: _Gen, rule: Rule) -> str:
+    text = "True" if rule.when is None else gen.expr(rule.when)
+    gen.p.rule_exprs[(rule.section, rule.index)] = text
+    return text
+
+
 def _first_match(gen: _Gen, name: str, rules: tuple[Rule, ...]) -> str:
     lines = [f"def {name}(v, T):"]
     for rule in rules:
         if rule.when is None:
+            _when(gen, rule)
             lines.append(f"    return {rule.index}")
             break
-        lines.append(f"    if {gen.expr(rule.when)}: return {rule.index}")
+        lines.append(f"    if {_when(gen, rule)}: return {rule.index}")
     else:
         lines.append("    return -1")
     return "\n".join(lines)
@@ -146,8 +154,7 @@ def _first_match(gen: _Gen, name: str, rules: tuple[Rule, ...]) -> str:
 def _all_matches(gen: _Gen, name: str, rules: tuple[Rule, ...]) -> str:
     lines = [f"def {name}(v, T):", "    h = []"]
     for rule in rules:
-        cond = "True" if rule.when is None else gen.expr(rule.when)
-        lines.append(f"    if {cond}: h.append({rule.index})")
+        lines.append(f"    if {_when(gen, rule)}: h.append({rule.index})")
     lines.append("    return h")
     return "\n".join(lines)
 

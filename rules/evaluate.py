@@ -7,14 +7,17 @@ test checks.
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Iterable, Iterator, Protocol
 
 from .compile import OUTPUT_FIELDS, Program, compile_ruleset
 from .model import NOWHERE, Decision, FieldType, Hit, Rule, RuleSet, ScoreConfig, Section
+from .fused import build as build_decider
 from .prepare import Preparer
 from .routing import RoundRobin, owner_label, resolve
+from .trace import Tracer
 from .values import UTC, coerce, to_utc
 
 ALL_MATCH_SECTIONS = (Section.SCORE, Section.ROUTE)
@@ -61,29 +64,17 @@ class Evaluator:
         self.program = compile_ruleset(ruleset)
         self.preparer = Preparer(self.program)
         self.matcher: Matcher = make_matcher(engine, self.program)
+        self.tracer = Tracer(ruleset)
+        # The default engine decides record by record in one generated function; any other
+        # matcher goes section by section over the batch (and so can the default, to check).
+        self.fused = build_decider(self.program) if engine == "default" else None
         self.teams = {t.name: t for t in ruleset.teams}
         self.calendars = {c.name: _business_calendar(c) for c in ruleset.calendars}
         self._due_cache: dict[tuple, datetime] = {}
-        self._hit_cache: dict[tuple, Hit] = {}  # trace entries that repeat (grades, owners)
-        # Everything that does not depend on the record is made once here: the trace entries
-        # of each rule, the empty `matched` map, the slots outputs are written to.
-        self._hits = {sec: [self._hit(r) for r in rules] for sec, rules in ruleset.sections}
-        self._matched = {s.value: ([] if s is Section.SCORE else None) for s, _ in ruleset.sections}
         self._slot = {name: self.program.slots.get(name) for name in OUTPUT_FIELDS}
         self._score_slots = [(s, name[7:]) for name, s in self.program.slots.items()
                              if name.startswith("scores.")]
-
-    @staticmethod
-    def _hit(rule: Rule) -> Hit:
-        if rule.section is Section.SCORE:
-            effect = f"{rule.points:+g} {rule.category}"
-        elif rule.section is Section.SEGMENT:
-            effect = f"segment = {rule.value}"
-        elif rule.section is Section.QUALIFY:
-            effect = f"stage = {rule.value}"
-        else:
-            effect = ""
-        return Hit(rule.section, rule.name, rule.loc, effect)
+        self._categories = tuple(dict.fromkeys(r.category for r in ruleset.rules(Section.SCORE)))
 
     @property
     def engine(self) -> str:
@@ -106,16 +97,47 @@ class Evaluator:
         """Decisions and the facts (slot lists) they were decided on, for explanations."""
         now = to_utc(ctx.now)
         T = self.program.thresholds(now.timestamp())
-        if len(self._hit_cache) > 10_000:
-            self._hit_cache.clear()
+        # A batch makes no reference cycles, so the collector would only walk it for nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            if self.fused is not None and self.matcher.__class__ is CompiledMatcher:
+                return self._by_record(records, ctx, now, T)
+            return self._by_section(records, ctx, now, T)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _by_record(self, records, ctx, now, T):
         rows: list[list] = []
         outs: list[Decision] = []
-        prepare, raw, matched = self.preparer._prepare, self.preparer.raw, self._matched
+        decide, tracer = self.fused, self.tracer
+        route = self.ruleset.rules(Section.ROUTE) if self.ruleset.has(Section.ROUTE) else None
+        sla = self.ruleset.rules(Section.SLA) if self.ruleset.has(Section.SLA) else None
+        m_sla, m_met = self.program.functions.get("m_sla"), self.program.functions.get("m_met")
+        rr = RoundRobin(ctx.positions, ctx.inactive)
+        route_one, sla_one = self._route_one, self._sla_one
+        for rec in records:
+            d, v, route_hits = decide(rec, T, tracer)
+            rows.append(v)
+            outs.append(d)
+            if route is not None:
+                route_one(route, rec, v, route_hits, d, now, ctx, rr)
+            if sla is not None:
+                i = m_sla(v, T)
+                if i >= 0:
+                    sla_one(sla, rec, i, sla[i].met_when is not None and m_met(v, T, i), d, now, rr)
+        return outs, rows
+
+    def _by_section(self, records, ctx, now, T):
+        rows: list[list] = []
+        outs: list[Decision] = []
+        prepare, raw, tracer = self.preparer._prepare, self.preparer.raw, self.tracer
         for rec in records:
             v, problems = prepare(rec)
             rows.append(v)
             rid = raw(rec, "id")
-            d = Decision(None if rid is None else str(rid), matched=_copy_matched(matched))
+            d = Decision(None if rid is None else str(rid), tracer=tracer)
             if problems:
                 d.problems = tuple(f"{n}: {bad.raw!r} is {bad.reason}" for n, bad in problems)
             outs.append(d)
@@ -126,59 +148,60 @@ class Evaluator:
             else:
                 hits = self.matcher.first(section, rows, T)
             if section is Section.SEGMENT:
-                self._first(section, "segment", rules, rows, hits, outs)
+                self._first("segment", rules, rows, hits, outs)
             elif section is Section.SCORE:
                 self._score(rules, rows, hits, outs)
             elif section is Section.QUALIFY:
-                self._first(section, "stage", rules, rows, hits, outs)
+                self._first("stage", rules, rows, hits, outs)
             elif section is Section.ROUTE:
-                self._route(rules, records, rows, hits, outs, now, ctx, rr)
+                for rec, v, h, d in zip(records, rows, hits, outs):
+                    self._route_one(rules, rec, v, h, d, now, ctx, rr)
             else:
-                self._sla(rules, rows, hits, records, outs, now, T, rr)
+                met = self.matcher.met(rows, T, [max(i, 0) for i in hits])
+                for rec, i, is_met, d in zip(records, hits, met, outs):
+                    if i >= 0:
+                        self._sla_one(rules, rec, i, rules[i].met_when is not None and is_met, d, now, rr)
         return outs, rows
 
     # -- sections ------------------------------------------------------------------
-    def _first(self, section, output, rules, rows, hits, outs):
+    def _first(self, output, rules, rows, hits, outs):
         s = self._slot[output]
-        key = section.value
-        trace = self._hits[section]
         for v, i, d in zip(rows, hits, outs):
             if i >= 0:
                 value = rules[i].value
-                setattr(d, output, value)
-                d.matched[key] = rules[i].name
-                d.trace.append(trace[i])
-                v[s], v[s + 1], v[s + 2] = value, value.strip().casefold(), False
+                if output == "segment":
+                    d.segment, d.seg_rule = value, i
+                else:
+                    d.stage, d.stage_rule = value, i
+                if s is not None:
+                    v[s], v[s + 1], v[s + 2] = value, value.strip().casefold(), False
 
     def _score(self, rules, rows, all_hits, outs):
         cfg = self.ruleset.score_config or ScoreConfig()
         caps, lo, hi, grade = cfg.caps, cfg.min, cfg.max, cfg.grade
-        trace = self._hits[Section.SCORE]
         s_score, s_grade = self._slot["score"], self._slot["grade"]
-        score_slots = self._score_slots
-        hit_cache = self._hit_cache
-        info = [(r.category, r.points, r.name, trace[r.index]) for r in rules]
+        score_slots, categories = self._score_slots, self._categories
+        info = [(r.category, r.points) for r in rules]
         for v, hits, d in zip(rows, all_hits, outs):
             sums: dict[str, float] = {}
-            names = d.matched["score"]
-            add = d.trace.append
             for i in hits:
-                category, points, name, hit = info[i]
+                category, points = info[i]
                 sums[category] = sums.get(category, 0.0) + points
-                names.append(name)
-                add(hit)
+            capped: tuple = ()
             for cat, cap in caps:
                 if cat in sums and sums[cat] > cap:
-                    d.trace.append(Hit(Section.SCORE, f"cap {cat}", rules[0].loc,
-                                       f"{cat} {sums[cat]:g} capped at {cap:g}"))
+                    capped += ((cat, sums[cat]),)
                     sums[cat] = cap
+            # Categories add up in the order the rule file names them, whichever matched first.
+            sums = {cat: sums[cat] for cat in categories if cat in sums}
             total = sum(sums.values())
             if lo is not None and total < lo:
                 total = lo
             if hi is not None and total > hi:
                 total = hi
-            d.score, d.scores = total, sums
-            v[s_score], v[s_score + 2] = total, False
+            d.score, d.scores, d.score_rules, d.capped = total, sums, hits, capped
+            if s_score is not None:
+                v[s_score], v[s_score + 2] = total, False
             for s, cat in score_slots:
                 v[s], v[s + 2] = sums.get(cat, 0.0), False
             if grade is not None:
@@ -188,89 +211,61 @@ class Evaluator:
                     if basis >= low:
                         label = name
                         break
-                d.grade = label
-                hit = hit_cache.get((label, basis))
-                if hit is None:
-                    hit = hit_cache[(label, basis)] = Hit(
-                        Section.SCORE, "grade", grade.loc, f"grade = {label} ({grade.category or 'total'} {basis:g})")
-                d.trace.append(hit)
-                if label is not None:
+                d.grade, d.grade_basis = label, basis
+                if label is not None and s_grade is not None:
                     v[s_grade], v[s_grade + 1], v[s_grade + 2] = label, label.casefold(), False
 
-    def _route(self, rules, records, rows, all_hits, outs, now, ctx, rr):
-        raw, instant = self.preparer.raw, self.preparer.instant
-        s = self._slot["owner"]
-        hit_cache = self._hit_cache
-        for rec, v, hits, d in zip(records, rows, all_hits, outs):
-            routed_at = None if raw(rec, "routed_at") is None else instant(rec, "routed_at")
-            current = raw(rec, "owner_id")
-            if routed_at is not None and current is not None and not ctx.reroute:
-                active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
-                if active is not False and str(current).casefold() not in ctx.inactive:
-                    d.owner, d.routed_at = owner_label(current), routed_at
-                    d.trace.append(Hit(Section.ROUTE, "(sticky)", rules[0].loc if rules else NOWHERE,
-                                       f"kept owner {d.owner}: routed at {_fmt(routed_at)}"))
-                    v[s], v[s + 1], v[s + 2] = d.owner, d.owner.casefold(), False
-                    continue
-            for i in hits:
-                rule = rules[i]
-                owner = resolve(rule.assign, self.teams, rr, rec, raw)
-                if owner is None:
-                    d.trace.append(Hit(Section.ROUTE, rule.name, rule.loc,
-                                       f"matched but {rule.assign.kind.value} "
-                                       f"'{rule.assign.target}' names nobody; next entry"))
-                    continue
-                d.owner, d.routed_at = owner, now
-                d.matched["route"] = rule.name
-                hit = hit_cache.get((i, owner))
-                if hit is None:
-                    hit = hit_cache[(i, owner)] = Hit(Section.ROUTE, rule.name, rule.loc, f"owner = {owner}")
-                d.trace.append(hit)
-                v[s], v[s + 1], v[s + 2] = owner, owner.casefold(), False
-                break
-            else:
-                d.routed_at = routed_at
-
-    def _sla(self, rules, rows, hits, records, outs, now, T, rr):
-        met = self.matcher.met(rows, T, [max(i, 0) for i in hits])
+    def _route_one(self, rules, rec, v, hits, d, now, ctx, rr):
         raw = self.preparer.raw
-        for rec, i, is_met, d in zip(records, hits, met, outs):
-            if i < 0:
+        s = self._slot["owner"]
+        routed_at = None if raw(rec, "routed_at") is None else self.preparer.instant(rec, "routed_at")
+        if routed_at is not None and not ctx.reroute:
+            current = raw(rec, "owner_id")
+            active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
+            if current is not None and active is not False and str(current).casefold() not in ctx.inactive:
+                d.owner, d.routed_at = owner_label(current), routed_at
+                d.notes += (Hit(Section.ROUTE, "(sticky)", rules[0].loc if rules else NOWHERE,
+                                f"kept owner {d.owner}: routed at {_fmt(routed_at)}"),)
+                if s is not None:
+                    v[s], v[s + 1], v[s + 2] = d.owner, d.owner.casefold(), False
+                return
+        for i in hits:
+            rule = rules[i]
+            owner = resolve(rule.assign, self.teams, rr, rec, raw)
+            if owner is None:
+                d.notes += (Hit(Section.ROUTE, rule.name, rule.loc,
+                                f"matched but {rule.assign.kind.value} "
+                                f"'{rule.assign.target}' names nobody; next entry"),)
                 continue
-            rule: Rule = rules[i]
-            if rule.start_field:
-                start = self.preparer.instant(rec, rule.start_field)
-                basis = rule.start_field
-            else:
-                start, basis = d.routed_at, "routed_at"
-                if start is None:
-                    start, basis = self.preparer.instant(rec, "created_at") or now, "created_at"
+            d.owner = d.routed_owner = owner
+            d.routed_at, d.route_rule = now, i
+            if s is not None:
+                v[s], v[s + 1], v[s + 2] = owner, owner.casefold(), False
+            return
+        d.routed_at = routed_at
+
+    def _sla_one(self, rules, rec, i, is_met, d, now, rr):
+        rule: Rule = rules[i]
+        if rule.start_field:
+            start = self.preparer.instant(rec, rule.start_field)
+            basis = rule.start_field
+        else:
+            start, basis = d.routed_at, "routed_at"
             if start is None:
-                d.trace.append(Hit(Section.SLA, rule.name, rule.loc, f"no SLA: {basis} is empty"))
-                continue
-            due = self._due(rule, start)
-            d.sla_due, d.sla_start = due, start
-            if rule.met_when is not None and is_met:
-                d.sla_status = "met"
-            else:
-                d.sla_status = "breached" if now > due else "pending"
-            d.matched["sla"] = rule.name
-            key = (i, due, basis, start, d.sla_status)
-            hit = self._hit_cache.get(key)
-            if hit is None:
-                hit = self._hit_cache[key] = Hit(
-                    Section.SLA, rule.name, rule.loc,
-                    f"due {_fmt(due)} ({rule.within.text} from {basis} {_fmt(start)}"
-                    f"{' on ' + rule.calendar if rule.calendar else ''}): {d.sla_status}")
-            d.trace.append(hit)
-            if d.sla_status == "breached" and rule.escalate:
-                previous = coerce(raw(rec, "previous.sla_status"), FieldType.STRING)
-                if previous is None or previous.casefold() != "breached":
-                    owner = resolve(rule.escalate, self.teams, rr, rec, raw)
-                    if owner is not None:
-                        d.owner, d.escalated = owner, True
-                        d.trace.append(Hit(Section.SLA, rule.name, rule.escalate.loc,
-                                           f"breached: escalated to {owner}"))
+                start, basis = self.preparer.instant(rec, "created_at") or now, "created_at"
+        if start is None:
+            d.notes += (Hit(Section.SLA, rule.name, rule.loc, f"no SLA: {basis} is empty"),)
+            return
+        due = self._due(rule, start)
+        d.sla_due, d.sla_start, d.sla_basis, d.sla_rule = due, start, basis, i
+        d.sla_status = status = "met" if is_met else ("breached" if now > due else "pending")
+        if status == "breached" and rule.escalate:
+            previous = coerce(self.preparer.raw(rec, "previous.sla_status"), FieldType.STRING)
+            if previous is None or previous.casefold() != "breached":
+                owner = resolve(rule.escalate, self.teams, rr, rec, self.preparer.raw)
+                if owner is not None:
+                    d.owner, d.escalated = owner, True
+                    d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalated to {owner}"),)
 
     def _due(self, rule: Rule, start: datetime) -> datetime:
         key = (rule.calendar, rule.within, start)
@@ -286,13 +281,6 @@ class Evaluator:
                 self._due_cache.clear()
             self._due_cache[key] = due
         return due
-
-
-def _copy_matched(template: dict) -> dict:
-    out = template.copy()
-    if "score" in out:
-        out["score"] = []
-    return out
 
 
 def _fmt(value: datetime) -> str:

@@ -309,7 +309,12 @@ class Hit:
 
 @dataclass(slots=True)
 class Decision:
-    """What the rules decided for one record. Mutable only while it is being evaluated."""
+    """What the rules decided for one record. Mutable only while it is being evaluated.
+
+    Which rules decided is kept as rule indexes while evaluating and turned into `trace`
+    and `matched` (cited rule names) only when someone reads them: a scheduled sync reads
+    them for the few records that change, so the rest never pay for them.
+    """
 
     id: str | None
     segment: str | None = None
@@ -321,11 +326,37 @@ class Decision:
     routed_at: datetime | None = None
     sla_due: datetime | None = None
     sla_status: str | None = None
-    matched: dict[str, Any] = field(default_factory=dict)
-    trace: list[Hit] = field(default_factory=list)
     problems: tuple[str, ...] = ()  # values that could not be read as their field's type
     escalated: bool = False
     sla_start: datetime | None = None  # when the SLA clock started (for explanations)
+    # What decided, compactly: filled by the evaluator, read through `trace` and `matched`.
+    tracer: Any = field(default=None, repr=False, compare=False)
+    seg_rule: int = field(default=-1, repr=False, compare=False)
+    score_rules: list[int] | tuple[int, ...] = field(default=(), repr=False, compare=False)
+    capped: tuple[tuple[str, float], ...] = field(default=(), repr=False, compare=False)
+    grade_basis: float | None = field(default=None, repr=False, compare=False)
+    stage_rule: int = field(default=-1, repr=False, compare=False)
+    route_rule: int = field(default=-1, repr=False, compare=False)
+    routed_owner: str | None = field(default=None, repr=False, compare=False)  # before any escalation
+    sla_rule: int = field(default=-1, repr=False, compare=False)
+    sla_basis: str | None = field(default=None, repr=False, compare=False)
+    notes: tuple[Hit, ...] = field(default=(), repr=False, compare=False)  # rarer route and SLA entries
+    _trace: list[Hit] | None = field(default=None, repr=False, compare=False)
+    _matched: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def trace(self) -> list[Hit]:
+        """Every rule that decided something, in the order the sections ran, with its effect."""
+        if self._trace is None:
+            self._trace = self.tracer.trace(self) if self.tracer is not None else list(self.notes)
+        return self._trace
+
+    @property
+    def matched(self) -> dict[str, Any]:
+        """The deciding rule's name per section (a list of names for `score`)."""
+        if self._matched is None:
+            self._matched = self.tracer.matched(self) if self.tracer is not None else {}
+        return self._matched
 
     def outputs(self) -> dict[str, Any]:
         """The decided values, in the forms the offline output uses."""

@@ -32,32 +32,50 @@ def owner_label(owner_id: Any) -> str | None:
 
 
 class RoundRobin:
-    """Team positions persist between runs through `positions`, which the caller stores."""
+    """Team positions persist between runs through `positions`, which the caller stores.
+
+    Who is inactive is fixed for a run, so each team's cycle of owner labels and each
+    assignment's label are worked out once per run, not once per record."""
 
     def __init__(self, positions: dict[str, int], inactive: frozenset[str]):
         self.positions = positions
         self.inactive = inactive
+        self._cycles: dict[str, tuple[str, ...]] = {}
+        self._labels: dict[int, str | None] = {}  # by id(): rule sets outlive the run
 
-    def next(self, team: Team) -> str | None:
-        active = tuple((u, w) for u, w in team.members if u.casefold() not in self.inactive)
-        if not active:
+    def next_label(self, team: Team) -> str | None:
+        """The next member's owner label, `team:<team>/<member>`."""
+        cycle = self._cycles.get(team.name)
+        if cycle is None:
+            active = tuple((u, w) for u, w in team.members if u.casefold() not in self.inactive)
+            cycle = self._cycles[team.name] = tuple(f"team:{team.name}/{u}" for u in wrr_sequence(active)) \
+                if active else ()
+        if not cycle:
             return None
-        cycle = wrr_sequence(active)
         position = self.positions.get(team.name, 0)
         self.positions[team.name] = position + 1
         return cycle[position % len(cycle)]
+
+    def fixed(self, assign: Assignment) -> str | None:
+        try:
+            return self._labels[id(assign)]
+        except KeyError:
+            if assign.kind is AssignKind.USER:
+                label = None if assign.target.casefold() in self.inactive else f"user:{assign.target}"
+            else:
+                label = f"queue:{assign.target}"
+            self._labels[id(assign)] = label
+            return label
 
 
 def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict, raw) -> str | None:
     """The symbolic owner an assignment gives, or None when it names nobody who can take it
     (an empty field, an inactive user, a team whose members are all inactive)."""
-    if assign.kind is AssignKind.USER:
-        return None if assign.target.casefold() in rr.inactive else f"user:{assign.target}"
-    if assign.kind is AssignKind.QUEUE:
-        return f"queue:{assign.target}"
-    if assign.kind is AssignKind.TEAM:
-        member = rr.next(teams[assign.target])
-        return f"team:{assign.target}/{member}" if member else None
+    kind = assign.kind
+    if kind is AssignKind.TEAM:
+        return rr.next_label(teams[assign.target])
+    if kind is not AssignKind.FIELD:
+        return rr.fixed(assign)
     value = raw(record, assign.target)
     if value is None or str(value).strip() == "" or str(value).strip().casefold() in rr.inactive:
         return None

@@ -119,8 +119,18 @@ def parse_instant(value: Any) -> datetime | None:
 @lru_cache(maxsize=8192)
 def _text_to_epoch(value: str) -> float | None:
     # Exports repeat the same dates many times; parsing each once keeps the per-record path short.
-    instant = parse_instant(value)
-    return None if instant is None else instant.timestamp()
+    try:  # the common case first: CRM text is already clean ISO 8601
+        instant = _FROM_ISO(value)
+    except ValueError:
+        instant = parse_instant(value)
+        if instant is None:
+            return None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.timestamp()
+
+
+_FROM_ISO = datetime.fromisoformat
 
 
 def _to_datetime(value: Any) -> Any:

@@ -73,8 +73,35 @@ RECORD = st.fixed_dictionaries({
 })
 
 
+FRACTIONS = """
+object: Lead
+score:
+  rules:
+    - {name: f1, when: {employees: {gte: 10}}, points: 0.1, category: fit}
+    - {name: f2, when: {employees: {gte: 100}}, points: 0.2, category: fit}
+    - {name: e1, when: {title: {exists: true}}, points: 0.7, category: engagement}
+    - {name: e2, when: {state: CA}, points: 25.5, category: engagement}
+    - {name: o1, when: {converted: true}, points: -40}
+    - {name: o2, when: {industry: software}, points: 0.3}
+  caps: {engagement: 20}
+  min: -10
+  max: 30
+  grade: {category: engagement, bands: {A: 20, B: 0.7, C: 0}}
+qualify:
+  - {name: q1, when: {scores.fit: {gte: 0.30000000000000004}}, stage: exact}
+  - {name: q2, when: {score: {between: [0.9, 1.1]}, grade: B}, stage: near-one}
+  - {name: q3, when: {scores.engagement: 20}, stage: capped}
+"""
+
+
 def both(rs, records, now=NOW):
+    """The default engine record by record, the same section by section, and durable_rules:
+    all three must agree, trace included."""
     a = [d.asdict() for d in Evaluator(rs, "default").evaluate_batch(records, Context(now=now))]
+    by_section = Evaluator(rs, "default")
+    by_section.fused = None
+    c = [d.asdict() for d in by_section.evaluate_batch(records, Context(now=now))]
+    assert a == c, "the default engine's two paths disagree"
     b = [d.asdict() for d in Evaluator(rs, "durable").evaluate_batch(records, Context(now=now))]
     return a, b
 
@@ -93,13 +120,14 @@ def test_shipped_cases_decide_identically():
 
 RS_FIXTURE = ruleset(FIXTURE)
 RS_OPS = ruleset(EVERY_OPERATOR)
+RS_FRACTIONS = ruleset(FRACTIONS)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(RECORD, min_size=1, max_size=80), st.integers(0, 400))
 def test_generated_records_decide_identically(records, hours):
     now = NOW + timedelta(hours=hours)
-    for rs in (RS_FIXTURE, RS_OPS):
+    for rs in (RS_FIXTURE, RS_OPS, RS_FRACTIONS):
         a, b = both(rs, records, now)
         assert a == b
 

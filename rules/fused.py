@@ -1,0 +1,173 @@
+"""The default engine's per-record function: reading, segment, score, qualify and route
+matching fused into one generated function per rule file.
+
+The section-by-section path (evaluate.py) keeps facts in a list and calls one function per
+section; here every slot is a local variable from the moment the field is read until the
+record's Decision is made, and score sums, caps, bounds and grade bands are straight-line
+code. What happens after route matching (stickiness, round robin, SLA clocks) needs the
+run's state and stays in evaluate.py, shared with the other path. The differential tests
+run both paths and the durable engine on the same records and require the same decisions.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from .compile import Program
+from .model import Decision, Section
+from .prepare import _field_code
+from .values import COERCE, Unreadable
+
+_SLOT = re.compile(r"\b([vT])\[(\d+)\]")
+
+
+def _locals(code: str) -> str:
+    return _SLOT.sub(lambda m: f"{m.group(1).lower()}{m.group(2)}", code)
+
+
+def _problems(found: list) -> tuple[str, ...]:
+    return tuple(f"{name}: {bad.raw!r} is {bad.reason}" for name, bad in found)
+
+
+class _Source:
+    def __init__(self, program: Program):
+        self.program = program
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = dict(program.consts)
+
+    def const(self, value: Any) -> str:
+        for name, known in self.names.items():
+            if known is value:
+                return name
+        name = f"c{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def add(self, line: str, depth: int = 1) -> None:
+        self.lines.append("    " * depth + _locals(line))
+
+    def slot(self, field: str) -> int | None:
+        return self.program.slots.get(field)
+
+    def set_text(self, field: str, value: str, folded: str, depth: int) -> None:
+        s = self.slot(field)
+        if s is not None:
+            self.add(f"v[{s}] = {value}; v[{s + 1}] = {folded}; v[{s + 2}] = False", depth)
+
+
+def build(program: Program) -> Callable:
+    """decide(rec, T, tracer) -> (Decision, facts, route hits)."""
+    ruleset = program.ruleset
+    src = _Source(program)
+    sections = dict(ruleset.sections)
+    src.lines += [f"    t{j} = T[{j}]" for j in range(len(program.durations))]
+    src.add("g = rec.get")
+    src.add("P = []")
+    for name, s in program.slots.items():
+        src.add(f"v[{s}] = None; v[{s + 1}] = None; v[{s + 2}] = {name not in program.inputs}")
+    for name in program.inputs:
+        for line in _field_code(name, program.types[name], program.slots[name]):
+            src.lines.append(_locals(line))
+    src.add("rid = g('id')")
+    src.add("if rid is not None:")
+    src.add("if rid.__class__ is not str: rid = str(rid)", 2)
+    src.add("elif not rid.strip(): rid = None", 2)
+
+    _first(src, sections.get(Section.SEGMENT), "segment", "si")
+    _score(src, sections.get(Section.SCORE), ruleset)
+    _first(src, sections.get(Section.QUALIFY), "stage", "qi")
+    route = sections.get(Section.ROUTE)
+    if route is not None:
+        src.add("rh = []")
+        src.add("ap = rh.append")
+        for rule in route:
+            src.add(f"if {program.rule_exprs[(Section.ROUTE, rule.index)]}: ap({rule.index})")
+    else:
+        src.add("rh = None")
+    # Positional: Decision's fields in order (keywords cost more per record).
+    src.add("d = D(rid, segment, total, sums, grade, stage, None, None, None, None, PR(P) if P else (), "
+            "False, None, tracer, si, h, cp, basis, qi)")
+    src.add("return d, [" + ", ".join(f"v{i}" for i in range(program.width)) + "], rh")
+
+    src.names.update({"D": Decision, "PR": _problems, "C": {t.value: f for t, f in COERCE.items()},
+                      "U": Unreadable, "DC": {}, "TC": {}})
+    consts = [n for n in src.names if n not in ("DC", "TC")]
+    head = "def decide(rec, T, tracer, " + ", ".join(f"{n}={n}" for n in consts) + "):"
+    source = head + "\n" + "\n".join(src.lines)
+    namespace = dict(src.names)
+    exec(compile(source, f"<revsync decide {ruleset.file}>", "exec"), namespace)
+    decide = namespace["decide"]
+    decide.source = source
+    return decide
+
+
+def _first(src: _Source, rules, output: str, index: str) -> None:
+    """An ordered section: the first matching entry's value becomes the output."""
+    var = "segment" if output == "segment" else "stage"
+    src.add(f"{var} = None")
+    if not rules:
+        src.add(f"{index} = -1")
+        return
+    section = rules[0].section
+    keyword = "if"
+    for rule in rules:
+        src.add(f"{keyword} {src.program.rule_exprs[(section, rule.index)]}: {index} = {rule.index}")
+        keyword = "elif"
+    src.add(f"else: {index} = -1")
+    for rule in rules:
+        value = src.const(rule.value)
+        folded = src.const(rule.value.strip().casefold())
+        src.add(f"{'if' if rule.index == 0 else 'elif'} {index} == {rule.index}:")
+        src.add(f"{var} = {value}", 2)
+        src.set_text(output, value, folded, 2)
+
+
+def _score(src: _Source, rules, ruleset) -> None:
+    src.add("total = None; sums = {}; h = (); cp = (); grade = None; basis = None")
+    if rules is None:
+        return
+    cfg = ruleset.score_config
+    categories = list(dict.fromkeys(r.category for r in rules))
+    var = {cat: f"s{i}" for i, cat in enumerate(categories)}
+    src.add("h = []")
+    src.add("ap = h.append")
+    for cat in categories:
+        src.add(f"{var[cat]} = None")
+    for rule in rules:
+        x = var[rule.category]
+        src.add(f"if {src.program.rule_exprs[(Section.SCORE, rule.index)]}:")
+        src.add(f"ap({rule.index}); {x} = {0.0 + rule.points!r} if {x} is None else {x} + {rule.points!r}", 2)
+    for cat, cap in (cfg.caps if cfg else ()):
+        if cat in var:
+            x = var[cat]
+            src.add(f"if {x} is not None and {x} > {cap!r}: cp += (({cat!r}, {x}),); {x} = {cap!r}")
+    src.add("total = 0")
+    for cat in categories:
+        x = var[cat]
+        src.add(f"if {x} is not None: total += {x}; sums[{cat!r}] = {x}")
+    if cfg is not None and cfg.min is not None:
+        src.add(f"if total < {cfg.min!r}: total = {cfg.min!r}")
+    if cfg is not None and cfg.max is not None:
+        src.add(f"if total > {cfg.max!r}: total = {cfg.max!r}")
+    s = src.slot("score")
+    if s is not None:
+        src.add(f"v[{s}] = total; v[{s + 2}] = False")
+    for name, s in src.program.slots.items():
+        if name.startswith("scores."):
+            x = var.get(name[len("scores."):])
+            value = "0.0" if x is None else f"({x} if {x} is not None else 0.0)"
+            src.add(f"v[{s}] = {value}; v[{s + 2}] = False")
+    grade = cfg.grade if cfg else None
+    if grade is None:
+        return
+    if grade.category is None:
+        src.add("basis = total")
+    else:
+        x = var.get(grade.category)
+        src.add("basis = 0.0" if x is None else f"basis = {x} if {x} is not None else 0.0")
+    keyword = "if"
+    for label, low in grade.bands:
+        src.add(f"{keyword} basis >= {low!r}:")
+        src.add(f"grade = {src.const(label)}", 2)
+        src.set_text("grade", src.const(label), src.const(label.casefold()), 2)
+        keyword = "elif"

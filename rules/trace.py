@@ -1,0 +1,89 @@
+"""A Decision's trace and cited rule names, built from the rule indexes the evaluator kept.
+
+Evaluating keeps only integers per record (which segment, score and qualify entries
+matched, which caps applied); the Hits and names are made here when someone reads
+`Decision.trace` or `Decision.matched`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Decision, Hit, Rule, RuleSet, ScoreConfig, Section
+from .values import format_instant as fmt
+
+
+def rule_hit(rule: Rule) -> Hit:
+    if rule.section is Section.SCORE:
+        effect = f"{rule.points:+g} {rule.category}"
+    elif rule.section is Section.SEGMENT:
+        effect = f"segment = {rule.value}"
+    elif rule.section is Section.QUALIFY:
+        effect = f"stage = {rule.value}"
+    else:
+        effect = ""
+    return Hit(rule.section, rule.name, rule.loc, effect)
+
+
+class Tracer:
+    def __init__(self, ruleset: RuleSet):
+        self.ruleset = ruleset
+        self.sections = {sec for sec, _ in ruleset.sections}
+        self.rules = {sec: rules for sec, rules in ruleset.sections}
+        self.hits = {sec: [rule_hit(r) for r in rules] for sec, rules in ruleset.sections}
+        self.score_config = ruleset.score_config or ScoreConfig()
+        self._grade_hits: dict[tuple, Hit] = {}
+
+    def trace(self, d: Decision) -> list[Hit]:
+        out: list[Hit] = []
+        if d.seg_rule >= 0:
+            out.append(self.hits[Section.SEGMENT][d.seg_rule])
+        if Section.SCORE in self.sections:
+            hits = self.hits[Section.SCORE]
+            out += [hits[i] for i in d.score_rules]
+            first = self.rules[Section.SCORE][0].loc
+            caps = dict(self.score_config.caps)
+            out += [Hit(Section.SCORE, f"cap {cat}", first, f"{cat} {before:g} capped at {caps[cat]:g}")
+                    for cat, before in d.capped]
+            grade = self.score_config.grade
+            if grade is not None:
+                out.append(self._grade_hit(d.grade, d.grade_basis))
+        if d.stage_rule >= 0:
+            out.append(self.hits[Section.QUALIFY][d.stage_rule])
+        # Notes (sticky owners, empty targets, escalations) keep their order within a section;
+        # the owner and the deadline come after their section's notes, before the escalation.
+        out += [h for h in d.notes if h.section is Section.ROUTE]
+        if d.route_rule >= 0:
+            rule = self.rules[Section.ROUTE][d.route_rule]
+            out.append(Hit(Section.ROUTE, rule.name, rule.loc, f"owner = {d.routed_owner}"))
+        if d.sla_rule >= 0:
+            rule = self.rules[Section.SLA][d.sla_rule]
+            out.append(Hit(Section.SLA, rule.name, rule.loc,
+                           f"due {fmt(d.sla_due)} ({rule.within.text} from {d.sla_basis} {fmt(d.sla_start)}"
+                           f"{' on ' + rule.calendar if rule.calendar else ''}): {d.sla_status}"))
+        out += [h for h in d.notes if h.section is Section.SLA]
+        return out
+
+    def _grade_hit(self, label: str | None, basis: float) -> Hit:
+        hit = self._grade_hits.get((label, basis))
+        if hit is None:
+            grade = self.score_config.grade
+            if len(self._grade_hits) > 4096:
+                self._grade_hits.clear()
+            hit = self._grade_hits[(label, basis)] = Hit(
+                Section.SCORE, "grade", grade.loc, f"grade = {label} ({grade.category or 'total'} {basis:g})")
+        return hit
+
+    def matched(self, d: Decision) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for sec, rules in self.ruleset.sections:
+            if sec is Section.SEGMENT:
+                out["segment"] = rules[d.seg_rule].name if d.seg_rule >= 0 else None
+            elif sec is Section.SCORE:
+                out["score"] = [rules[i].name for i in d.score_rules]
+            elif sec is Section.QUALIFY:
+                out["qualify"] = rules[d.stage_rule].name if d.stage_rule >= 0 else None
+            elif sec is Section.ROUTE:
+                out["route"] = rules[d.route_rule].name if d.route_rule >= 0 else None
+            else:
+                out["sla"] = rules[d.sla_rule].name if d.sla_rule >= 0 else None
+        return out
