@@ -227,7 +227,7 @@ class SyncRun:
                     planned.moved += 1
             if not changes:
                 continue
-            cited = "; ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace)[:2000]
+            cited = d.citation()[:2000]
             values = {k: crm_format(v) for k, v in changes.items()}
             old = {k: crm.get(k) for k in changes}
             planned.patches.append(Patch(self.opts.object, rid, values, old, cited))

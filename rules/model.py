@@ -351,6 +351,12 @@ class Decision:
             self._trace = self.tracer.trace(self) if self.tracer is not None else list(self.notes)
         return self._trace
 
+    def citation(self) -> str:
+        """Every trace entry as `section/rule (file:line)`, joined with "; "."""
+        if self.tracer is None:
+            return "; ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in self.trace)
+        return self.tracer.citation(self)
+
     @property
     def matched(self) -> dict[str, Any]:
         """The deciding rule's name per section (a list of names for `score`)."""

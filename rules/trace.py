@@ -32,6 +32,11 @@ class Tracer:
         self.hits = {sec: [rule_hit(r) for r in rules] for sec, rules in ruleset.sections}
         self.score_config = ruleset.score_config or ScoreConfig()
         self._grade_hits: dict[tuple, Hit] = {}
+        self._cites = {sec: [_cite(h) for h in hits] for sec, hits in self.hits.items()}
+        score = self.rules.get(Section.SCORE)
+        self._first_score = score[0].loc.short if score else ""
+        grade = self.score_config.grade
+        self._grade_cite = f"score/grade ({grade.loc.short})" if grade is not None else ""
 
     def trace(self, d: Decision) -> list[Hit]:
         out: list[Hit] = []
@@ -73,6 +78,30 @@ class Tracer:
                 Section.SCORE, "grade", grade.loc, f"grade = {label} ({grade.category or 'total'} {basis:g})")
         return hit
 
+    def citation(self, d: Decision) -> str:
+        """`section/rule (file:line)` for every trace entry, joined with "; ", as the audit
+        journal keeps it: the same entries as `trace`, without formatting their effects."""
+        cite = self._cites
+        parts: list[str] = []
+        if d.seg_rule >= 0:
+            parts.append(cite[Section.SEGMENT][d.seg_rule])
+        if Section.SCORE in self.sections:
+            score = cite[Section.SCORE]
+            parts += [score[i] for i in d.score_rules]
+            parts += [f"score/cap {cat} ({self._first_score})" for cat, _ in d.capped]
+            if self.score_config.grade is not None:
+                parts.append(self._grade_cite)
+        if d.stage_rule >= 0:
+            parts.append(cite[Section.QUALIFY][d.stage_rule])
+        if d.notes or d.route_rule >= 0 or d.sla_rule >= 0:
+            parts += [_cite(h) for h in d.notes if h.section is Section.ROUTE]
+            if d.route_rule >= 0:
+                parts.append(cite[Section.ROUTE][d.route_rule])
+            if d.sla_rule >= 0:
+                parts.append(cite[Section.SLA][d.sla_rule])
+            parts += [_cite(h) for h in d.notes if h.section is Section.SLA]
+        return "; ".join(parts)
+
     def matched(self, d: Decision) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for sec, rules in self.ruleset.sections:
@@ -87,3 +116,7 @@ class Tracer:
             else:
                 out["sla"] = rules[d.sla_rule].name if d.sla_rule >= 0 else None
         return out
+
+
+def _cite(hit: Hit) -> str:
+    return f"{hit.section.value}/{hit.rule} ({hit.loc.short})"

@@ -97,7 +97,10 @@ qualify:
 def both(rs, records, now=NOW):
     """The default engine record by record, the same section by section, and durable_rules:
     all three must agree, trace included."""
-    a = [d.asdict() for d in Evaluator(rs, "default").evaluate_batch(records, Context(now=now))]
+    decisions = Evaluator(rs, "default").evaluate_batch(records, Context(now=now))
+    for d in decisions:  # the journal's citation is the trace, entry for entry
+        assert d.citation() == "; ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace)
+    a = [d.asdict() for d in decisions]
     by_section = Evaluator(rs, "default")
     by_section.fused = None
     c = [d.asdict() for d in by_section.evaluate_batch(records, Context(now=now))]
