@@ -23,8 +23,7 @@ SQL_TYPE = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency"
 
 
 def format_stamp(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")[:23] + "+0000"
 
 
 class LocalOrg:
@@ -158,13 +157,51 @@ class LocalOrg:
         return ids
 
     def write(self, patches: list[Patch]) -> list[WriteResult]:
+        """One result per patch, in order. Updates with the same fields go to SQLite together;
+        each record still gets its own SystemModstamp, as in Salesforce."""
         results = []
+        owners: dict[str, bool] = {}
         with self._lock_tx():
+            existing = self._existing(patches)
+            batches: dict[tuple[str, tuple[str, ...]], list[list]] = {}
+            queued: set[tuple[str, str]] = set()
             for patch in patches:
-                results.append(self._write_one(patch))
+                result = self._check(patch, owners, existing)
+                results.append(result)
+                if not result.ok:
+                    continue
+                if (patch.object, patch.id) in queued:  # the same record twice: keep the order
+                    self._flush(batches)
+                    queued.clear()
+                queued.add((patch.object, patch.id))
+                now = format_stamp(self.now())
+                batches.setdefault((patch.object, tuple(patch.values)), []).append(
+                    [*(_sql(v) for v in patch.values.values()), now, now, patch.id])
+            self._flush(batches)
         return results
 
-    def _write_one(self, patch: Patch) -> WriteResult:
+    def _existing(self, patches: list[Patch]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        by_object: dict[str, list[str]] = {}
+        for patch in patches:
+            by_object.setdefault(patch.object, []).append(patch.id)
+        for obj, ids in by_object.items():
+            if obj not in OBJECTS:
+                continue
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = self.db.execute(f'SELECT Id FROM "{obj}" WHERE Id IN ({",".join("?" * len(chunk))})', chunk)
+                found.update((obj, r[0]) for r in rows)
+        return found
+
+    def _flush(self, batches: dict[tuple[str, tuple[str, ...]], list[list]]) -> None:
+        for (obj, cols), rows in batches.items():
+            assigns = ", ".join(f'"{k}" = ?' for k in (*cols, "LastModifiedDate", "SystemModstamp"))
+            self.db.executemany(f'UPDATE "{obj}" SET {assigns} WHERE Id = ?', rows)
+        batches.clear()
+
+    def _check(self, patch: Patch, owners: dict[str, bool], existing: set[tuple[str, str]]) -> WriteResult:
+        """The error Salesforce would give this patch, or success."""
         if patch.id in self.faults:
             code, message, transient = self.faults[patch.id]
             return WriteResult(patch.id, False, code, message, transient)
@@ -181,15 +218,13 @@ class LocalOrg:
                 return WriteResult(patch.id, False, "STRING_TOO_LONG",
                                    f"{field_name}: data value too large (max length={meta.length})")
         owner = patch.values.get("OwnerId")
-        if owner is not None and not self._owner_exists(owner):
-            return WriteResult(patch.id, False, "FIELD_INTEGRITY_EXCEPTION",
-                               f"owner id value of incorrect type: {owner}")
-        now = format_stamp(self.now())
-        values = {k: _sql(v) for k, v in patch.values.items()}
-        values.update(LastModifiedDate=now, SystemModstamp=now)
-        assigns = ", ".join(f'"{k}" = ?' for k in values)
-        cur = self.db.execute(f'UPDATE "{patch.object}" SET {assigns} WHERE Id = ?', [*values.values(), patch.id])
-        if cur.rowcount == 0:
+        if owner is not None:
+            if owner not in owners:
+                owners[owner] = self._owner_exists(owner)
+            if not owners[owner]:
+                return WriteResult(patch.id, False, "FIELD_INTEGRITY_EXCEPTION",
+                                   f"owner id value of incorrect type: {owner}")
+        if (patch.object, patch.id) not in existing:
             return WriteResult(patch.id, False, "ENTITY_IS_DELETED", "entity is deleted")
         return WriteResult(patch.id, True)
 

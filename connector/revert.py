@@ -47,7 +47,7 @@ def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) ->
     for page_no, start in enumerate(range(0, len(ids), page_size), 1):
         chunk = ids[start:start + page_size]
         current = {r["Id"]: r for r in backend.read_ids(run.object, fields, chunk)}
-        patches, journal = [], []
+        patches = []
         for rid in chunk:
             values, old = {}, {}
             for c in by_id[rid]:
@@ -58,8 +58,7 @@ def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) ->
                     report.kept.append((rid, c.field, c.new, now))
             if values:
                 patches.append(Patch(run.object, rid, values, old, f"revert of run {run_id}"))
-                journal += [(rid, f, old[f], values[f], f"revert of run {run_id}") for f in values]
-        state.begin_page(new_run, page_no, journal, state.positions(run.object), None)
+        state.begin_page(new_run, page_no, patches, state.positions(run.object), None)
         results = backend.write(patches) if patches else []
         failed = {r.id: (r.code, r.message) for r in results if not r.ok}
         written = [r.id for r in results if r.ok]

@@ -19,6 +19,8 @@ from typing import Any, Iterator
 
 from rules.model import RevsyncError
 
+from .base import Patch
+
 SCHEMA_VERSION = 3  # one journal row per record: {field: [old, new]}
 
 
@@ -56,7 +58,11 @@ def _now() -> str:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, default=str)
+    return _ENCODE(value)
+
+
+# One encoder for the process: json.dumps(..., default=str) builds a new one on every call.
+_ENCODE = json.JSONEncoder(default=str).encode
 
 
 @dataclass(frozen=True)
@@ -180,27 +186,30 @@ class State:
                    json.loads(row[8] or "{}"), row[9])
 
     def changes(self, run_id: int, page: int | None = None) -> list[Change]:
-        sql = "SELECT run_id, page, record_id, fields, rules, status FROM changes WHERE run_id=?"
+        # A change stays 'pending' in its row until it fails; once its page is done, the rest
+        # were written (marking each row would rewrite the whole journal a second time).
+        sql = ("SELECT c.run_id, c.page, c.record_id, c.fields, c.rules, CASE WHEN c.status='pending' "
+               "AND p.status='done' THEN 'written' ELSE c.status END FROM changes c "
+               "LEFT JOIN pages p ON p.run_id=c.run_id AND p.page=c.page WHERE c.run_id=?")
         args: tuple = (run_id,)
         if page is not None:
-            sql, args = sql + " AND page=?", (run_id, page)
+            sql, args = sql + " AND c.page=?", (run_id, page)
         out = []
-        for run, pg, rid, fields, rules, status in self.db.execute(sql + " ORDER BY page, record_id", args):
+        for run, pg, rid, fields, rules, status in self.db.execute(sql + " ORDER BY c.page, c.record_id", args):
             for name, (old, new) in sorted(json.loads(fields).items()):
                 out.append(Change(run, pg, rid, name, old, new, rules or "", status))
         return out
 
-    def begin_page(self, run_id: int, page: int, changes: list[tuple[str, str, Any, Any, str]],
+    def begin_page(self, run_id: int, page: int, patches: list[Patch],
                    positions: dict[str, int], watermark: str | None) -> None:
-        """Journal a page's intended changes (record, field, old, new, rules) before writing."""
-        by_record: dict[str, tuple[dict, str]] = {}
-        for rid, name, old, new, rules in changes:
-            by_record.setdefault(rid, ({}, rules))[0][name] = [old, new]
+        """Journal a page's intended changes (each patch's fields, old and new, and the rules
+        that decided them) before writing."""
+        rows = [(run_id, page, p.id, _dump({k: [p.old.get(k), v] for k, v in p.values.items()}), p.reason)
+                for p in patches]
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, 'pending', ?, ?)",
                        (run_id, page, _dump(positions), watermark))
-            db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, 'pending')",
-                           [(run_id, page, rid, _dump(fields), rules) for rid, (fields, rules) in by_record.items()])
+            db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, 'pending')", rows)
 
     def pending_page(self, object: str) -> tuple[int, int, dict, str | None] | None:
         row = self.db.execute(
@@ -218,9 +227,7 @@ class State:
         now = _now()
         with self.transaction() as db:
             db.execute("UPDATE pages SET status='done' WHERE run_id=? AND page=?", (run_id, page))
-            # (run_id, record_id) is the primary key: one index seek per record.
-            db.executemany("UPDATE changes SET status='written' WHERE run_id=? AND record_id=?",
-                           [(run_id, rid) for rid in written])
+            # Only failures are marked: the page being done says the rest were written.
             db.executemany("UPDATE changes SET status='failed' WHERE run_id=? AND record_id=?",
                            [(run_id, rid) for rid in failed])
             db.executemany("DELETE FROM retry WHERE object=? AND record_id=?",

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import structlog
 
-from mappings.outbound import Directory, UnknownOwner, crm_format, desired_values, diff
+from mappings.outbound import Directory, Outbound, UnknownOwner, crm_format, diff
 from rules.evaluate import Context, Evaluator
 from rules.model import Decision, Op, RevsyncError
 from rules.values import format_instant, parse_instant
@@ -84,7 +84,6 @@ class SyncReport:
 @dataclass
 class _Planned:
     patches: list[Patch]
-    changes: list[tuple[str, str, Any, Any, str]]
     rechecks: dict[str, str | None]
     watermark: str | None
     moved: int = 0
@@ -119,6 +118,7 @@ class SyncRun:
                   if g.get("Type") in (None, "Queue")]
         self.users = {u["Id"]: u for u in users}
         self.directory = Directory(users, queues)
+        self.outbound = Outbound(self.ws.ruleset, self.outputs, self.directory)
         self.matcher = None
         self.accounts: dict[str, dict] = {}
         account = next((r for r in self.mapping.related if r.name == "account"), None)
@@ -146,7 +146,9 @@ class SyncRun:
             acct = None
         if acct is not None:
             related["account"] = acct
-        return self.mapping.inbound(crm, related=related) if related else rec
+        if related:
+            rec.update(self.mapping.inbound_related(crm, related))
+        return rec
 
     # -- sources ------------------------------------------------------------------------------------
     def _pages(self) -> Iterator[list[dict]]:
@@ -201,7 +203,7 @@ class SyncRun:
         self.report.evaluated += len(decisions)
         self.report.seconds["evaluate"] += time.perf_counter() - t
         t = time.perf_counter()
-        planned = _Planned([], [], {}, max((c.get("SystemModstamp") or "" for c in page), default=None))
+        planned = _Planned([], {}, max((c.get("SystemModstamp") or "" for c in page), default=None))
         stage_field = self.outputs.get("stage", (None,))[0]
         owner_field = self.outputs.get("owner", (None,))[0]
         for crm, d, v in zip(crms, decisions, rows):
@@ -215,7 +217,7 @@ class SyncRun:
                 self.report.skipped.append((rid, f"unknown owner id {owner_id}"))
                 continue
             try:
-                desired = desired_values(d, self.ws.ruleset, self.outputs, self.directory)
+                desired = self.outbound.values(d)
             except UnknownOwner as exc:
                 self.report.skipped.append((rid, str(exc)))
                 continue
@@ -231,7 +233,6 @@ class SyncRun:
             values = {k: crm_format(v) for k, v in changes.items()}
             old = {k: crm.get(k) for k in changes}
             planned.patches.append(Patch(self.opts.object, rid, values, old, cited))
-            planned.changes += [(rid, k, old[k], values[k], cited) for k in values]
             self.report.fields.update(changes.keys())
         self.report.changed += len(planned.patches)
         self.report.seconds["diff"] += time.perf_counter() - t
@@ -299,7 +300,7 @@ class SyncRun:
 
     def _commit_page(self, run_id: int, page_no: int, planned: _Planned, positions: dict) -> None:
         t = time.perf_counter()
-        self.state.begin_page(run_id, page_no, planned.changes, positions, planned.watermark)
+        self.state.begin_page(run_id, page_no, planned.patches, positions, planned.watermark)
         self.report.seconds["journal"] += time.perf_counter() - t
         t = time.perf_counter()
         results = self.backend.write(planned.patches) if planned.patches else []
@@ -350,6 +351,7 @@ class SyncRun:
         moved = decided = 0
         dry = SyncRun(self.backend, self.ws, self.state, SyncOptions(**{**self.opts.__dict__, "dry_run": True}))
         dry.users, dry.directory, dry.matcher = self.users, self.directory, self.matcher
+        dry.outbound = self.outbound
         dry.accounts, dry.account_lookup = self.accounts, self.account_lookup
         for page in dry._pages():
             planned, _ = dry._plan(page, ctx)

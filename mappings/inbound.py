@@ -151,18 +151,19 @@ class _Gen:
         return names
 
 
-def _source(mapping: Mapping, fold: bool, sentinel: str) -> str:
+def _source(mapping: Mapping, fold: bool, sentinel: str, related_only: bool = False) -> str:
     gen = _Gen(fold)
     if not fold:  # records not spelled exactly go to the plan that ignores case
         gen.lines.append(f"    if {sentinel!r} not in crm: return _folded(_fold_deep(crm), related)")
     gen.lines.append("    g = crm.get")
     own: dict[str, str] = {}
-    gen.fields(mapping.fields, own)
-    gen.derived(mapping.fields, own)
-    for spec in mapping.fields:
-        gen.items.append(f"{spec.name!r}: {own[spec.name]}")
+    if not related_only:
+        gen.fields(mapping.fields, own)
+        gen.derived(mapping.fields, own)
+        for spec in mapping.fields:
+            gen.items.append(f"{spec.name!r}: {own[spec.name]}")
     for o in mapping.outputs:
-        if o.name in READ_BACK:
+        if o.name in READ_BACK and not related_only:
             var = gen.var()
             gen.lines.append(f"    {var} = g({gen.key(o.crm)})")
             gen.clean(var, "    ")
@@ -173,18 +174,21 @@ def _source(mapping: Mapping, fold: bool, sentinel: str) -> str:
         for spec in rel.fields:
             gen.items.append(f"{rel.name + '.' + spec.name!r}: {names[spec.name]}")
     body = "\n".join(gen.lines)
-    items = ",\n        ".join(gen.items)
-    return f"def inbound(crm, related=None):\n{body}\n    return {{\n        {items},\n    }}\n"
+    items = "".join(f"\n        {item}," for item in gen.items)
+    return f"def inbound(crm, related=None):\n{body}\n    return {{{items}\n    }}\n"
 
 
-def plan(mapping: Mapping) -> Callable[..., dict]:
-    """The inbound function for a validated mapping: `inbound(crm, related=None) -> dict`."""
+def plan(mapping: Mapping, related_only: bool = False) -> Callable[..., dict]:
+    """The inbound function for a validated mapping: `inbound(crm, related=None) -> dict`.
+    With `related_only`, the function gives only the related records' fields (`account.*`,
+    `owner.*`): a sync maps a record once, finds its account, then adds what it found."""
     id_spec = mapping.field("id")
     sentinel = id_spec.crm if id_spec is not None and id_spec.crm else "Id"
     namespace: dict[str, Any] = {"_MAPS": (dict, MappingABC), "_none": {}.get, "_fold": _fold,
                                  "_fold_deep": _fold_deep}
     namespace.update({f"_derive_{name}": fn for name, fn in DERIVE.items()})
-    folded_src, exact_src = _source(mapping, True, sentinel), _source(mapping, False, sentinel)
+    folded_src = _source(mapping, True, sentinel, related_only)
+    exact_src = _source(mapping, False, sentinel, related_only)
     exec(compile(folded_src, f"<inbound {mapping.file} (any case)>", "exec"), namespace)
     namespace["_folded"] = namespace.pop("inbound")
     exec(compile(exact_src, f"<inbound {mapping.file}>", "exec"), namespace)

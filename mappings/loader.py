@@ -343,6 +343,7 @@ def _parse(root: Node, file: str, problems: list[Problem], expect: str | None = 
     plain = json.dumps(root.plain(), sort_keys=True, default=str)
     mapping = Mapping(obj, file, fields, related, outputs, hashlib.sha256(plain.encode()).hexdigest()[:16])
     object.__setattr__(mapping, "_plan", plan(mapping))
+    object.__setattr__(mapping, "_plan_related", plan(mapping, related_only=True))
     return mapping
 
 

@@ -97,6 +97,7 @@ class Mapping:
     outputs: tuple[OutputSpec, ...]
     fingerprint: str = ""  # changes when the mapping's meaning changes (not its comments)
     _plan: Any = field(default=None, compare=False, repr=False)
+    _plan_related: Any = field(default=None, compare=False, repr=False)
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -130,3 +131,9 @@ class Mapping:
                 related: MappingABC[str, MappingABC[str, Any]] | None = None) -> dict[str, Any]:
         """A CRM-named record -> the flat rule record (see mappings/inbound.py)."""
         return self._plan(crm, related)
+
+    def inbound_related(self, crm: MappingABC[str, Any],
+                        related: MappingABC[str, MappingABC[str, Any]]) -> dict[str, Any]:
+        """Only the related records' fields of `inbound(crm, related)`, to add to a rule record
+        already mapped without them."""
+        return self._plan_related(crm, related)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from rules.model import Decision, RuleSet, Section
-from rules.values import parse_instant
+from rules.values import parse_instant, to_utc
 
 # Which section produces which output: an absent section writes nothing.
 OUTPUT_SECTION = {
@@ -98,24 +98,44 @@ def _num(value: float | None) -> Any:
     return int(value) if float(value).is_integer() else round(value, 6)
 
 
-def desired_values(decision: Decision, ruleset: RuleSet, outputs: dict[str, tuple[str, int | None]],
-                   directory: Directory | None) -> dict[str, Any]:
-    """CRM field -> value for one decision. `outputs` maps output name -> (CRM field, max length).
-    Raises UnknownOwner when the owner cannot be resolved (the record is then skipped)."""
-    values: dict[str, Any] = {}
-    decided = {
-        "segment": decision.segment, "score": _num(decision.score), "grade": decision.grade,
-        "stage": decision.stage, "routed_at": decision.routed_at, "sla_due": decision.sla_due,
-        "sla_status": decision.sla_status,
-    }
-    for name, value in decided.items():
-        if name in outputs and ruleset.has(OUTPUT_SECTION[name]):
-            values[outputs[name][0]] = value
-    if "owner" in outputs and decision.owner is not None and directory is not None:
-        values[outputs["owner"][0]] = directory.resolve(decision.owner).id
-    if "reason" in outputs:
-        values[outputs["reason"][0]] = reason_text(decision, outputs["reason"][1] or 255)
-    return values
+class Outbound:
+    """Decision -> CRM field values, planned once per run: which outputs the mapping writes
+    and which sections the rules have are known before the first record."""
+
+    def __init__(self, ruleset: RuleSet, outputs: dict[str, tuple[str, int | None]],
+                 directory: Directory | None):
+        self.plain = [(name, outputs[name][0]) for name in _DECIDED
+                      if name in outputs and ruleset.has(OUTPUT_SECTION[name])]
+        self.owner = outputs["owner"][0] if "owner" in outputs and directory is not None else None
+        self.reason = (outputs["reason"][0], outputs["reason"][1] or 255) if "reason" in outputs else None
+        self.directory = directory
+        self._owners: dict[str, str | UnknownOwner] = {}  # owner label -> Id, or why not
+
+    def values(self, decision: Decision) -> dict[str, Any]:
+        """CRM field -> value. Raises UnknownOwner when the owner cannot be resolved (the
+        record is then skipped)."""
+        values = {crm: (_num(decision.score) if name == "score" else getattr(decision, name))
+                  for name, crm in self.plain}
+        owner = decision.owner
+        if self.owner is not None and owner is not None:
+            found = self._owners.get(owner)
+            if found is None:
+                try:
+                    found = self.directory.resolve(owner).id
+                except UnknownOwner as exc:
+                    found = exc
+                if len(self._owners) > 10_000:
+                    self._owners.clear()
+                self._owners[owner] = found
+            if found.__class__ is UnknownOwner:
+                raise UnknownOwner(str(found))  # a fresh one: re-raising would grow its traceback
+            values[self.owner] = found
+        if self.reason is not None:
+            values[self.reason[0]] = reason_text(decision, self.reason[1])
+        return values
+
+
+_DECIDED = ("segment", "score", "grade", "stage", "routed_at", "sla_due", "sla_status")
 
 
 def same_value(current: Any, desired: Any) -> bool:
@@ -148,5 +168,5 @@ def diff(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
 def crm_format(value: Any) -> Any:
     """Values as Salesforce expects them in a REST body."""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        return to_utc(value).isoformat(timespec="seconds")[:19] + ".000+0000"
     return value

@@ -182,7 +182,8 @@ def coerce(value: Any, ftype: FieldType) -> Any:
 
 
 def format_instant(value: datetime) -> str:
-    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat is several times faster than strftime, and syncs format every deadline.
+    return to_utc(value).isoformat(timespec="seconds")[:19] + "Z"
 
 
 def from_epoch(value: float) -> datetime:

@@ -201,6 +201,18 @@ def test_inbound_with_explicit_related_records(lead):
     assert lead.inbound(crm, related={})["account.owner_id"] == "005COLUMN"
 
 
+@pytest.mark.parametrize("crm", [
+    {"Id": "00Q1", "Email": "a@b.example", "Account.OwnerId": "005COLUMN", "Owner.IsActive": "true"},
+    {"ID": "00Q1", "EMAIL": "a@b.example", "OWNER.ISACTIVE": "false"},
+])
+def test_related_part_alone_completes_a_record_mapped_without_it(lead, crm):
+    related = {"account": {"Id": "001A", "Website": "https://www.acme.example", "OwnerId": "005X"},
+               "owner": {"Id": "005X", "IsActive": False}}
+    assert {**lead.inbound(crm), **lead.inbound_related(crm, related)} == lead.inbound(crm, related=related)
+    assert set(lead.inbound_related(crm, related)) == {k for k in lead.inbound(crm) if "." in k
+                                                       and k.split(".")[0] in ("account", "owner")}
+
+
 def test_inbound_reads_upper_case_export_headers(lead):
     # Data Loader writes headers in upper case
     rec = lead.inbound({"ID": "00Q1", "EMAIL": "x@acme.com", "NUMBEROFEMPLOYEES": "50",
