@@ -1,0 +1,57 @@
+"""The embedded org's writes answer like Salesforce's: one result per patch, in order, and
+each written record gets its own, increasing SystemModstamp."""
+import pytest
+
+from connector.base import Patch
+from connector.local import LocalOrg
+
+
+@pytest.fixture
+def org(tmp_path):
+    org = LocalOrg(tmp_path / "org.db", create=True)
+    org.insert("User", [{"Id": "005000000000001AAA", "Username": "ann@acme.example", "IsActive": True}])
+    org.insert("Lead", [{"LastName": f"L{i}", "Company": "Acme", "Status": "Open"} for i in range(4)])
+    return org
+
+
+def lead_ids(org):
+    return [r["Id"] for r in org.read_all("Lead", ["Id"])]
+
+
+def test_every_patch_gets_its_result_in_order_and_only_good_ones_land(org):
+    a, b, c, d = lead_ids(org)
+    results = org.write([
+        Patch("Lead", a, {"Status": "Working"}),
+        Patch("Lead", b, {"NoSuchField__c": 1}),
+        Patch("Lead", c, {"CreatedDate": "2020-01-01T00:00:00.000+0000"}),
+        Patch("Lead", d, {"OwnerId": "005000000000009AAA"}),
+        Patch("Lead", "00Q000000000999AAA", {"Status": "Working"}),
+        Patch("Lead", b, {"Status": "Closed", "OwnerId": "005000000000001AAA"}),
+    ])
+    assert [(r.id, r.ok, r.code) for r in results] == [
+        (a, True, ""), (b, False, "INVALID_FIELD"), (c, False, "INVALID_FIELD_FOR_INSERT_UPDATE"),
+        (d, False, "FIELD_INTEGRITY_EXCEPTION"), ("00Q000000000999AAA", False, "ENTITY_IS_DELETED"),
+        (b, True, "")]
+    rows = {r["Id"]: r for r in org.read_ids("Lead", ["Status", "OwnerId", "SystemModstamp"], [a, b, c, d])}
+    assert rows[a]["Status"] == "Working" and rows[b]["Status"] == "Closed"
+    assert rows[b]["OwnerId"] == "005000000000001AAA"
+    assert rows[c]["Status"] == "Open" and rows[d]["OwnerId"] is None
+    assert rows[a]["SystemModstamp"] < rows[b]["SystemModstamp"]
+
+
+def test_the_same_record_twice_in_one_write_ends_with_the_later_values(org):
+    a, b = lead_ids(org)[:2]
+    results = org.write([Patch("Lead", a, {"Status": "One", "Rating": "Hot"}),
+                         Patch("Lead", b, {"Status": "Other"}),
+                         Patch("Lead", a, {"Status": "Two"})])
+    assert all(r.ok for r in results)
+    rows = {r["Id"]: r for r in org.read_ids("Lead", ["Status", "Rating", "SystemModstamp"], [a, b])}
+    assert rows[a]["Status"] == "Two" and rows[a]["Rating"] == "Hot"
+    assert rows[a]["SystemModstamp"] > rows[b]["SystemModstamp"]
+
+
+def test_modstamps_are_distinct_across_a_batch(org):
+    ids = lead_ids(org)
+    org.write([Patch("Lead", i, {"Status": "Working"}) for i in ids])
+    stamps = [r["SystemModstamp"] for r in org.read_ids("Lead", ["SystemModstamp"], ids)]
+    assert len(set(stamps)) == len(ids)
