@@ -14,8 +14,8 @@ import re
 from typing import Any, Callable
 
 from .compile import Program
-from .model import Decision, Section
-from .prepare import _field_code
+from .model import Decision, FieldType, Section
+from .prepare import _getter_code
 from .values import COERCE, Unreadable
 
 _SLOT = re.compile(r"\b([vT])\[(\d+)\]")
@@ -64,9 +64,12 @@ def build(program: Program) -> Callable:
     src.add("g = rec.get")
     src.add("P = []")
     for name, s in program.slots.items():
-        src.add(f"v[{s}] = None; v[{s + 1}] = None; v[{s + 2}] = {name not in program.inputs}")
+        if name not in program.inputs:  # outputs start missing
+            src.add(f"v[{s}] = None; v[{s + 1}] = None; v[{s + 2}] = True")
+    used = {int(n) for source in program.sources.values() for n in re.findall(r"\bv\[(\d+)\]", source)}
     for name in program.inputs:
-        for line in _field_code(name, program.types[name], program.slots[name]):
+        s = program.slots[name]
+        for line in _read(name, program.types[name], s, s + 1 in used):
             src.lines.append(_locals(line))
     src.add("rid = g('id')")
     src.add("if rid is not None:")
@@ -101,6 +104,51 @@ def build(program: Program) -> Callable:
     return decide
 
 
+def _read(name: str, ftype: FieldType, s: int, fold: bool) -> list[str]:
+    """One field into its three slots, each assigned on every path (no defaults to set first).
+    Folded text is made only when some test reads it."""
+    x, n, m = f"v[{s}]", f"v[{s + 1}]", f"v[{s + 2}]"
+    empty, unread = f"{x} = {n} = None; {m} = True", f"{x} = {n} = None; {m} = False"
+    convert = f"x = C[{ftype.value!r}](r)"
+    lines = _getter_code(name)
+    if ftype.is_text:
+        folded = "r.casefold()" if fold else "None"
+        return lines + [
+            "    if r.__class__ is str:",
+            "        r = r.strip()",
+            f"        if r: {x} = r; {n} = {folded}; {m} = False",
+            f"        else: {empty}",
+            f"    elif r is None: {empty}",
+            "    else:",
+            f"        {convert}",
+            f"        if x.__class__ is U: P.append(({name!r}, x)); {unread}",
+            f"        elif x is None: {empty}",
+            f"        else: {x} = x; {n} = {'x.casefold()' if fold else 'None'}; {m} = False",
+        ]
+    lines += [f"    if r is None: {empty}"]
+    if ftype.is_temporal:
+        # Exports repeat the same instants: each distinct text is read once per process.
+        cache = "DC" if ftype is FieldType.DATE else "TC"
+        lines += [
+            "    else:",
+            f"        x = {cache}.get(r) if r.__class__ is str else None",
+            "        if x is None:",
+            f"            {convert}",
+            "            if x.__class__ is float and r.__class__ is str:",
+            f"                if len({cache}) >= 8192: {cache}.clear()  # bounded: memory stays flat",
+            f"                {cache}[r] = x",
+        ]
+    else:
+        fast = {FieldType.NUMBER: "r.__class__ is float or r.__class__ is int",
+                FieldType.BOOLEAN: "r.__class__ is bool"}.get(ftype, "False")
+        lines += [f"    elif {fast}: {x} = r; {n} = None; {m} = False", "    else:", f"        {convert}"]
+    return lines + [
+        f"        if x.__class__ is U: P.append(({name!r}, x)); {unread}",
+        f"        elif x is None: {empty}",
+        f"        else: {x} = x; {n} = None; {m} = False",
+    ]
+
+
 def _first(src: _Source, rules, output: str, index: str) -> None:
     """An ordered section: the first matching entry's value becomes the output."""
     var = "segment" if output == "segment" else "stage"
@@ -111,15 +159,14 @@ def _first(src: _Source, rules, output: str, index: str) -> None:
     section = rules[0].section
     keyword = "if"
     for rule in rules:
-        src.add(f"{keyword} {src.program.rule_exprs[(section, rule.index)]}: {index} = {rule.index}")
-        keyword = "elif"
-    src.add(f"else: {index} = -1")
-    for rule in rules:
         value = src.const(rule.value)
         folded = src.const(rule.value.strip().casefold())
-        src.add(f"{'if' if rule.index == 0 else 'elif'} {index} == {rule.index}:")
-        src.add(f"{var} = {value}", 2)
+        src.add(f"{keyword} {src.program.rule_exprs[(section, rule.index)]}:")
+        src.add(f"{index} = {rule.index}; {var} = {value}", 2)
         src.set_text(output, value, folded, 2)
+        keyword = "elif"
+    src.add("else:")
+    src.add(f"{index} = -1", 2)
 
 
 def _score(src: _Source, rules, ruleset) -> None:

@@ -45,9 +45,16 @@ class NaiveDurable:
         return [i in h for h, i in zip(self._one("met", rows, T), idx)]
 
 
+class _Stage:
+    __slots__ = ("stage",)
+
+    def __init__(self, stage):
+        self.stage = stage
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--engine", choices=["default", "durable", "naive-durable"], default="default")
+    ap.add_argument("--engine", choices=["default", "durable", "naive-durable", "closure-sketch"], default="default")
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
     args = ap.parse_args()
@@ -55,10 +62,14 @@ def main() -> None:
     now = datetime.fromisoformat(NOW_ISO)
     mapping = mappings.load("Lead")
     ruleset = load(RULES, "Lead", mapping.rule_fields()).ruleset
-    evaluator = Evaluator(ruleset, "default" if args.engine == "naive-durable" else args.engine)
+    evaluator = Evaluator(ruleset, "durable" if args.engine == "durable" else "default")
     if args.engine == "naive-durable":
         evaluator.matcher = NaiveDurable(evaluator.program)
     ctx = Context(now=now)
+    if args.engine == "closure-sketch":
+        from tests.bench.closure_sketch import build
+        sketch = build(ruleset, now)
+        evaluator.evaluate_batch = lambda batch, ctx: [_Stage(sketch(r)["stage"]) for r in batch]
     inbound = mapping.inbound
     engine_seconds = 0.0
     count = 0
