@@ -60,12 +60,25 @@ class LocalOrg:
     def now(self) -> datetime:
         """Strictly increasing at millisecond resolution, so every write has its own stamp."""
         with self._lock:
+            if self._last_stamp is None:
+                self._sync_clock()
             now = datetime.now(timezone.utc)
             now = now.replace(microsecond=now.microsecond // 1000 * 1000)
             if self._last_stamp is not None and now <= self._last_stamp:
                 now = self._last_stamp + timedelta(milliseconds=1)
             self._last_stamp = now
             return now
+
+    def _sync_clock(self) -> None:
+        """Never stamp before a stamp already in the org, whoever wrote it: a bulk insert runs
+        ahead of the wall clock by a millisecond a record, and another process may have
+        written since. Called at the start of every write transaction."""
+        latest = max((self.db.execute(f'SELECT max(SystemModstamp) FROM "{obj}"').fetchone()[0] or ""
+                      for obj, fields in OBJECTS.items() if "SystemModstamp" in fields), default="")
+        if latest:
+            stamp = datetime.fromisoformat(latest.replace("+0000", "+00:00"))
+            if self._last_stamp is None or stamp > self._last_stamp:
+                self._last_stamp = stamp
 
     def new_id(self, object: str) -> str:
         prefix = PREFIX[object]
@@ -141,6 +154,7 @@ class LocalOrg:
         info = self.describe(object)
         ids = []
         with self._lock_tx():
+            self._sync_clock()
             for rec in records:
                 row = {k: v for k, v in rec.items() if k in info}
                 row.setdefault("Id", self.new_id(object))
@@ -162,6 +176,7 @@ class LocalOrg:
         results = []
         owners: dict[str, bool] = {}
         with self._lock_tx():
+            self._sync_clock()
             existing = self._existing(patches)
             batches: dict[tuple[str, tuple[str, ...]], list[list]] = {}
             queued: set[tuple[str, str]] = set()

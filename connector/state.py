@@ -211,6 +211,16 @@ class State:
                        (run_id, page, _dump(positions), watermark))
             db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, 'pending')", rows)
 
+    def journalled(self, run_id: int, ids: list[str]) -> set[str]:
+        """Which of these records the run has journalled (and so written or tried to)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT record_id FROM changes WHERE run_id=? AND record_id IN ({','.join('?' * len(chunk))})",
+                (run_id, *chunk)))
+        return found
+
     def pending_page(self, object: str) -> tuple[int, int, dict, str | None] | None:
         row = self.db.execute(
             "SELECT p.run_id, p.page, p.positions, p.watermark FROM pages p JOIN runs r USING (run_id) "

@@ -123,7 +123,10 @@ class Evaluator:
             outs.append(d)
             if route is not None:
                 route_one(route, rec, v, route_hits, d, now, ctx, rr)
-            if sla is not None:
+        if sla is not None:
+            # After the whole batch is routed, as on the section-by-section path: escalations
+            # to a team take their round-robin turns after the batch's routing.
+            for rec, v, d in zip(records, rows, outs):
                 i = m_sla(v, T)
                 if i >= 0:
                     sla_one(sla, rec, i, sla[i].met_when is not None and m_met(v, T, i), d, now, rr)

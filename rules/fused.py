@@ -10,6 +10,7 @@ run both paths and the durable engine on the same records and require the same d
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable
 
@@ -25,8 +26,19 @@ def _locals(code: str) -> str:
     return _SLOT.sub(lambda m: f"{m.group(1).lower()}{m.group(2)}", code)
 
 
+def _num(src: "_Source", value: float) -> str:
+    """A number in generated code: a literal when Python can read it back (not inf or nan)."""
+    return repr(value) if math.isfinite(value) else src.const(value)
+
+
 def _problems(found: list) -> tuple[str, ...]:
     return tuple(f"{name}: {bad.raw!r} is {bad.reason}" for name, bad in found)
+
+
+def _record_id(value: Any) -> str | None:
+    if isinstance(value, str):
+        value = value.strip() and value
+    return None if value is None or value == "" else str(value)
 
 
 class _Source:
@@ -72,9 +84,7 @@ def build(program: Program) -> Callable:
         for line in _read(name, program.types[name], s, s + 1 in used):
             src.lines.append(_locals(line))
     src.add("rid = g('id')")
-    src.add("if rid is not None:")
-    src.add("if rid.__class__ is not str: rid = str(rid)", 2)
-    src.add("elif not rid.strip(): rid = None", 2)
+    src.add("if rid is not None and (rid.__class__ is not str or not rid.strip()): rid = RID(rid)")
 
     _first(src, sections.get(Section.SEGMENT), "segment", "si")
     _score(src, sections.get(Section.SCORE), ruleset)
@@ -92,7 +102,7 @@ def build(program: Program) -> Callable:
             "False, None, tracer, si, h, cp, basis, qi)")
     src.add("return d, [" + ", ".join(f"v{i}" for i in range(program.width)) + "], rh")
 
-    src.names.update({"D": Decision, "PR": _problems, "C": {t.value: f for t, f in COERCE.items()},
+    src.names.update({"D": Decision, "PR": _problems, "RID": _record_id, "C": {t.value: f for t, f in COERCE.items()},
                       "U": Unreadable, "DC": {}, "TC": {}})
     consts = [n for n in src.names if n not in ("DC", "TC")]
     head = "def decide(rec, T, tracer, " + ", ".join(f"{n}={n}" for n in consts) + "):"
@@ -157,16 +167,18 @@ def _first(src: _Source, rules, output: str, index: str) -> None:
         src.add(f"{index} = -1")
         return
     section = rules[0].section
-    keyword = "if"
+    # A flat run of `if ...: break` inside one loop, not an if/elif chain: a chain nests, and
+    # Python's compiler gives up on a few thousand entries.
+    src.add(f"{index} = -1")
+    src.add("while True:")
     for rule in rules:
         value = src.const(rule.value)
         folded = src.const(rule.value.strip().casefold())
-        src.add(f"{keyword} {src.program.rule_exprs[(section, rule.index)]}:")
-        src.add(f"{index} = {rule.index}; {var} = {value}", 2)
-        src.set_text(output, value, folded, 2)
-        keyword = "elif"
-    src.add("else:")
-    src.add(f"{index} = -1", 2)
+        src.add(f"if {src.program.rule_exprs[(section, rule.index)]}:", 2)
+        src.add(f"{index} = {rule.index}; {var} = {value}", 3)
+        src.set_text(output, value, folded, 3)
+        src.add("break", 3)
+    src.add("break", 2)
 
 
 def _score(src: _Source, rules, ruleset) -> None:
@@ -183,19 +195,20 @@ def _score(src: _Source, rules, ruleset) -> None:
     for rule in rules:
         x = var[rule.category]
         src.add(f"if {src.program.rule_exprs[(Section.SCORE, rule.index)]}:")
-        src.add(f"ap({rule.index}); {x} = {0.0 + rule.points!r} if {x} is None else {x} + {rule.points!r}", 2)
+        first, points = _num(src, 0.0 + rule.points), _num(src, rule.points)
+        src.add(f"ap({rule.index}); {x} = {first} if {x} is None else {x} + {points}", 2)
     for cat, cap in (cfg.caps if cfg else ()):
         if cat in var:
             x = var[cat]
-            src.add(f"if {x} is not None and {x} > {cap!r}: cp += (({cat!r}, {x}),); {x} = {cap!r}")
+            src.add(f"if {x} is not None and {x} > {_num(src, cap)}: cp += (({cat!r}, {x}),); {x} = {_num(src, cap)}")
     src.add("total = 0")
     for cat in categories:
         x = var[cat]
         src.add(f"if {x} is not None: total += {x}; sums[{cat!r}] = {x}")
     if cfg is not None and cfg.min is not None:
-        src.add(f"if total < {cfg.min!r}: total = {cfg.min!r}")
+        src.add(f"if total < {_num(src, cfg.min)}: total = {_num(src, cfg.min)}")
     if cfg is not None and cfg.max is not None:
-        src.add(f"if total > {cfg.max!r}: total = {cfg.max!r}")
+        src.add(f"if total > {_num(src, cfg.max)}: total = {_num(src, cfg.max)}")
     s = src.slot("score")
     if s is not None:
         src.add(f"v[{s}] = total; v[{s + 2}] = False")
@@ -214,7 +227,7 @@ def _score(src: _Source, rules, ruleset) -> None:
         src.add("basis = 0.0" if x is None else f"basis = {x} if {x} is not None else 0.0")
     keyword = "if"
     for label, low in grade.bands:
-        src.add(f"{keyword} basis >= {low!r}:")
+        src.add(f"{keyword} basis >= {_num(src, low)}:")
         src.add(f"grade = {src.const(label)}", 2)
         src.set_text("grade", src.const(label), src.const(label.casefold()), 2)
         keyword = "elif"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from functools import lru_cache
 
@@ -192,8 +193,8 @@ class RuleFileParser:
 
     def points(self, entry: Node, kwargs: dict) -> bool:
         node = entry.get("points")
-        if node is None or isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            self.err("E122" if node is None else "E112", "score rule needs numeric `points:`",
+        if node is None or not _is_number(node.value):
+            self.err("E122" if node is None else "E112", "score rule needs numeric `points:` (a finite number)",
                      (node or entry).loc, "e.g. points: 20 (negative numbers take points away)")
             return False
         kwargs["points"] = float(node.value)
@@ -461,7 +462,8 @@ class RuleFileParser:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number: YAML's .inf and .nan would make every score infinite or unordered."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def used_fields(ruleset: RuleSet) -> set[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Decision, Hit, Rule, RuleSet, ScoreConfig, Section
+from .model import NOWHERE, Decision, Hit, Rule, RuleSet, ScoreConfig, Section
 from .values import format_instant as fmt
 
 
@@ -45,7 +45,7 @@ class Tracer:
         if Section.SCORE in self.sections:
             hits = self.hits[Section.SCORE]
             out += [hits[i] for i in d.score_rules]
-            first = self.rules[Section.SCORE][0].loc
+            first = self.rules[Section.SCORE][0].loc if self.rules[Section.SCORE] else NOWHERE
             caps = dict(self.score_config.caps)
             out += [Hit(Section.SCORE, f"cap {cat}", first, f"{cat} {before:g} capped at {caps[cat]:g}")
                     for cat, before in d.capped]

@@ -55,3 +55,17 @@ def test_modstamps_are_distinct_across_a_batch(org):
     org.write([Patch("Lead", i, {"Status": "Working"}) for i in ids])
     stamps = [r["SystemModstamp"] for r in org.read_ids("Lead", ["SystemModstamp"], ids)]
     assert len(set(stamps)) == len(ids)
+
+
+def test_a_new_connection_never_stamps_before_what_the_org_holds(tmp_path):
+    # A bulk insert runs ahead of the wall clock (a millisecond a record); a later process
+    # opening the org must still stamp after it, or incremental reads would miss its writes.
+    first = LocalOrg(tmp_path / "org.db", create=True)
+    first.insert("Lead", [{"LastName": f"L{i}", "Company": "Acme", "Status": "Open"} for i in range(3000)])
+    newest = max(r["SystemModstamp"] for r in first.read_all("Lead", ["SystemModstamp"]))
+    first.close()
+    later = LocalOrg(tmp_path / "org.db")
+    some = lead_ids(later)[0]
+    later.write([Patch("Lead", some, {"Status": "Working"})])
+    (row,) = later.read_ids("Lead", ["SystemModstamp"], [some])
+    assert row["SystemModstamp"] > newest
