@@ -97,8 +97,7 @@ class _Side:
         self.stages.update([d.stage or "(none)" for d in ds])
         bands = [_band(d.score) for d in ds]
         self.scores.update(bands)
-        self.rules.update([(sec, name) for d in ds for sec, m in d.matched.items()
-                           for name in (m if m.__class__ is list else (m,) if m else ())])
+        self.rules.update([key for d in ds for key in d.matched_rules()])
         for d, owner in zip(ds, owners):
             if d.sla_status == "pending" and d.sla_due is not None and d.sla_due <= week:
                 self.due_week[owner] += 1

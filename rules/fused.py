@@ -15,8 +15,8 @@ import re
 from typing import Any, Callable
 
 from .compile import Program
-from .model import Decision, FieldType, Section
-from .prepare import _getter_code
+from .model import Decision, Section
+from .prepare import read_field
 from .values import COERCE, Unreadable
 
 _SLOT = re.compile(r"\b([vT])\[(\d+)\]")
@@ -81,7 +81,7 @@ def build(program: Program) -> Callable:
     used = {int(n) for source in program.sources.values() for n in re.findall(r"\bv\[(\d+)\]", source)}
     for name in program.inputs:
         s = program.slots[name]
-        for line in _read(name, program.types[name], s, s + 1 in used):
+        for line in read_field(name, program.types[name], s, s + 1 in used):
             src.lines.append(_locals(line))
     src.add("rid = g('id')")
     src.add("if rid is not None and (rid.__class__ is not str or not rid.strip()): rid = RID(rid)")
@@ -112,51 +112,6 @@ def build(program: Program) -> Callable:
     decide = namespace["decide"]
     decide.source = source
     return decide
-
-
-def _read(name: str, ftype: FieldType, s: int, fold: bool) -> list[str]:
-    """One field into its three slots, each assigned on every path (no defaults to set first).
-    Folded text is made only when some test reads it."""
-    x, n, m = f"v[{s}]", f"v[{s + 1}]", f"v[{s + 2}]"
-    empty, unread = f"{x} = {n} = None; {m} = True", f"{x} = {n} = None; {m} = False"
-    convert = f"x = C[{ftype.value!r}](r)"
-    lines = _getter_code(name)
-    if ftype.is_text:
-        folded = "r.casefold()" if fold else "None"
-        return lines + [
-            "    if r.__class__ is str:",
-            "        r = r.strip()",
-            f"        if r: {x} = r; {n} = {folded}; {m} = False",
-            f"        else: {empty}",
-            f"    elif r is None: {empty}",
-            "    else:",
-            f"        {convert}",
-            f"        if x.__class__ is U: P.append(({name!r}, x)); {unread}",
-            f"        elif x is None: {empty}",
-            f"        else: {x} = x; {n} = {'x.casefold()' if fold else 'None'}; {m} = False",
-        ]
-    lines += [f"    if r is None: {empty}"]
-    if ftype.is_temporal:
-        # Exports repeat the same instants: each distinct text is read once per process.
-        cache = "DC" if ftype is FieldType.DATE else "TC"
-        lines += [
-            "    else:",
-            f"        x = {cache}.get(r) if r.__class__ is str else None",
-            "        if x is None:",
-            f"            {convert}",
-            "            if x.__class__ is float and r.__class__ is str:",
-            f"                if len({cache}) >= 8192: {cache}.clear()  # bounded: memory stays flat",
-            f"                {cache}[r] = x",
-        ]
-    else:
-        fast = {FieldType.NUMBER: "r.__class__ is float or r.__class__ is int",
-                FieldType.BOOLEAN: "r.__class__ is bool"}.get(ftype, "False")
-        lines += [f"    elif {fast}: {x} = r; {n} = None; {m} = False", "    else:", f"        {convert}"]
-    return lines + [
-        f"        if x.__class__ is U: P.append(({name!r}, x)); {unread}",
-        f"        elif x is None: {empty}",
-        f"        else: {x} = x; {n} = None; {m} = False",
-    ]
 
 
 def _first(src: _Source, rules, output: str, index: str) -> None:

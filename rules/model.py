@@ -357,6 +357,13 @@ class Decision:
             return "; ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in self.trace)
         return self.tracer.citation(self)
 
+    def matched_rules(self) -> list[tuple[str, str]]:
+        """(section, rule name) of every rule `matched` names, in section order."""
+        if self.tracer is not None:
+            return self.tracer.matched_rules(self)
+        return [(sec, name) for sec, m in self.matched.items()
+                for name in (m if m.__class__ is list else (m,) if m else ())]
+
     @property
     def matched(self) -> dict[str, Any]:
         """The deciding rule's name per section (a list of names for `score`)."""

@@ -24,51 +24,49 @@ def _getter_code(name: str) -> list[str]:
     return lines
 
 
-def _field_code(name: str, ftype: FieldType, s: int) -> list[str]:
+def read_field(name: str, ftype: FieldType, s: int, fold: bool = True) -> list[str]:
+    """One field into its three slots, each assigned on every path (no defaults to set first).
+    Folded text is made only when some test reads it."""
+    x, n, m = f"v[{s}]", f"v[{s + 1}]", f"v[{s + 2}]"
+    empty, unread = f"{x} = {n} = None; {m} = True", f"{x} = {n} = None; {m} = False"
+    convert = f"x = C[{ftype.value!r}](r)"
     lines = _getter_code(name)
     if ftype.is_text:
-        lines += [
+        folded = "r.casefold()" if fold else "None"
+        return lines + [
             "    if r.__class__ is str:",
             "        r = r.strip()",
-            f"        if r: v[{s}] = r; v[{s + 1}] = r.casefold()",
-            f"        else: v[{s + 2}] = True",
-            f"    elif r is None: v[{s + 2}] = True",
+            f"        if r: {x} = r; {n} = {folded}; {m} = False",
+            f"        else: {empty}",
+            f"    elif r is None: {empty}",
             "    else:",
-            f"        x = C[{ftype.value!r}](r)",
-            f"        if x.__class__ is U: P.append(({name!r}, x))",
-            f"        elif x is None: v[{s + 2}] = True",
-            f"        else: v[{s}] = x; v[{s + 1}] = x.casefold()",
+            f"        {convert}",
+            f"        if x.__class__ is U: P.append(({name!r}, x)); {unread}",
+            f"        elif x is None: {empty}",
+            f"        else: {x} = x; {n} = {'x.casefold()' if fold else 'None'}; {m} = False",
         ]
-        return lines
-    fast = {FieldType.NUMBER: "c is float or c is int", FieldType.BOOLEAN: "c is bool"}.get(ftype)
-    lines += [f"    if r is None: v[{s + 2}] = True", "    else:"]
+    lines += [f"    if r is None: {empty}"]
     if ftype.is_temporal:
         # Exports repeat the same instants: each distinct text is read once per process.
         cache = "DC" if ftype is FieldType.DATE else "TC"
         lines += [
+            "    else:",
             f"        x = {cache}.get(r) if r.__class__ is str else None",
             "        if x is None:",
-            f"            x = C[{ftype.value!r}](r)",
-            f"            if x.__class__ is float and r.__class__ is str:",
+            f"            {convert}",
+            "            if x.__class__ is float and r.__class__ is str:",
             f"                if len({cache}) >= 8192: {cache}.clear()  # bounded: memory stays flat",
             f"                {cache}[r] = x",
-            f"        if x.__class__ is U: P.append(({name!r}, x))",
-            f"        elif x is None: v[{s + 2}] = True",
-            f"        else: v[{s}] = x",
         ]
-        return lines
-    if fast:
-        lines += ["        c = r.__class__", f"        if {fast}: v[{s}] = r", "        else:"]
-        pad = "            "
     else:
-        pad = "        "
-    lines += [
-        f"{pad}x = C[{ftype.value!r}](r)",
-        f"{pad}if x.__class__ is U: P.append(({name!r}, x))",
-        f"{pad}elif x is None: v[{s + 2}] = True",
-        f"{pad}else: v[{s}] = x",
+        fast = {FieldType.NUMBER: "r.__class__ is float or r.__class__ is int",
+                FieldType.BOOLEAN: "r.__class__ is bool"}.get(ftype, "False")
+        lines += [f"    elif {fast}: {x} = r; {n} = None; {m} = False", "    else:", f"        {convert}"]
+    return lines + [
+        f"        if x.__class__ is U: P.append(({name!r}, x)); {unread}",
+        f"        elif x is None: {empty}",
+        f"        else: {x} = x; {n} = None; {m} = False",
     ]
-    return lines
 
 
 class Preparer:
@@ -79,7 +77,7 @@ class Preparer:
             template[s + 2] = name not in program.inputs  # outputs start missing
         lines = ["def prepare(rec):", "    v = TEMPLATE[:]", "    P = []", "    g = rec.get"]
         for name in program.inputs:
-            lines += _field_code(name, program.types[name], program.slots[name])
+            lines += read_field(name, program.types[name], program.slots[name])
         lines.append("    return v, P")
         self.source = "\n".join(lines)
         namespace = {"TEMPLATE": template, "C": {t.value: f for t, f in COERCE.items()},

@@ -33,6 +33,7 @@ class Tracer:
         self.score_config = ruleset.score_config or ScoreConfig()
         self._grade_hits: dict[tuple, Hit] = {}
         self._cites = {sec: [_cite(h) for h in hits] for sec, hits in self.hits.items()}
+        self._keys = {sec: [(sec.value, r.name) for r in rules] for sec, rules in ruleset.sections}
         score = self.rules.get(Section.SCORE)
         self._first_score = score[0].loc.short if score else ""
         grade = self.score_config.grade
@@ -101,6 +102,21 @@ class Tracer:
                 parts.append(cite[Section.SLA][d.sla_rule])
             parts += [_cite(h) for h in d.notes if h.section is Section.SLA]
         return "; ".join(parts)
+
+    def matched_rules(self, d: Decision) -> list[tuple[str, str]]:
+        """(section, rule name) of every deciding rule, from precomputed pairs."""
+        keys = self._keys
+        out = [keys[Section.SEGMENT][d.seg_rule]] if d.seg_rule >= 0 else []
+        if d.score_rules:
+            score = keys[Section.SCORE]
+            out += [score[i] for i in d.score_rules]
+        if d.stage_rule >= 0:
+            out.append(keys[Section.QUALIFY][d.stage_rule])
+        if d.route_rule >= 0:
+            out.append(keys[Section.ROUTE][d.route_rule])
+        if d.sla_rule >= 0:
+            out.append(keys[Section.SLA][d.sla_rule])
+        return out
 
     def matched(self, d: Decision) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -100,6 +100,8 @@ def both(rs, records, now=NOW):
     decisions = Evaluator(rs, "default").evaluate_batch(records, Context(now=now))
     for d in decisions:  # the journal's citation is the trace, entry for entry
         assert d.citation() == "; ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace)
+        assert d.matched_rules() == [(sec, name) for sec, m in d.matched.items()
+                                     for name in (m if isinstance(m, list) else [m] if m else [])]
     a = [d.asdict() for d in decisions]
     by_section = Evaluator(rs, "default")
     by_section.fused = None
