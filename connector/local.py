@@ -42,6 +42,7 @@ class LocalOrg:
             self._create_schema()
         self.faults: dict[str, tuple[str, str, bool]] = {}  # id -> (code, message, transient), for tests
         self._describe: dict[str, dict[str, FieldInfo]] = {}
+        self._bool_cols: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -97,13 +98,21 @@ class LocalOrg:
         return [f for f in dict.fromkeys(["Id", *fields]) if f in known]
 
     def _row(self, object: str, cols: list[str], row: tuple) -> dict:
-        info = OBJECTS[object]
-        out: dict[str, Any] = {"attributes": {"type": object}}
-        for col, value in zip(cols, row):
-            if value is not None and info[col].type == "boolean":
-                value = bool(value)
-            out[col] = value
+        out = dict(zip(cols, row))
+        out["attributes"] = {"type": object}
+        for col in self._booleans(object, cols):
+            if out[col] is not None:
+                out[col] = bool(out[col])
         return out
+
+    def _booleans(self, object: str, cols: list[str]) -> tuple[str, ...]:
+        """The boolean columns among `cols` (SQLite keeps them as 0 and 1)."""
+        key = (object, tuple(cols))
+        found = self._bool_cols.get(key)
+        if found is None:
+            info = OBJECTS[object]
+            found = self._bool_cols[key] = tuple(c for c in cols if info[c].type == "boolean")
+        return found
 
     def changed_since(self, object: str, fields: list[str], since: datetime | str | None,
                       page_size: int = 200) -> Iterator[list[dict]]:
