@@ -155,6 +155,15 @@ class State:
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row)) for row in cur]
 
+    def _rechecks(self, object: str, ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update(self.db.execute(
+                f"SELECT record_id, at FROM recheck WHERE object=? AND record_id IN ({','.join('?' * len(chunk))})",
+                (object, *chunk)).fetchall())
+        return found
+
     def due_rechecks(self, object: str, now: datetime) -> list[str]:
         stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return [r[0] for r in self.db.execute(
@@ -248,10 +257,14 @@ class State:
                 [(object, rid, code, msg, now, now) for rid, (code, msg) in failed.items()])
             db.executemany("INSERT OR REPLACE INTO rr_position VALUES (?, ?, ?)",
                            [(object, team, pos) for team, pos in positions.items()])
+            # Most records keep their re-check time from run to run: only differences are written
+            # (a read is far cheaper than replacing a row and its two index entries).
+            known = self._rechecks(object, list(rechecks))
             db.executemany("DELETE FROM recheck WHERE object=? AND record_id=?",
-                           [(object, rid) for rid, at in rechecks.items() if at is None])
+                           [(object, rid) for rid, at in rechecks.items() if at is None and rid in known])
             db.executemany("INSERT OR REPLACE INTO recheck VALUES (?, ?, ?)",
-                           [(object, rid, at) for rid, at in rechecks.items() if at is not None])
+                           [(object, rid, at) for rid, at in rechecks.items()
+                            if at is not None and known.get(rid) != at])
             if watermark is not None:
                 db.execute("INSERT INTO watermark(object, modstamp) VALUES (?, ?) ON CONFLICT(object) "
                            "DO UPDATE SET modstamp=max(coalesce(modstamp, ''), excluded.modstamp)",
