@@ -76,7 +76,7 @@ def reason_text(decision: Decision, limit: int | None = 255) -> str:
     parts = []
     if m.get("segment"):
         parts.append(f"segment: {m['segment']}")
-    if "score" in m:
+    if decision.score is not None:  # a score section ran
         parts.append(f"score {_num(decision.score)}: " + (", ".join(m["score"]) or "no rule"))
     if m.get("qualify"):
         parts.append(f"stage: {m['qualify']}")

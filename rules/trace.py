@@ -119,19 +119,16 @@ class Tracer:
         return out
 
     def matched(self, d: Decision) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for sec, rules in self.ruleset.sections:
-            if sec is Section.SEGMENT:
-                out["segment"] = rules[d.seg_rule].name if d.seg_rule >= 0 else None
-            elif sec is Section.SCORE:
-                out["score"] = [rules[i].name for i in d.score_rules]
-            elif sec is Section.QUALIFY:
-                out["qualify"] = rules[d.stage_rule].name if d.stage_rule >= 0 else None
-            elif sec is Section.ROUTE:
-                out["route"] = rules[d.route_rule].name if d.route_rule >= 0 else None
-            else:
-                out["sla"] = rules[d.sla_rule].name if d.sla_rule >= 0 else None
-        return out
+        """Every section, present or not (pinned): the deciding rule's name or None, and the
+        list of scoring rules' names (empty when none matched or there is no score section)."""
+        rules = self.rules
+        return {
+            "segment": rules[Section.SEGMENT][d.seg_rule].name if d.seg_rule >= 0 else None,
+            "score": [rules[Section.SCORE][i].name for i in d.score_rules],
+            "qualify": rules[Section.QUALIFY][d.stage_rule].name if d.stage_rule >= 0 else None,
+            "route": rules[Section.ROUTE][d.route_rule].name if d.route_rule >= 0 else None,
+            "sla": rules[Section.SLA][d.sla_rule].name if d.sla_rule >= 0 else None,
+        }
 
 
 def _cite(hit: Hit) -> str:

@@ -82,7 +82,8 @@ def test_absent_sections_and_no_match_give_null_and_empty_score_list():
     (d,) = decide(rs, [{"lead_source": "Web"}])
     out = d.asdict()
     assert out["stage"] is None and out["segment"] is None and out["owner"] is None
-    assert out["matched"] == {"qualify": None}
+    # Absent sections are there too, as null: consumers read every key without checking.
+    assert out["matched"] == {"segment": None, "score": [], "qualify": None, "route": None, "sla": None}
     (d,) = decide(FULL, [{}])
     assert d.matched["score"] == [] and d.score == 0
 
@@ -226,3 +227,4 @@ def test_two_rule_versions_side_by_side():
     (da,), (db,) = decide(a, [rec]), decide(b, [rec])
     assert (da.score, db.score) == (60, 45)
     assert a.fingerprint != b.fingerprint
+
