@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import fields
 from typing import Any, Callable
 
 from .compile import Program
@@ -41,18 +42,24 @@ def _record_id(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+_DECISION_ORDER = ("id", "segment", "score", "scores", "grade", "stage", "owner", "routed_at", "sla_due",
+                   "sla_status", "problems", "escalated", "sla_start", "tracer", "seg_rule", "score_rules",
+                   "capped", "grade_basis", "stage_rule")
+
+
 class _Source:
     def __init__(self, program: Program):
         self.program = program
         self.lines: list[str] = []
         self.names: dict[str, Any] = dict(program.consts)
+        self._by_id = {id(value): name for name, value in self.names.items()}
 
     def const(self, value: Any) -> str:
-        for name, known in self.names.items():
-            if known is value:
-                return name
-        name = f"c{len(self.names)}"
-        self.names[name] = value
+        """The name a value is passed in as; the same object always gets the same name."""
+        name = self._by_id.get(id(value))
+        if name is None:
+            name = self._by_id[id(value)] = f"c{len(self.names)}"
+            self.names[name] = value
         return name
 
     def add(self, line: str, depth: int = 1) -> None:
@@ -98,6 +105,7 @@ def build(program: Program) -> Callable:
     else:
         src.add("rh = None")
     # Positional: Decision's fields in order (keywords cost more per record).
+    assert tuple(f.name for f in fields(Decision))[:len(_DECISION_ORDER)] == _DECISION_ORDER
     src.add("d = D(rid, segment, total, sums, grade, stage, None, None, None, None, PR(P) if P else (), "
             "False, None, tracer, si, h, cp, basis, qi)")
     src.add("return d, [" + ", ".join(f"v{i}" for i in range(program.width)) + "], rh")
@@ -155,11 +163,12 @@ def _score(src: _Source, rules, ruleset) -> None:
     for cat, cap in (cfg.caps if cfg else ()):
         if cat in var:
             x = var[cat]
-            src.add(f"if {x} is not None and {x} > {_num(src, cap)}: cp += (({cat!r}, {x}),); {x} = {_num(src, cap)}")
+            src.add(f"if {x} is not None and {x} > {_num(src, cap)}: cp += (({src.const(cat)}, {x}),); "
+                    f"{x} = {_num(src, cap)}")
     src.add("total = 0")
     for cat in categories:
         x = var[cat]
-        src.add(f"if {x} is not None: total += {x}; sums[{cat!r}] = {x}")
+        src.add(f"if {x} is not None: total += {x}; sums[{src.const(cat)}] = {x}")
     if cfg is not None and cfg.min is not None:
         src.add(f"if total < {_num(src, cfg.min)}: total = {_num(src, cfg.min)}")
     if cfg is not None and cfg.max is not None:
