@@ -58,7 +58,8 @@ class Backend(Protocol):
     def changed_since(self, object: str, fields: list[str], since: datetime | None,
                       page_size: int = 200) -> Iterator[list[dict]]:
         """Records modified at or after `since` (all when None), ordered by SystemModstamp, Id,
-        in pages."""
+        in pages, as they stand when the read starts: records modified while the pages are
+        read are left to the next read (a Salesforce query cursor behaves so)."""
         ...
 
     def read_ids(self, object: str, fields: list[str], ids: list[str]) -> list[dict]: ...

@@ -119,6 +119,12 @@ class LocalOrg:
         cols = self._columns(object, [*fields, "SystemModstamp"])
         select = ", ".join(f'"{c}"' for c in cols)
         stamp = format_stamp(since) if isinstance(since, datetime) else since
+        # The records as they stand when the read starts, as a Salesforce query cursor gives
+        # them: what is written while the pages are read (the sync's own writes, a person's
+        # edit) has a newer stamp and is for the next read.
+        upper = self.db.execute(f'SELECT max(SystemModstamp) FROM "{object}"').fetchone()[0]
+        if upper is None:
+            return
         last: tuple[str, str] | None = None
         while True:
             # Keyset pagination: stable under concurrent writes, and no OFFSET scans.
@@ -126,8 +132,8 @@ class LocalOrg:
                 where, args = ("SystemModstamp >= ?", [stamp]) if stamp else ("1=1", [])
             else:
                 where, args = "(SystemModstamp, Id) > (?, ?)", list(last)
-            rows = self.db.execute(f'SELECT {select} FROM "{object}" WHERE {where} '
-                                   f"ORDER BY SystemModstamp, Id LIMIT ?", (*args, page_size)).fetchall()
+            rows = self.db.execute(f'SELECT {select} FROM "{object}" WHERE {where} AND SystemModstamp <= ? '
+                                   f"ORDER BY SystemModstamp, Id LIMIT ?", (*args, upper, page_size)).fetchall()
             if not rows:
                 return
             page = [self._row(object, cols, r) for r in rows]

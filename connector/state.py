@@ -21,7 +21,10 @@ from rules.model import RevsyncError
 
 from .base import Patch
 
-SCHEMA_VERSION = 3  # one journal row per record: {field: [old, new]}
+# 3: one journal row per record, {field: [old, new]}. 4: a change row stays 'pending' until it
+# fails; its page being done says it was written (an older revsync would misread that).
+SCHEMA_VERSION = 4
+UPGRADES = {3}  # schemas this version opens and upgrades in place
 
 
 class StateError(RevsyncError):
@@ -105,7 +108,7 @@ class State:
         self.db.execute("PRAGMA synchronous=NORMAL")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-        if version != SCHEMA_VERSION and (version or tables):
+        if version != SCHEMA_VERSION and version not in UPGRADES and (version or tables):
             self.db.close()
             raise StateError(f"{path} was written by another version of revsync (state schema {version}, "
                              f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
@@ -219,16 +222,6 @@ class State:
             db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, 'pending', ?, ?)",
                        (run_id, page, _dump(positions), watermark))
             db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, 'pending')", rows)
-
-    def journalled(self, run_id: int, ids: list[str]) -> set[str]:
-        """Which of these records the run has journalled (and so written or tried to)."""
-        found: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            found.update(r[0] for r in self.db.execute(
-                f"SELECT record_id FROM changes WHERE run_id=? AND record_id IN ({','.join('?' * len(chunk))})",
-                (run_id, *chunk)))
-        return found
 
     def pending_page(self, object: str) -> tuple[int, int, dict, str | None] | None:
         row = self.db.execute(

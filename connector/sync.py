@@ -97,7 +97,6 @@ class SyncRun:
         self.mapping = ws.mapping
         self.evaluator = Evaluator(ws.ruleset, opts.engine)
         self.report = SyncReport(opts.object, dry_run=opts.dry_run)
-        self.run_id: int | None = None
         self.outputs = {o.name: (o.crm, o.max_length) for o in self.mapping.outputs}
         self.fields = self.mapping.crm_fields()
         self.on_page = on_page or (lambda n: None)
@@ -164,12 +163,9 @@ class SyncRun:
         # Records due a retry or a recheck are read after the changed ones, unless already read.
         # Only they are remembered: memory must not grow with the org.
         extra = dict.fromkeys(self.state.retry_ids(obj) + self.state.due_rechecks(obj, self.opts.now))
+        # Backends read the records as they stand when the read starts (a query cursor), so
+        # the run's own writes and later edits do not come back until the next run.
         for page in self._timed(self.backend.changed_since(obj, self.fields, since, size)):
-            if self.run_id is not None:
-                # Our own writes come back with new stamps; the journal knows them.
-                ours = self.state.journalled(self.run_id, [r["Id"] for r in page])
-                if ours:
-                    page = [r for r in page if r["Id"] not in ours]
             for r in page:
                 extra.pop(r["Id"], None)
             if page:
@@ -274,7 +270,7 @@ class SyncRun:
                                 inactive=self.directory.inactive(), reroute=self.opts.reroute))
         run_id = None if self.opts.dry_run else self.state.start_run(
             obj, self.backend.name, False, self.fingerprint)
-        self.report.run_id = self.run_id = run_id
+        self.report.run_id = run_id
         page_no = 0
         try:
             for page in self._pages():

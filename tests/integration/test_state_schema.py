@@ -1,0 +1,69 @@
+"""The state file's schema: what a change's status means, upgrades, and files it must refuse."""
+import sqlite3
+
+import pytest
+
+from connector.base import Patch
+from connector.state import SCHEMA, SCHEMA_VERSION, State, StateError
+
+
+def journal_one_page(state: State, failed: set[str], finish: bool = True) -> int:
+    run = state.start_run("Lead", "local", False, "fp")
+    patches = [Patch("Lead", rid, {"Status": "Working"}, {"Status": "Open"}, "qualify/x (lead.yaml:3)")
+               for rid in ("00QA", "00QB", "00QC")]
+    state.begin_page(run, 1, patches, {}, None)
+    if finish:
+        state.finish_page("Lead", run, 1, [p.id for p in patches if p.id not in failed],
+                          {rid: ("UNABLE_TO_LOCK_ROW", "busy") for rid in failed}, {}, None, {})
+    return run
+
+
+def statuses(state: State, run: int) -> dict[str, str]:
+    return {c.record_id: c.status for c in state.changes(run)}
+
+
+def test_a_finished_page_reads_as_written_except_its_failures(tmp_path):
+    state = State(tmp_path / "s.db")
+    run = journal_one_page(state, failed={"00QB"})
+    assert statuses(state, run) == {"00QA": "written", "00QB": "failed", "00QC": "written"}
+    [change] = [c for c in state.changes(run) if c.record_id == "00QA"]
+    assert (change.field, change.old, change.new) == ("Status", "Open", "Working")
+
+
+def test_a_page_not_finished_stays_pending(tmp_path):
+    state = State(tmp_path / "s.db")
+    run = journal_one_page(state, failed=set(), finish=False)
+    assert set(statuses(state, run).values()) == {"pending"}
+
+
+def test_a_schema_3_file_is_upgraded_and_reads_as_before(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    db.execute("INSERT INTO runs(run_id, object, org, started_at, status, dry_run, counts) "
+               "VALUES (1, 'Lead', 'local', '2026-11-01T00:00:00Z', 'ok', 0, '{}')")
+    db.execute("INSERT INTO pages VALUES (1, 1, 'done', '{}', NULL)")
+    db.executemany("INSERT INTO changes VALUES (1, 1, ?, ?, 'r', ?)",
+                   [("00QA", '{"Status": ["Open", "Working"]}', "written"),
+                    ("00QB", '{"Status": ["Open", "Working"]}', "failed")])
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    state = State(path)
+    assert statuses(state, 1) == {"00QA": "written", "00QB": "failed"}
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+
+
+@pytest.mark.parametrize("version", [2, 5])
+def test_a_file_of_another_schema_is_refused_untouched(tmp_path, version):
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE watermark (object TEXT PRIMARY KEY)")
+    db.execute(f"PRAGMA user_version = {version}")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match=f"state schema {version}"):
+        State(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == version
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["watermark"]
