@@ -82,7 +82,7 @@ def reason_text(decision: Decision, limit: int | None = 255) -> str:
         parts.append(f"stage: {m['qualify']}")
     if m.get("route"):
         parts.append(f"owner: {m['route']}")
-    elif any(h.rule == "(sticky)" for h in decision.trace):
+    elif decision.kept_owner:
         parts.append("owner: kept")
     if m.get("sla"):
         parts.append(f"SLA: {m['sla']}" + (" (escalated)" if decision.escalated else ""))

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Iterable, Iterator, Protocol
 
 from .compile import OUTPUT_FIELDS, Program, compile_ruleset
-from .model import NOWHERE, Decision, FieldType, Hit, Rule, RuleSet, ScoreConfig, Section
+from .model import Decision, FieldType, Hit, Rule, RuleSet, ScoreConfig, Section
 from .fused import build as build_decider
 from .prepare import Preparer
 from .routing import RoundRobin, owner_label, resolve
@@ -226,9 +226,8 @@ class Evaluator:
             current = raw(rec, "owner_id")
             active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
             if current is not None and active is not False and str(current).casefold() not in ctx.inactive:
-                d.owner, d.routed_at = owner_label(current), routed_at
-                d.notes += (Hit(Section.ROUTE, "(sticky)", rules[0].loc if rules else NOWHERE,
-                                f"kept owner {d.owner}: routed at {_fmt(routed_at)}"),)
+                d.owner = d.routed_owner = owner_label(current)
+                d.routed_at, d.kept_owner = routed_at, True
                 if s is not None:
                     v[s], v[s + 1], v[s + 2] = d.owner, d.owner.casefold(), False
                 return
@@ -271,7 +270,7 @@ class Evaluator:
                     d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalated to {owner}"),)
 
     def _due(self, rule: Rule, start: datetime) -> datetime:
-        key = (rule.calendar, rule.within, start)
+        key = (id(rule), start)  # rules live as long as the evaluator
         due = self._due_cache.get(key)
         if due is None:
             d = rule.within
@@ -284,10 +283,6 @@ class Evaluator:
                 self._due_cache.clear()
             self._due_cache[key] = due
         return due
-
-
-def _fmt(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _business_calendar(cal):

@@ -338,6 +338,7 @@ class Decision:
     stage_rule: int = field(default=-1, repr=False, compare=False)
     route_rule: int = field(default=-1, repr=False, compare=False)
     routed_owner: str | None = field(default=None, repr=False, compare=False)  # before any escalation
+    kept_owner: bool = field(default=False, repr=False, compare=False)  # routing was sticky
     sla_rule: int = field(default=-1, repr=False, compare=False)
     sla_basis: str | None = field(default=None, repr=False, compare=False)
     notes: tuple[Hit, ...] = field(default=(), repr=False, compare=False)  # rarer route and SLA entries

@@ -34,6 +34,8 @@ class Tracer:
         self._grade_hits: dict[tuple, Hit] = {}
         self._cites = {sec: [_cite(h) for h in hits] for sec, hits in self.hits.items()}
         self._keys = {sec: [(sec.value, r.name) for r in rules] for sec, rules in ruleset.sections}
+        route = self.rules.get(Section.ROUTE)
+        self._sticky_cite = f"route/(sticky) ({(route[0].loc if route else NOWHERE).short})"
         score = self.rules.get(Section.SCORE)
         self._first_score = score[0].loc.short if score else ""
         grade = self.score_config.grade
@@ -57,6 +59,10 @@ class Tracer:
             out.append(self.hits[Section.QUALIFY][d.stage_rule])
         # Notes (sticky owners, empty targets, escalations) keep their order within a section;
         # the owner and the deadline come after their section's notes, before the escalation.
+        if d.kept_owner:
+            rules = self.rules.get(Section.ROUTE)
+            out.append(Hit(Section.ROUTE, "(sticky)", rules[0].loc if rules else NOWHERE,
+                           f"kept owner {d.routed_owner}: routed at {fmt(d.routed_at)}"))
         out += [h for h in d.notes if h.section is Section.ROUTE]
         if d.route_rule >= 0:
             rule = self.rules[Section.ROUTE][d.route_rule]
@@ -94,7 +100,9 @@ class Tracer:
                 parts.append(self._grade_cite)
         if d.stage_rule >= 0:
             parts.append(cite[Section.QUALIFY][d.stage_rule])
-        if d.notes or d.route_rule >= 0 or d.sla_rule >= 0:
+        if d.notes or d.route_rule >= 0 or d.sla_rule >= 0 or d.kept_owner:
+            if d.kept_owner:
+                parts.append(self._sticky_cite)
             parts += [_cite(h) for h in d.notes if h.section is Section.ROUTE]
             if d.route_rule >= 0:
                 parts.append(cite[Section.ROUTE][d.route_rule])
