@@ -263,8 +263,5 @@ class State:
                            "DO UPDATE SET modstamp=max(coalesce(modstamp, ''), excluded.modstamp)",
                            (object, watermark))
 
-    def clear_retry(self, object: str, ids: list[str]) -> None:
-        self.db.executemany("DELETE FROM retry WHERE object=? AND record_id=?", [(object, i) for i in ids])
-
     def mark_reverted(self, run_id: int, by_run: int) -> None:
         self.db.execute("UPDATE runs SET reverts=? WHERE run_id=?", (run_id, by_run))
