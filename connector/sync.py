@@ -232,7 +232,7 @@ class SyncRun:
             if not changes:
                 continue
             cited = d.citation()[:2000]
-            values = {k: crm_format(v) for k, v in changes.items()}
+            values = {k: (crm_format(v) if isinstance(v, datetime) else v) for k, v in changes.items()}
             old = {k: crm.get(k) for k in changes}
             planned.patches.append(Patch(self.opts.object, rid, values, old, cited))
             self.report.fields.update(changes.keys())

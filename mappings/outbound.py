@@ -162,7 +162,14 @@ def same_value(current: Any, desired: Any) -> bool:
 
 def diff(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
     """Only the fields whose value changes."""
-    return {f: v for f, v in desired.items() if not same_value(current.get(f), v)}
+    out = {}
+    for f, v in desired.items():
+        c = current.get(f)
+        if c == v:  # equal values are the same value however the CRM means them
+            continue
+        if c is None and v is not None and v != "" or not same_value(c, v):
+            out[f] = v
+    return out
 
 
 def crm_format(value: Any) -> Any:
