@@ -90,8 +90,13 @@ def test_sync_through_the_fake_salesforce():
                                    "--path", path], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
             assert proc.returncode == 0, proc.stderr
             rows += [json.loads(line) for line in proc.stdout.strip().splitlines()]
-    show("sync through the fake Salesforce", rows,
+    show("sync through the fake Salesforce (in process: peak RSS includes the fake org)", rows,
          ["path", "leads", "run", "written", "api_calls", "write_calls", "wall_s", "peak_rss_mb"])
+    # The connector's own memory: the fake served over HTTPS from another process.
+    alone = [run_module("tests.bench.salesforce_bench", "--leads", leads, "--separate") for leads in ("10000", "100000")]
+    show("the connector alone, fake Salesforce in another process", alone,
+         ["leads", "written", "api_calls", "wall_s", "peak_rss_mb"])
+    assert alone[1]["peak_rss_mb"] < 1.5 * alone[0]["peak_rss_mb"], "the connector's memory grew with the org"
     for row in rows:
         if row["run"] == "first" and row["path"] == "rest":
             assert row["write_calls"] == -(-row["written"] // 200)
