@@ -474,9 +474,14 @@ def runs_group(ctx, org_spec, state_path) -> None:
 
 @runs_group.command("show")
 @click.argument("run_id", type=int)
+@click.option("--org", "org_spec", default=None, help="As for `revsync runs`; may come after RUN_ID.")
+@click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
+              help="As for `revsync runs`; may come after RUN_ID.")
 @click.pass_obj
-def runs_show(state_file: Path, run_id: int) -> None:
+def runs_show(state_file: Path, run_id: int, org_spec: str | None, state_path: Path | None) -> None:
     """Every field a run changed: old and new value, and the rules that decided it."""
+    if org_spec is not None or state_path is not None:
+        state_file = state_path if state_path is not None else _state_path(org_spec, None)
     state = _open_state(state_file)
     run = state.run(run_id)
     if run is None:

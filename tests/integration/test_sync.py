@@ -135,6 +135,8 @@ def test_revert_restores_old_values_and_leaves_peoples_edits(workspace):
     assert "reverts run 1" in runs
     show = revsync(workspace, "runs", "--org", "local:org.db", "show", "1").stdout
     assert "Revsync_Stage__c" in show and "lead.yaml:" in show
+    # Options may also come after the run number, as people type them.
+    assert revsync(workspace, "runs", "show", "1", "--org", "local:org.db").stdout == show
 
 
 def test_bad_rows_are_skipped_and_reported(workspace):
