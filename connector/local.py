@@ -28,6 +28,9 @@ def format_stamp(value: datetime) -> str:
 
 class LocalOrg:
     name = "local"
+    # A write's stamp is taken inside its transaction, under SQLite's write lock: no record
+    # can become visible later with an older stamp, so incremental reads need no overlap.
+    late_commits = timedelta(0)
 
     def __init__(self, path: Path, create: bool = False):
         self.path = Path(path)

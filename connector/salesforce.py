@@ -104,6 +104,9 @@ def _log_retry(state: RetryCallState) -> None:
 
 class SalesforceOrg:
     name = "salesforce"
+    # A record's SystemModstamp is set when its transaction starts and seen when it commits:
+    # each incremental read starts this long before the last stamp read.
+    late_commits = timedelta(minutes=5)
 
     api_version = API_VERSION
 

@@ -37,7 +37,7 @@ class SyncOptions:
     full: bool = False
     reroute: bool = False
     page_size: int = 200
-    overlap: timedelta = timedelta(minutes=5)
+    overlap: timedelta | None = None  # None: the backend's `late_commits` window
     max_change_share: float = 0.2  # of already-decided records whose stage or owner moves
     accept_changes: bool = False
     engine: str = "default"
@@ -159,7 +159,10 @@ class SyncRun:
             log.info("rules_changed", object=obj, note="re-evaluating every open record")
         since = None
         if watermark and not full:
-            since = parse_instant(watermark) - self.opts.overlap
+            overlap = self.opts.overlap
+            if overlap is None:
+                overlap = getattr(self.backend, "late_commits", timedelta(minutes=5))
+            since = parse_instant(watermark) - overlap
         # Records due a retry or a recheck are read after the changed ones, unless already read.
         # Only they are remembered: memory must not grow with the org.
         extra = dict.fromkeys(self.state.retry_ids(obj) + self.state.due_rechecks(obj, self.opts.now))

@@ -131,7 +131,7 @@ def test_a_retry_record_read_among_the_changed_ones_is_not_read_again_by_id(env)
             by_id.append(list(ids))
             return self.inner.read_ids(object, fields, ids)
 
-    second = sync(Counting(org), tmp_path, state)  # the victim is within the overlap window
+    second = sync(Counting(org), tmp_path, state, overlap=timedelta(minutes=5))  # the victim is in the window
     assert second.written >= 1 and second.failed == 0
     assert not any(victim in ids for ids in by_id)
     assert [c.status for c in state.changes(second.run_id) if c.record_id == victim][:1] == ["written"]
