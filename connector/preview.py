@@ -90,19 +90,21 @@ class _Side:
     band_converted: Counter = field(default_factory=Counter)
 
     def add_batch(self, ds: list[Decision], day: datetime, week: datetime,
-                  outcomes: list[Outcome | None]) -> None:
+                  outcomes: list[Outcome | None], open_ds: list[Decision]) -> None:
+        """Owners, stages, scores, deadlines and rules over the open records (the ones a sync
+        manages); the closed loop over every record, converted ones included."""
         # Counter.update counts in C: one pass per statistic over the batch.
-        owners = [d.owner or "(unassigned)" for d in ds]
+        owners = [d.owner or "(unassigned)" for d in open_ds]
         self.owners.update(owners)
-        self.stages.update([d.stage or "(none)" for d in ds])
-        bands = [_band(d.score) for d in ds]
-        self.scores.update(bands)
-        self.rules.update([key for d in ds for key in d.matched_rules()])
-        for d, owner in zip(ds, owners):
+        self.stages.update([d.stage or "(none)" for d in open_ds])
+        self.scores.update([_band(d.score) for d in open_ds])
+        self.rules.update([key for d in open_ds for key in d.matched_rules()])
+        for d, owner in zip(open_ds, owners):
             if d.sla_status == "pending" and d.sla_due is not None and d.sla_due <= week:
                 self.due_week[owner] += 1
                 if d.sla_due <= day:
                     self.due_day[owner] += 1
+        bands = [_band(d.score) for d in ds]
         for d, band, outcome in zip(ds, bands, outcomes):
             if outcome is None:
                 continue
@@ -144,12 +146,20 @@ class Preview:
     with_outcomes: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
 
-    def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None]) -> None:
+    def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None],
+                  closed: list[bool] | None = None) -> None:
+        """`closed`: converted leads and closed opportunities, which a sync leaves alone: they
+        count for the closed loop, not as changes, owners or stages."""
         self.evaluated += len(d0s)
-        self.before.add_batch(d0s, self._day, self._week, outcomes)
-        self.after.add_batch(d1s, self._day, self._week, outcomes)
+        if closed is None or not any(closed):
+            open0, open1 = d0s, d1s
+        else:
+            open0 = [d for d, c in zip(d0s, closed) if not c]
+            open1 = [d for d, c in zip(d1s, closed) if not c]
+        self.before.add_batch(d0s, self._day, self._week, outcomes, open0)
+        self.after.add_batch(d1s, self._day, self._week, outcomes, open1)
         self.with_outcomes += sum(o is not None for o in outcomes)
-        for d0, d1 in zip(d0s, d1s):
+        for d0, d1 in zip(open0, open1):
             # Raw attributes compare as the formatted outputs would; formatting only what changed.
             if (d0.score == d1.score and d0.stage == d1.stage and d0.owner == d1.owner
                     and d0.segment == d1.segment and d0.grade == d1.grade and d0.sla_due == d1.sla_due):
@@ -222,12 +232,20 @@ def _cited(d: Decision) -> list[str]:
     return [f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace if h.rule not in ("grade",)]
 
 
+def _is_closed(record: dict) -> bool:
+    return any(_true(record.get(name)) for name in ("converted", "is_closed"))
+
+
+def _true(value) -> bool:
+    return value is True or value == 1 or (value.__class__ is str and value.strip().lower() in ("true", "1", "yes"))
+
+
 def outcome_of(record: dict) -> Outcome | None:
     """Outcomes a record carries: a converted lead and its opportunity won or lost."""
     converted = record.get("converted")
     if converted is None:
         return None
-    is_true = converted is True or (converted.__class__ is str and converted.strip().lower() in ("true", "1", "yes"))
+    is_true = _true(converted)
     won = record.get("converted_opportunity.is_won")
     amount = record.get("converted_opportunity.amount")
     return Outcome(is_true, None if won is None else str(won).lower() in ("true", "1"),
@@ -245,7 +263,7 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
         if keep is not None:
             batch = [r for r, k in zip(batch, keep(batch)) if k]
         preview.add_batch(e0.evaluate_batch(batch, ctx0), e1.evaluate_batch(batch, ctx1),
-                          [outcome_of(r) for r in batch])
+                          [outcome_of(r) for r in batch], [_is_closed(r) for r in batch])
         if on_batch:
             on_batch(preview.evaluated)
 

@@ -283,12 +283,14 @@ class SyncRun:
                 if self.opts.dry_run:
                     self.report.written += len(planned.patches)
                     continue
+                written_before, failed_before = self.report.written, self.report.failed
                 self._commit_page(run_id, page_no, planned, dict(ctx.positions))
                 if self.opts.fault == f"kill-after-page:{page_no}":
                     os.kill(os.getpid(), signal.SIGKILL)  # a whole page written and checkpointed
                 self.on_page(page_no)
-                log.info("page_done", object=obj, page=page_no, records=len(page),
-                         changed=len(planned.patches), written=self.report.written, failed=self.report.failed)
+                log.info("page_done", object=obj, page=page_no, records=len(page), changed=len(planned.patches),
+                         written=self.report.written - written_before, failed=self.report.failed - failed_before,
+                         written_total=self.report.written, failed_total=self.report.failed)
             if not self.opts.dry_run:
                 self.state.set_rules_fingerprint(obj, self.fingerprint)
             self.report.status = "partial" if self.report.failed or self.report.skipped else "ok"

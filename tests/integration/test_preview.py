@@ -118,3 +118,20 @@ def test_seeded_sample_is_reproducible(ws):
     a = json.loads(revsync(ws, *args).stdout)["records"]
     b = json.loads(revsync(ws, *args).stdout)["records"]
     assert a == b and len(a) == 3
+
+
+def test_converted_leads_count_for_the_closed_loop_only(ws):
+    # A sync never writes converted leads: they are not changes, owners or stages, but they
+    # are what the closed loop measures.
+    proc = revsync(ws, "preview", "--baseline", "baseline", "--org", "local:org.db", "--now", NOW,
+                   "--format", "json", "--limit", "1000")
+    data = json.loads(proc.stdout)
+    db = sqlite3.connect(ws / "org.db")
+    converted = {r[0] for r in db.execute("SELECT Id FROM Lead WHERE IsConverted = 1")}
+    open_count = 600 - len(converted)
+    assert converted and data["changed_records"] > 0
+    assert not converted & {r["id"] for r in data["records"]}
+    for side in ("baseline", "candidate"):
+        assert sum(data["stages"][side].values()) == open_count
+        assert sum(data["score_bands"][side].values()) == open_count
+    assert data["closed_loop"]["baseline"]["mql"] >= 0 and data["closed_loop"]["candidate"]["mql"] > 0
