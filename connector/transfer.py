@@ -64,14 +64,32 @@ def import_csv(org: LocalOrg, object: str, path: Path) -> ImportResult:
         except ValueError as exc:
             bad.append(BadRow(str(path), line, f"{name}: {exc}"))
             continue
-        batch.append(record)
+        batch.append((line, record))
         if len(batch) >= 500:
-            result.created += len(org.insert(object, batch))
+            result.created += _insert_new(org, object, batch, path, bad)
             batch = []
     if batch:
-        result.created += len(org.insert(object, batch))
+        result.created += _insert_new(org, object, batch, path, bad)
     result.bad = bad
     return result
+
+
+def _insert_new(org: LocalOrg, object: str, batch: list[tuple[int, dict]], path: Path, bad: list[BadRow]) -> int:
+    """Insert the rows whose Id the org does not hold yet; the others are reported, not merged."""
+    ids = [r["Id"] for _, r in batch if r.get("Id")]
+    taken = {i for i, in org.db.execute(f'SELECT Id FROM "{object}" WHERE Id IN ({",".join("?" * len(ids))})', ids)} \
+        if ids else set()
+    rows = []
+    for line, record in batch:
+        rid = record.get("Id")
+        if rid in taken:
+            bad.append(BadRow(str(path), line, f"Id: {rid} is already in the org "
+                                               f"(import creates records; drop the Id column to create copies)"))
+            continue
+        if rid:
+            taken.add(rid)  # a second row with the same Id in the file
+        rows.append(record)
+    return len(org.insert(object, rows)) if rows else 0
 
 
 def export_csv(org: LocalOrg, object: str, out: TextIO) -> int:

@@ -69,3 +69,23 @@ def test_a_new_connection_never_stamps_before_what_the_org_holds(tmp_path):
     later.write([Patch("Lead", some, {"Status": "Working"})])
     (row,) = later.read_ids("Lead", ["SystemModstamp"], [some])
     assert row["SystemModstamp"] > newest
+
+
+def test_importing_records_the_org_already_holds_reports_them_and_creates_the_rest(org, tmp_path):
+    import csv
+    import io
+
+    from connector.transfer import export_csv, import_csv
+    out = io.StringIO()
+    export_csv(org, "Lead", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    fresh = {**rows[0], "Id": "00Q000000000777AAA", "LastName": "New"}
+    path = tmp_path / "leads.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([rows[0], fresh, fresh])
+    result = import_csv(org, "Lead", path)
+    assert result.created == 1 and org.count("Lead") == 5
+    assert [(b.line, b.reason.split(" is ")[0]) for b in result.bad] == [
+        (2, f"Id: {rows[0]['Id']}"), (4, "Id: 00Q000000000777AAA")]
