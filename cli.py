@@ -245,6 +245,8 @@ def init(directory: Path, force: bool) -> None:
     for path in skipped:
         click.echo(f"kept existing {path} (use --force to overwrite)", err=True)
     click.echo(f"\nNext: cd {directory} && revsync rules validate && revsync rules test")
+    click.echo(f"To sync: set `org` in {Path(directory) / 'revsync.toml'} or pass --org "
+               f"(`revsync org demo revsync-demo.db` makes an org to try), then `revsync sync --dry-run`.")
 
 
 # -- the org, sync runs and their journal ----------------------------------------------------
@@ -464,7 +466,10 @@ def runs_group(ctx, org_spec, state_path) -> None:
     """List sync runs with their counts."""
     ctx.obj = _state_path(org_spec, state_path)
     if ctx.invoked_subcommand is None:
-        for run in _open_state(ctx.obj).runs():
+        runs = _open_state(ctx.obj).runs()
+        if not runs:
+            click.echo(f"no runs recorded in {ctx.obj} (sync with the same --org, or pass --state)", err=True)
+        for run in runs:
             c = run.counts
             note = f" reverts run {run.reverts}" if run.reverts else ""
             click.echo(f"{run.run_id:5}  {run.started_at[:19]}  {run.object:12} {run.status:11} "
