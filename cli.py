@@ -390,13 +390,17 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
     from connector.sync import GuardTripped, SyncOptions, SyncRun
     log = structlog.get_logger()
     path = _state_path(org_spec, state_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path) + ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        click.echo(f"error: another revsync run holds {path}.lock; this run did nothing", err=True)
-        return EXIT_LOCKED
+    # A dry run writes nothing, state included: it takes no lock and, before any real run,
+    # reads an empty state kept in memory.
+    lock = None
+    if not dry_run:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            click.echo(f"error: another revsync run holds {path}.lock; this run did nothing", err=True)
+            return EXIT_LOCKED
     try:
         org = _connect(org_spec)
         if not dry_run:
@@ -407,7 +411,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
                 click.echo("the org is missing what revsync writes; nothing was written. "
                            "`revsync doctor` lists what to create.", err=True)
                 return EXIT_CONFIG
-        state = State(path)
+        state = State(Path(":memory:") if dry_run and not path.exists() else path)
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
                            max_change_share=max_change_share, engine=engine,
@@ -431,7 +435,8 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         click.echo(f"error: the run failed: {exc}; failed writes stay queued for the next run", err=True)
         return EXIT_PARTIAL
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def _progress():

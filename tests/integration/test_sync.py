@@ -71,6 +71,7 @@ def test_dry_run_writes_nothing_anywhere(workspace):
     proc = sync(workspace, "--dry-run")
     assert proc.returncode == 0 and "would write" in proc.stdout
     assert outputs(workspace / "org.db") == before
+    assert not (workspace / ".revsync").exists()  # no state file, no lock file
     assert revsync(workspace, "runs", "--org", "local:org.db").stdout.strip() == ""
 
 
