@@ -600,7 +600,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     if input_path is not None:
         records = pv.file_records(candidate, input_path, result.bad_rows)
     else:
-        records = pv.org_records(candidate, _open_org(org_spec), now)
+        records = pv.org_records(candidate, _open_org(org_spec), now, preview=result)
     with _progress() as advance:
         pv.run_preview(result, records, keep, on_batch=advance)
     data = result.asdict()

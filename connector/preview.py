@@ -90,11 +90,11 @@ class _Side:
     band_converted: Counter = field(default_factory=Counter)
 
     def add_batch(self, ds: list[Decision], day: datetime, week: datetime,
-                  outcomes: list[Outcome | None], open_ds: list[Decision]) -> None:
+                  outcomes: list[Outcome | None], open_ds: list[Decision], name: Callable[[str], str]) -> None:
         """Owners, stages, scores, deadlines and rules over the open records (the ones a sync
         manages); the closed loop over every record, converted ones included."""
         # Counter.update counts in C: one pass per statistic over the batch.
-        owners = [d.owner or "(unassigned)" for d in open_ds]
+        owners = [name(d.owner) if d.owner else "(unassigned)" for d in open_ds]
         self.owners.update(owners)
         self.stages.update([d.stage or "(none)" for d in open_ds])
         self.scores.update([_band(d.score) for d in open_ds])
@@ -145,6 +145,9 @@ class Preview:
     records: list[dict] = field(default_factory=list)
     with_outcomes: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
+    # One name per owner, however a decision names it (a kept owner by Id, a routed one by
+    # name): set when the records come from an org, which knows both.
+    owner_name: Callable[[str], str] | None = field(default=None, repr=False)
 
     def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None],
                   closed: list[bool] | None = None) -> None:
@@ -156,8 +159,9 @@ class Preview:
         else:
             open0 = [d for d, c in zip(d0s, closed) if not c]
             open1 = [d for d, c in zip(d1s, closed) if not c]
-        self.before.add_batch(d0s, self._day, self._week, outcomes, open0)
-        self.after.add_batch(d1s, self._day, self._week, outcomes, open1)
+        name = self.owner_name or _same
+        self.before.add_batch(d0s, self._day, self._week, outcomes, open0, name)
+        self.after.add_batch(d1s, self._day, self._week, outcomes, open1, name)
         self.with_outcomes += sum(o is not None for o in outcomes)
         for d0, d1 in zip(open0, open1):
             # Raw attributes compare as the formatted outputs would; formatting only what changed.
@@ -168,7 +172,7 @@ class Preview:
             for k in diff:
                 self.changed[k] += 1
             if "owner" in diff:
-                self.owner_moves[(d0.owner, d1.owner)] += 1
+                self.owner_moves[(name(d0.owner) if d0.owner else None, name(d1.owner) if d1.owner else None)] += 1
             if "stage" in diff:
                 self.stage_moves[(d0.stage, d1.stage)] += 1
             self.changed_records += 1
@@ -226,6 +230,29 @@ class Preview:
                             if self.with_outcomes else None),
             "records": self.records,
         }
+
+
+def _same(owner: str) -> str:
+    return owner
+
+
+def _owner_namer(directory, users: dict[str, dict], groups) -> Callable[[str], str]:
+    """owner label -> `user:<username>` or `queue:<name>`, the org's own names."""
+    from mappings.outbound import UnknownOwner
+    names = {u["Id"]: f"user:{u.get('Username') or u.get('Email') or u['Id']}" for u in users.values()}
+    names.update({g["Id"]: f"queue:{g.get('Name') or g['Id']}" for g in groups})
+    known: dict[str, str] = {}
+
+    def name(owner: str) -> str:
+        found = known.get(owner)
+        if found is None:
+            try:
+                found = names.get(directory.resolve(owner).id, owner)
+            except UnknownOwner:
+                found = owner
+            known[owner] = found
+        return found
+    return name
 
 
 def _cited(d: Decision) -> list[str]:
@@ -293,11 +320,14 @@ def file_records(ws: Workspace, path: Path, bad: list[BadRow]) -> Iterator[dict]
         yield record
 
 
-def org_records(ws: Workspace, org, now: datetime) -> Iterator[dict]:
+def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = None) -> Iterator[dict]:
     """Records read from an org, read-only, with their accounts, owners and outcomes."""
     from .sync import SyncOptions, SyncRun
     reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
     reader._load_context()
+    if preview is not None:
+        preview.owner_name = _owner_namer(reader.directory, reader.users,
+                                          org.read_all("Group", ["Name", "DeveloperName", "Type"]))
     opportunities = {}
     if ws.object == "Lead":
         opportunities = {o["Id"]: o for o in org.read_all("Opportunity", ["IsWon", "Amount"])}

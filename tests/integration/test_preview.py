@@ -135,3 +135,15 @@ def test_converted_leads_count_for_the_closed_loop_only(ws):
         assert sum(data["stages"][side].values()) == open_count
         assert sum(data["score_bands"][side].values()) == open_count
     assert data["closed_loop"]["baseline"]["mql"] >= 0 and data["closed_loop"]["candidate"]["mql"] > 0
+
+
+def test_owners_have_one_name_whether_kept_or_routed(ws):
+    # After a sync, kept owners come back as Ids while routing names them: the shares must
+    # not count one queue or person twice.
+    assert revsync(ws, "sync", "--org", "local:org.db", "--now", NOW).returncode == 0
+    data = json.loads(revsync(ws, "preview", "--baseline", "baseline", "--org", "local:org.db", "--now", NOW,
+                              "--format", "json").stdout)
+    for side in ("baseline", "candidate"):
+        owners = list(data["owner_share"][side])
+        assert owners and not [o for o in owners if o.split(":", 1)[1][:3] in ("005", "00G")], owners
+        assert "queue:Inbound SDR" in owners
