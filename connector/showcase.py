@@ -81,4 +81,5 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
     yield (f"\n5. A second sync with nothing new: read {again.read}, evaluated {again.evaluated}, "
            f"wrote {again.written}. Our own writes come back as records that already hold their decision.")
     yield (f"\nTry: revsync runs --org local:{org_path} --state {state_path}\n"
-           f"     revsync evaluate --rules {example_rules_dir()} --input examples/leads.csv --format table")
+           f"     revsync org export {org_path} --object Lead > leads.csv\n"
+           f"     revsync evaluate --rules {example_rules_dir()} --input leads.csv --format table")
