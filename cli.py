@@ -477,6 +477,8 @@ def runs_group(ctx, org_spec, state_path) -> None:
         for run in runs:
             c = run.counts
             note = f" reverts run {run.reverts}" if run.reverts else ""
+            if run.status == "guarded":
+                note = f" stopped: would move {c.get('moved', 0)} of {c.get('decided', 0)} decided records"
             click.echo(f"{run.run_id:5}  {run.started_at[:19]}  {run.object:12} {run.status:11} "
                        f"read {c.get('read', 0):6}  written {c.get('written', c.get('restored', 0)):6}  "
                        f"failed {c.get('failed', 0):4}  skipped {c.get('skipped', 0):4}{note}")

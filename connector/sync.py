@@ -28,6 +28,10 @@ CLOSED_FLAG = {"Lead": "IsConverted", "Opportunity": "IsClosed"}  # closed recor
 class GuardTripped(RevsyncError):
     """The rules would change more owners or stages than allowed: look before proceeding (exit 5)."""
 
+    def __init__(self, message: str, moved: int = 0, decided: int = 0):
+        super().__init__(message)
+        self.moved, self.decided = moved, decided
+
 
 @dataclass
 class SyncOptions:
@@ -269,8 +273,15 @@ class SyncRun:
         if not (self.opts.accept_changes or self.opts.dry_run) and \
                 (fingerprint not in (None, self.fingerprint) or self.opts.reroute):
             self._ensure_context(ctx)
-            self._guard(Context(now=self.opts.now, positions=dict(positions),
-                                inactive=self.directory.inactive(), reroute=self.opts.reroute))
+            try:
+                self._guard(Context(now=self.opts.now, positions=dict(positions),
+                                    inactive=self.directory.inactive(), reroute=self.opts.reroute))
+            except GuardTripped as exc:
+                # Listed with the runs, so whoever reads `revsync runs` sees why nothing changed.
+                stopped = self.state.start_run(obj, self.backend.name, False, self.fingerprint)
+                self.state.finish_run(stopped, "guarded", {"read": 0, "written": 0, "moved": exc.moved,
+                                                           "decided": exc.decided})
+                raise
         run_id = None if self.opts.dry_run else self.state.start_run(
             obj, self.backend.name, False, self.fingerprint)
         self.report.run_id = run_id
@@ -370,7 +381,7 @@ class SyncRun:
             raise GuardTripped(
                 f"the rules would change the stage or owner of {moved} of {decided} already-decided "
                 f"{self.opts.object} records ({share:.0%}, above the {self.opts.max_change_share:.0%} limit). "
-                f"Look with `revsync preview`, or run again with --accept-changes to proceed.")
+                f"Look with `revsync preview`, or run again with --accept-changes to proceed.", moved, decided)
 
 
 def _same(current: Any, value: Any) -> bool:
