@@ -390,8 +390,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
     from connector.sync import GuardTripped, SyncOptions, SyncRun
     log = structlog.get_logger()
     path = _state_path(org_spec, state_path)
-    # A dry run writes nothing, state included: it takes no lock and, before any real run,
-    # reads an empty state kept in memory.
+    # A dry run writes nothing, state included: it takes no lock and reads a copy in memory.
     lock = None
     if not dry_run:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -411,7 +410,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
                 click.echo("the org is missing what revsync writes; nothing was written. "
                            "`revsync doctor` lists what to create.", err=True)
                 return EXIT_CONFIG
-        state = State(Path(":memory:") if dry_run and not path.exists() else path)
+        state = State.for_reading(path) if dry_run else State(path)
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
                            max_change_share=max_change_share, engine=engine,

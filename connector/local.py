@@ -84,6 +84,13 @@ class LocalOrg:
             if self._last_stamp is None or stamp > self._last_stamp:
                 self._last_stamp = stamp
 
+    def _unused_id(self, object: str) -> str:
+        """A new Id no record holds: imports may have brought Ids the sequence has not reached."""
+        while True:
+            rid = self.new_id(object)
+            if self.db.execute(f'SELECT 1 FROM "{object}" WHERE Id = ?', (rid,)).fetchone() is None:
+                return rid
+
     def new_id(self, object: str) -> str:
         prefix = PREFIX[object]
         row = self.db.execute("INSERT INTO _sequence VALUES (?, 1) ON CONFLICT(prefix) DO UPDATE "
@@ -175,7 +182,8 @@ class LocalOrg:
             self._sync_clock()
             for rec in records:
                 row = {k: v for k, v in rec.items() if k in info}
-                row.setdefault("Id", self.new_id(object))
+                if not row.get("Id"):  # missing or blank: the org gives one
+                    row["Id"] = self._unused_id(object)
                 now = format_stamp(stamp or self.now())
                 if "CreatedDate" in info:
                     row.setdefault("CreatedDate", now)

@@ -283,14 +283,25 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
                 on_batch: Callable[[int], None] | None = None) -> Preview:
     e0 = Evaluator(preview.baseline.ruleset)
     e1 = Evaluator(preview.candidate.ruleset)
+    # Closed records are decided apart: a sync never routes them, so they must not take
+    # round-robin turns from the open records the shares are about.
     ctx0, ctx1 = Context(now=preview.now), Context(now=preview.now)
+    closed0, closed1 = Context(now=preview.now), Context(now=preview.now)
     batch: list[dict] = []
+
+    def decide(evaluator, records, closed, open_ctx, closed_ctx):
+        if not any(closed):
+            return evaluator.evaluate_batch(records, open_ctx)
+        opened = iter(evaluator.evaluate_batch([r for r, c in zip(records, closed) if not c], open_ctx))
+        shut = iter(evaluator.evaluate_batch([r for r, c in zip(records, closed) if c], closed_ctx))
+        return [next(shut) if c else next(opened) for c in closed]
 
     def flush(batch: list[dict]) -> None:
         if keep is not None:
             batch = [r for r, k in zip(batch, keep(batch)) if k]
-        preview.add_batch(e0.evaluate_batch(batch, ctx0), e1.evaluate_batch(batch, ctx1),
-                          [outcome_of(r) for r in batch], [_is_closed(r) for r in batch])
+        closed = [_is_closed(r) for r in batch]
+        preview.add_batch(decide(e0, batch, closed, ctx0, closed0), decide(e1, batch, closed, ctx1, closed1),
+                          [outcome_of(r) for r in batch], closed)
         if on_batch:
             on_batch(preview.evaluated)
 

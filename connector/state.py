@@ -115,6 +115,27 @@ class State:
         self.db.executescript(SCHEMA)
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    @classmethod
+    def for_reading(cls, path: Path) -> "State":
+        """What a dry run reads of the state at `path` (watermarks, round-robin positions, the
+        retry queue, re-check times), copied into memory: the file is only read, never changed."""
+        state = cls(Path(":memory:"))
+        if not path.exists():
+            return state
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = source.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION and version not in UPGRADES:
+                raise StateError(f"{path} was written by another version of revsync (state schema {version}, "
+                                 f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
+            for table in ("watermark", "rr_position", "retry", "recheck"):
+                rows = source.execute(f"SELECT * FROM {table}").fetchall()
+                if rows:
+                    state.db.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows)
+        finally:
+            source.close()
+        return state
+
     def close(self) -> None:
         self.db.close()
 
