@@ -488,11 +488,14 @@ def runs_group(ctx, org_spec, state_path) -> None:
 @click.option("--org", "org_spec", default=None, help="As for `revsync runs`; may come after RUN_ID.")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
               help="As for `revsync runs`; may come after RUN_ID.")
-@click.pass_obj
-def runs_show(state_file: Path, run_id: int, org_spec: str | None, state_path: Path | None) -> None:
+@click.pass_context
+def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None) -> None:
     """Every field a run changed: old and new value, and the rules that decided it."""
-    if org_spec is not None or state_path is not None:
-        state_file = state_path if state_path is not None else _state_path(org_spec, None)
+    state_file = ctx.obj
+    if state_path is not None:
+        state_file = state_path
+    elif org_spec is not None and ctx.parent.params.get("state_path") is None:
+        state_file = _state_path(org_spec, None)  # an explicit --state before `show` still wins
     state = _open_state(state_file)
     run = state.run(run_id)
     if run is None:
