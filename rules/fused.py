@@ -123,22 +123,20 @@ def build(program: Program) -> Callable:
 
 
 def _first(src: _Source, rules, output: str, index: str) -> None:
-    """An ordered section: the first matching entry's value becomes the output."""
-    var = "segment" if output == "segment" else "stage"
-    src.add(f"{var} = None")
+    """An ordered section: the first matching entry's value becomes the output (a local of
+    the same name: `segment` or `stage`)."""
+    src.add(f"{output} = None; {index} = -1")
     if not rules:
-        src.add(f"{index} = -1")
         return
     section = rules[0].section
     # A flat run of `if ...: break` inside one loop, not an if/elif chain: a chain nests, and
     # Python's compiler gives up on a few thousand entries.
-    src.add(f"{index} = -1")
     src.add("while True:")
     for rule in rules:
         value = src.const(rule.value)
         folded = src.const(rule.value.strip().casefold())
         src.add(f"if {src.program.rule_exprs[(section, rule.index)]}:", 2)
-        src.add(f"{index} = {rule.index}; {var} = {value}", 3)
+        src.add(f"{index} = {rule.index}; {output} = {value}", 3)
         src.set_text(output, value, folded, 3)
         src.add("break", 3)
     src.add("break", 2)

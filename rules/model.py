@@ -329,7 +329,8 @@ class Decision:
     problems: tuple[str, ...] = ()  # values that could not be read as their field's type
     escalated: bool = False
     sla_start: datetime | None = None  # when the SLA clock started (for explanations)
-    # What decided, compactly: filled by the evaluator, read through `trace` and `matched`.
+    # What decided, compactly: filled by the evaluator (which always sets `tracer`), read
+    # through `trace`, `matched` and `citation()`.
     tracer: Any = field(default=None, repr=False, compare=False)
     seg_rule: int = field(default=-1, repr=False, compare=False)
     score_rules: list[int] | tuple[int, ...] = field(default=(), repr=False, compare=False)
@@ -349,27 +350,22 @@ class Decision:
     def trace(self) -> list[Hit]:
         """Every rule that decided something, in the order the sections ran, with its effect."""
         if self._trace is None:
-            self._trace = self.tracer.trace(self) if self.tracer is not None else list(self.notes)
+            self._trace = self.tracer.trace(self)
         return self._trace
 
     def citation(self) -> str:
         """Every trace entry as `section/rule (file:line)`, joined with "; "."""
-        if self.tracer is None:
-            return "; ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in self.trace)
         return self.tracer.citation(self)
 
     def matched_rules(self) -> list[tuple[str, str]]:
         """(section, rule name) of every rule `matched` names, in section order."""
-        if self.tracer is not None:
-            return self.tracer.matched_rules(self)
-        return [(sec, name) for sec, m in self.matched.items()
-                for name in (m if m.__class__ is list else (m,) if m else ())]
+        return self.tracer.matched_rules(self)
 
     @property
     def matched(self) -> dict[str, Any]:
         """The deciding rule's name per section (a list of names for `score`)."""
         if self._matched is None:
-            self._matched = self.tracer.matched(self) if self.tracer is not None else {}
+            self._matched = self.tracer.matched(self)
         return self._matched
 
     def outputs(self) -> dict[str, Any]:

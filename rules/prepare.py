@@ -60,7 +60,7 @@ def read_field(name: str, ftype: FieldType, s: int, fold: bool = True) -> list[s
         ]
     else:
         fast = {FieldType.NUMBER: "r.__class__ is float or r.__class__ is int",
-                FieldType.BOOLEAN: "r.__class__ is bool"}.get(ftype, "False")
+                FieldType.BOOLEAN: "r.__class__ is bool"}[ftype]
         lines += [f"    elif {fast}: {x} = r; {n} = None; {m} = False", "    else:", f"        {convert}"]
     return lines + [
         f"        if x.__class__ is U: P.append(({name!r}, x)); {unread}",

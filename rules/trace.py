@@ -34,45 +34,56 @@ class Tracer:
         self._grade_hits: dict[tuple, Hit] = {}
         self._cites = {sec: [_cite(h) for h in hits] for sec, hits in self.hits.items()}
         self._keys = {sec: [(sec.value, r.name) for r in rules] for sec, rules in ruleset.sections}
-        route = self.rules.get(Section.ROUTE)
-        self._sticky_cite = f"route/(sticky) ({(route[0].loc if route else NOWHERE).short})"
-        score = self.rules.get(Section.SCORE)
-        self._first_score = score[0].loc.short if score else ""
+        route, score = self.rules.get(Section.ROUTE), self.rules.get(Section.SCORE)
+        # Entries not made by one rule (sticky owners, caps) point at their section's first.
+        self._first_route = route[0].loc if route else NOWHERE
+        self._first_score = score[0].loc if score else NOWHERE
         grade = self.score_config.grade
         self._grade_cite = f"score/grade ({grade.loc.short})" if grade is not None else ""
 
     def trace(self, d: Decision) -> list[Hit]:
-        out: list[Hit] = []
+        return [hit if hit.__class__ is Hit else hit() for _, hit in self._entries(d)]
+
+    def citation(self, d: Decision) -> str:
+        """`section/rule (file:line)` for every trace entry, joined with "; ", as the audit
+        journal keeps it: the same entries as `trace`, without formatting their effects."""
+        return "; ".join(cite for cite, _ in self._entries(d))
+
+    def _entries(self, d: Decision) -> list[tuple[str, Any]]:
+        """(citation, Hit or a function making it) per trace entry: entries whose effect must
+        be formatted for this record are only formatted when `trace` asks for them."""
+        hits, cites = self.hits, self._cites
+        out: list[tuple[str, Any]] = []
         if d.seg_rule >= 0:
-            out.append(self.hits[Section.SEGMENT][d.seg_rule])
+            out.append((cites[Section.SEGMENT][d.seg_rule], hits[Section.SEGMENT][d.seg_rule]))
         if Section.SCORE in self.sections:
-            hits = self.hits[Section.SCORE]
-            out += [hits[i] for i in d.score_rules]
-            first = self.rules[Section.SCORE][0].loc if self.rules[Section.SCORE] else NOWHERE
+            out += [(cites[Section.SCORE][i], hits[Section.SCORE][i]) for i in d.score_rules]
             caps = dict(self.score_config.caps)
-            out += [Hit(Section.SCORE, f"cap {cat}", first, f"{cat} {before:g} capped at {caps[cat]:g}")
+            out += [(f"score/cap {cat} ({self._first_score.short})",
+                     Hit(Section.SCORE, f"cap {cat}", self._first_score, f"{cat} {before:g} capped at {caps[cat]:g}"))
                     for cat, before in d.capped]
-            grade = self.score_config.grade
-            if grade is not None:
-                out.append(self._grade_hit(d.grade, d.grade_basis))
+            if self.score_config.grade is not None:
+                out.append((self._grade_cite, lambda: self._grade_hit(d.grade, d.grade_basis)))
         if d.stage_rule >= 0:
-            out.append(self.hits[Section.QUALIFY][d.stage_rule])
+            out.append((cites[Section.QUALIFY][d.stage_rule], hits[Section.QUALIFY][d.stage_rule]))
         # Notes (sticky owners, empty targets, escalations) keep their order within a section;
         # the owner and the deadline come after their section's notes, before the escalation.
         if d.kept_owner:
-            rules = self.rules.get(Section.ROUTE)
-            out.append(Hit(Section.ROUTE, "(sticky)", rules[0].loc if rules else NOWHERE,
-                           f"kept owner {d.routed_owner}: routed at {fmt(d.routed_at)}"))
-        out += [h for h in d.notes if h.section is Section.ROUTE]
+            out.append((f"route/(sticky) ({self._first_route.short})", lambda: Hit(
+                Section.ROUTE, "(sticky)", self._first_route,
+                f"kept owner {d.routed_owner}: routed at {fmt(d.routed_at)}")))
+        out += [(_cite(h), h) for h in d.notes if h.section is Section.ROUTE]
         if d.route_rule >= 0:
             rule = self.rules[Section.ROUTE][d.route_rule]
-            out.append(Hit(Section.ROUTE, rule.name, rule.loc, f"owner = {d.routed_owner}"))
+            out.append((cites[Section.ROUTE][d.route_rule],
+                        lambda: Hit(Section.ROUTE, rule.name, rule.loc, f"owner = {d.routed_owner}")))
         if d.sla_rule >= 0:
-            rule = self.rules[Section.SLA][d.sla_rule]
-            out.append(Hit(Section.SLA, rule.name, rule.loc,
-                           f"due {fmt(d.sla_due)} ({rule.within.text} from {d.sla_basis} {fmt(d.sla_start)}"
-                           f"{' on ' + rule.calendar if rule.calendar else ''}): {d.sla_status}"))
-        out += [h for h in d.notes if h.section is Section.SLA]
+            sla = self.rules[Section.SLA][d.sla_rule]
+            out.append((cites[Section.SLA][d.sla_rule], lambda: Hit(
+                Section.SLA, sla.name, sla.loc,
+                f"due {fmt(d.sla_due)} ({sla.within.text} from {d.sla_basis} {fmt(d.sla_start)}"
+                f"{' on ' + sla.calendar if sla.calendar else ''}): {d.sla_status}")))
+        out += [(_cite(h), h) for h in d.notes if h.section is Section.SLA]
         return out
 
     def _grade_hit(self, label: str | None, basis: float) -> Hit:
@@ -84,32 +95,6 @@ class Tracer:
             hit = self._grade_hits[(label, basis)] = Hit(
                 Section.SCORE, "grade", grade.loc, f"grade = {label} ({grade.category or 'total'} {basis:g})")
         return hit
-
-    def citation(self, d: Decision) -> str:
-        """`section/rule (file:line)` for every trace entry, joined with "; ", as the audit
-        journal keeps it: the same entries as `trace`, without formatting their effects."""
-        cite = self._cites
-        parts: list[str] = []
-        if d.seg_rule >= 0:
-            parts.append(cite[Section.SEGMENT][d.seg_rule])
-        if Section.SCORE in self.sections:
-            score = cite[Section.SCORE]
-            parts += [score[i] for i in d.score_rules]
-            parts += [f"score/cap {cat} ({self._first_score})" for cat, _ in d.capped]
-            if self.score_config.grade is not None:
-                parts.append(self._grade_cite)
-        if d.stage_rule >= 0:
-            parts.append(cite[Section.QUALIFY][d.stage_rule])
-        if d.notes or d.route_rule >= 0 or d.sla_rule >= 0 or d.kept_owner:
-            if d.kept_owner:
-                parts.append(self._sticky_cite)
-            parts += [_cite(h) for h in d.notes if h.section is Section.ROUTE]
-            if d.route_rule >= 0:
-                parts.append(cite[Section.ROUTE][d.route_rule])
-            if d.sla_rule >= 0:
-                parts.append(cite[Section.SLA][d.sla_rule])
-            parts += [_cite(h) for h in d.notes if h.section is Section.SLA]
-        return "; ".join(parts)
 
     def matched_rules(self, d: Decision) -> list[tuple[str, str]]:
         """(section, rule name) of every deciding rule, from precomputed pairs."""
