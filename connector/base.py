@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator, Protocol
 
 from rules.model import RevsyncError
@@ -52,6 +52,9 @@ class WriteResult:
 
 class Backend(Protocol):
     name: str
+    # How far before the last stamp read an incremental read starts: records committed late
+    # with an earlier stamp are still read.
+    late_commits: timedelta
 
     def describe(self, object: str) -> dict[str, FieldInfo]: ...
 

@@ -222,17 +222,18 @@ class LocalOrg:
         return results
 
     def _existing(self, patches: list[Patch]) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
         by_object: dict[str, list[str]] = {}
         for patch in patches:
             by_object.setdefault(patch.object, []).append(patch.id)
-        for obj, ids in by_object.items():
-            if obj not in OBJECTS:
-                continue
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                rows = self.db.execute(f'SELECT Id FROM "{obj}" WHERE Id IN ({",".join("?" * len(chunk))})', chunk)
-                found.update((obj, r[0]) for r in rows)
+        return {(obj, i) for obj, ids in by_object.items() if obj in OBJECTS for i in self.existing_ids(obj, ids)}
+
+    def existing_ids(self, object: str, ids: list[str]) -> set[str]:
+        """Which of these Ids the org holds."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update(r[0] for r in self.db.execute(
+                f'SELECT Id FROM "{object}" WHERE Id IN ({",".join("?" * len(chunk))})', chunk))
         return found
 
     def _flush(self, batches: dict[tuple[str, tuple[str, ...]], list[list]]) -> None:

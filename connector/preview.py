@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from rules.evaluate import Context, Evaluator
 from rules.loader import parse_rules, rule_files
-from rules.model import ConfigError, Decision, Location, Problem
+from rules.model import ConfigError, Decision, FieldType, Location, Problem
+from rules.values import coerce
 
 from .files import BadRow, read_records
 from .workspace import Workspace, load_workspace
@@ -264,7 +265,7 @@ def _is_closed(record: dict) -> bool:
 
 
 def _true(value) -> bool:
-    return value is True or value == 1 or (value.__class__ is str and value.strip().lower() in ("true", "1", "yes"))
+    return coerce(value, FieldType.BOOLEAN) is True  # read as rules read a boolean field
 
 
 def outcome_of(record: dict) -> Outcome | None:

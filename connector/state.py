@@ -60,6 +60,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _check_version(path: Path, version: int) -> None:
+    if version != SCHEMA_VERSION and version not in UPGRADES:
+        raise StateError(f"{path} was written by another version of revsync (state schema {version}, "
+                         f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
+
+
 def _dump(value: Any) -> str:
     return _ENCODE(value)
 
@@ -108,10 +114,12 @@ class State:
         self.db.execute("PRAGMA synchronous=NORMAL")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-        if version != SCHEMA_VERSION and version not in UPGRADES and (version or tables):
-            self.db.close()
-            raise StateError(f"{path} was written by another version of revsync (state schema {version}, "
-                             f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
+        if version or tables:
+            try:
+                _check_version(path, version)
+            except StateError:
+                self.db.close()
+                raise
         self.db.executescript(SCHEMA)
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -124,10 +132,7 @@ class State:
             return state
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            version = source.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION and version not in UPGRADES:
-                raise StateError(f"{path} was written by another version of revsync (state schema {version}, "
-                                 f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
+            _check_version(path, source.execute("PRAGMA user_version").fetchone()[0])
             for table in ("watermark", "rr_position", "retry", "recheck"):
                 rows = source.execute(f"SELECT * FROM {table}").fetchall()
                 if rows:

@@ -163,9 +163,7 @@ class SyncRun:
             log.info("rules_changed", object=obj, note="re-evaluating every open record")
         since = None
         if watermark and not full:
-            overlap = self.opts.overlap
-            if overlap is None:
-                overlap = getattr(self.backend, "late_commits", timedelta(minutes=5))
+            overlap = self.backend.late_commits if self.opts.overlap is None else self.opts.overlap
             since = parse_instant(watermark) - overlap
         # Records due a retry or a recheck are read after the changed ones, unless already read.
         # Only they are remembered: memory must not grow with the org.

@@ -76,9 +76,7 @@ def import_csv(org: LocalOrg, object: str, path: Path) -> ImportResult:
 
 def _insert_new(org: LocalOrg, object: str, batch: list[tuple[int, dict]], path: Path, bad: list[BadRow]) -> int:
     """Insert the rows whose Id the org does not hold yet; the others are reported, not merged."""
-    ids = [r["Id"] for _, r in batch if r.get("Id")]
-    taken = {i for i, in org.db.execute(f'SELECT Id FROM "{object}" WHERE Id IN ({",".join("?" * len(ids))})', ids)} \
-        if ids else set()
+    taken = org.existing_ids(object, [r["Id"] for _, r in batch if r.get("Id")])
     rows = []
     for line, record in batch:
         rid = record.get("Id")
