@@ -404,17 +404,21 @@ def _cond(section, rnd):
     return "{all: [%s, %s]}" % (c, rnd.choice(pool)) if rnd.random() < 0.2 else c
 
 
+def _first_match_section(out, rnd, section, key, prefix, values, rest):
+    if rnd.random() < 0.7:
+        out.append(f"{section}:")
+        for i in range(rnd.randint(1, 3)):
+            out.append(f"  - {{name: {prefix}{i}, when: {_cond(section, rnd)}, {key}: {rnd.choice(values)}}}")
+        if rnd.random() < 0.5:
+            out.append(f"  - {{name: {prefix}all, {key}: {rest}}}")
+
+
 def _rule_file(rnd):
     out = ["object: Lead",
            "calendars:",
            "  us: {timezone: America/New_York, days: [mon, tue, wed, thu, fri], hours: ['09:00', '17:00']}",
            "teams:", "  t1: {members: [alice, {user: bob, weight: 2}]}", "  t2: {members: [carol, dave]}"]
-    if rnd.random() < 0.7:
-        out.append("segment:")
-        for i in range(rnd.randint(1, 3)):
-            out.append(f"  - {{name: g{i}, when: {_cond('segment', rnd)}, segment: {rnd.choice(['Big', ' small ', 'Mid'])}}}")
-        if rnd.random() < 0.5:
-            out.append("  - {name: gall, segment: Other}")
+    _first_match_section(out, rnd, "segment", "segment", "g", ["Big", " small ", "Mid"], "Other")
     out += ["score:", "  rules:"]
     cats = {"fit", "eng"}
     for i in range(rnd.randint(1, 5)):
@@ -435,12 +439,7 @@ def _rule_file(rnd):
     if rnd.random() < 0.6:
         gc = rnd.choice([None, "fit", "eng"])
         out.append("  grade: {" + (f"category: {gc}, " if gc else "") + "bands: {A: 10, B: 4.5, C: 0}}")
-    if rnd.random() < 0.7:
-        out.append("qualify:")
-        for i in range(rnd.randint(1, 3)):
-            out.append(f"  - {{name: q{i}, when: {_cond('qualify', rnd)}, stage: {rnd.choice(['MQL', 'Nurture', 'mql '])}}}")
-        if rnd.random() < 0.5:
-            out.append("  - {name: qall, stage: Rest}")
+    _first_match_section(out, rnd, "qualify", "stage", "q", ["MQL", "Nurture", "mql "], "Rest")
     if rnd.random() < 0.8:
         out.append("route:")
         for i in range(rnd.randint(0, 3)):
