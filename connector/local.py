@@ -38,6 +38,8 @@ class LocalOrg:
             raise BackendError(f"no embedded org at {self.path}: create one with "
                                f"`revsync org demo {self.path}`")
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        # WAL with SQLite's default synchronous=FULL: a write is on disk when it returns, as a
+        # write Salesforce acknowledged is, before the state marks its page done.
         self.db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
         self._last_stamp: datetime | None = None
@@ -46,6 +48,7 @@ class LocalOrg:
         self.faults: dict[str, tuple[str, str, bool]] = {}  # id -> (code, message, transient), for tests
         self._describe: dict[str, dict[str, FieldInfo]] = {}
         self._bool_cols: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._field_rules: dict[tuple[str, tuple[str, ...]], list[tuple[str, int]] | tuple[str, str]] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -63,6 +66,10 @@ class LocalOrg:
     # -- the org's clock ---------------------------------------------------------------------
     def now(self) -> datetime:
         """Strictly increasing at millisecond resolution, so every write has its own stamp."""
+        return self._reserve(1)
+
+    def _reserve(self, n: int) -> datetime:
+        """The first of `n` consecutive millisecond stamps no write has had, all reserved."""
         with self._lock:
             if self._last_stamp is None:
                 self._sync_clock()
@@ -70,7 +77,7 @@ class LocalOrg:
             now = now.replace(microsecond=now.microsecond // 1000 * 1000)
             if self._last_stamp is not None and now <= self._last_stamp:
                 now = self._last_stamp + timedelta(milliseconds=1)
-            self._last_stamp = now
+            self._last_stamp = now + timedelta(milliseconds=n - 1)
             return now
 
     def _sync_clock(self) -> None:
@@ -204,22 +211,23 @@ class LocalOrg:
         with self._lock_tx():
             self._sync_clock()
             existing = self._existing(patches)
+            stamps = _stamps(self._reserve(len(patches)), len(patches)) if patches else iter(())
             batches: dict[tuple[str, tuple[str, ...]], list[list]] = {}
             queued: set[tuple[str, str]] = set()
             for patch in patches:
                 result = self._check(patch, owners, existing)
                 results.append(result)
-                if not result.ok:
+                if result is not _OK:
                     continue
                 if (patch.object, patch.id) in queued:  # the same record twice: keep the order
                     self._flush(batches)
                     queued.clear()
                 queued.add((patch.object, patch.id))
-                now = format_stamp(self.now())
+                now = next(stamps)
                 batches.setdefault((patch.object, tuple(patch.values)), []).append(
-                    [*(_sql(v) for v in patch.values.values()), now, now, patch.id])
+                    [*map(_sql, patch.values.values()), now, now, patch.id])
             self._flush(batches)
-        return results
+        return [WriteResult(p.id, True) if r is _OK else r for p, r in zip(patches, results)]
 
     def _existing(self, patches: list[Patch]) -> set[tuple[str, str]]:
         by_object: dict[str, list[str]] = {}
@@ -243,23 +251,23 @@ class LocalOrg:
         batches.clear()
 
     def _check(self, patch: Patch, owners: dict[str, bool], existing: set[tuple[str, str]]) -> WriteResult:
-        """The error Salesforce would give this patch, or success."""
+        """The error Salesforce would give this patch, or `_OK`."""
         if patch.id in self.faults:
             code, message, transient = self.faults[patch.id]
             return WriteResult(patch.id, False, code, message, transient)
-        info = self.describe(patch.object)
-        for field_name, value in patch.values.items():
-            meta = info.get(field_name)
-            if meta is None:
-                return WriteResult(patch.id, False, "INVALID_FIELD",
-                                   f"No such column '{field_name}' on entity '{patch.object}'")
-            if not meta.updateable or field_name in READ_ONLY:
-                return WriteResult(patch.id, False, "INVALID_FIELD_FOR_INSERT_UPDATE",
-                                   f"Unable to create/update fields: {field_name}")
-            if meta.length and isinstance(value, str) and len(value) > meta.length:
+        key = (patch.object, tuple(patch.values))
+        rules = self._field_rules.get(key)
+        if rules is None:
+            rules = self._field_rules[key] = self._rules_for(patch.object, key[1])
+        if isinstance(rules, tuple):  # a field no patch with these fields can write
+            return WriteResult(patch.id, False, *rules)
+        values = patch.values
+        for field_name, length in rules:
+            value = values[field_name]
+            if isinstance(value, str) and len(value) > length:
                 return WriteResult(patch.id, False, "STRING_TOO_LONG",
-                                   f"{field_name}: data value too large (max length={meta.length})")
-        owner = patch.values.get("OwnerId")
+                                   f"{field_name}: data value too large (max length={length})")
+        owner = values.get("OwnerId")
         if owner is not None:
             if owner not in owners:
                 owners[owner] = self._owner_exists(owner)
@@ -268,7 +276,22 @@ class LocalOrg:
                                    f"owner id value of incorrect type: {owner}")
         if (patch.object, patch.id) not in existing:
             return WriteResult(patch.id, False, "ENTITY_IS_DELETED", "entity is deleted")
-        return WriteResult(patch.id, True)
+        return _OK
+
+    def _rules_for(self, object: str, fields: tuple[str, ...]) -> list[tuple[str, int]] | tuple[str, str]:
+        """What a patch writing `fields` is checked against: the (code, message) every such patch
+        fails with, or the length limits of its text fields. Worked out once per field set."""
+        info = self.describe(object)
+        limits = []
+        for field_name in fields:
+            meta = info.get(field_name)
+            if meta is None:
+                return ("INVALID_FIELD", f"No such column '{field_name}' on entity '{object}'")
+            if not meta.updateable or field_name in READ_ONLY:
+                return ("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {field_name}")
+            if meta.length:
+                limits.append((field_name, meta.length))
+        return limits
 
     def _owner_exists(self, owner: str) -> bool:
         table = "Group" if owner.startswith("00G") else "User"
@@ -289,6 +312,22 @@ class _Tx:
     def __exit__(self, exc_type, exc, tb):
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_OK = WriteResult("", True)  # a patch that passed its checks (its own result is made after)
+
+
+def _stamps(first: datetime, n: int) -> Iterator[str]:
+    """`n` stamps a millisecond apart from `first`, formatted as `format_stamp` does; the
+    date and time are formatted once per second, not once per stamp."""
+    ms = (first - _EPOCH) // timedelta(milliseconds=1)
+    second, prefix = None, ""
+    for t in range(ms, ms + n):
+        if t // 1000 != second:
+            second = t // 1000
+            prefix = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+        yield f"{prefix}{t % 1000:03d}+0000"
 
 
 def _sql(value: Any) -> Any:

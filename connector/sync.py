@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import structlog
 
-from mappings.outbound import Directory, Outbound, UnknownOwner, crm_format, diff
+from mappings.outbound import Directory, Outbound, UnknownOwner
 from rules.evaluate import Context, Evaluator
 from rules.model import Decision, Op, RevsyncError
 from rules.values import format_instant, parse_instant
@@ -224,11 +224,10 @@ class SyncRun:
                 self.report.skipped.append((rid, f"unknown owner id {owner_id}"))
                 continue
             try:
-                desired = self.outbound.values(d)
+                changes = self.outbound.changes(d, crm)
             except UnknownOwner as exc:
                 self.report.skipped.append((rid, str(exc)))
                 continue
-            changes = diff(crm, desired)
             planned.rechecks[rid] = self._recheck_at(d, v)
             if crm.get(stage_field) not in (None, ""):
                 planned.decided_before += 1
@@ -236,10 +235,8 @@ class SyncRun:
                     planned.moved += 1
             if not changes:
                 continue
-            cited = d.citation()[:2000]
-            values = {k: (crm_format(v) if isinstance(v, datetime) else v) for k, v in changes.items()}
             old = {k: crm.get(k) for k in changes}
-            planned.patches.append(Patch(self.opts.object, rid, values, old, cited))
+            planned.patches.append(Patch(self.opts.object, rid, changes, old, d.citation()[:2000]))
             self.report.fields.update(changes.keys())
         self.report.changed += len(planned.patches)
         self.report.seconds["diff"] += time.perf_counter() - t

@@ -110,6 +110,7 @@ class Outbound:
         self.reason = (outputs["reason"][0], outputs["reason"][1] or 255) if "reason" in outputs else None
         self.directory = directory
         self._owners: dict[str, str | UnknownOwner] = {}  # owner label -> Id, or why not
+        self._reasons: dict[tuple, str] = {}
 
     def values(self, decision: Decision) -> dict[str, Any]:
         """CRM field -> value. Raises UnknownOwner when the owner cannot be resolved (the
@@ -131,8 +132,36 @@ class Outbound:
                 raise UnknownOwner(str(found))  # a fresh one: re-raising would grow its traceback
             values[self.owner] = found
         if self.reason is not None:
-            values[self.reason[0]] = reason_text(decision, self.reason[1])
+            values[self.reason[0]] = self._reason(decision)
         return values
+
+    def _reason(self, d: Decision) -> str:
+        # Records decided by the same rules share their text: it is made once per combination.
+        key = (d.seg_rule, tuple(d.score_rules), d.score, d.stage_rule, d.route_rule, d.kept_owner,
+               d.sla_rule, d.escalated)
+        text = self._reasons.get(key)
+        if text is None:
+            if len(self._reasons) > 10_000:
+                self._reasons.clear()
+            text = self._reasons[key] = reason_text(d, self.reason[1])
+        return text
+
+    def changes(self, decision: Decision, current: dict[str, Any]) -> dict[str, Any]:
+        """The CRM fields whose value changes, as they are written (datetimes in the CRM's
+        format). Raises UnknownOwner as `values` does."""
+        out = {}
+        for crm, v in self.values(decision).items():
+            c = current.get(crm)
+            if c == v:  # equal values are the same value however the CRM means them
+                continue
+            w = v
+            if v.__class__ is datetime:
+                w = crm_format(v)
+                if c == w:  # as the CRM gives back what was written: no need to parse it
+                    continue
+            if c is None and v is not None and v != "" or not same_value(c, v):
+                out[crm] = w
+        return out
 
 
 _DECIDED = ("segment", "score", "grade", "stage", "routed_at", "sla_due", "sla_status")
@@ -158,18 +187,6 @@ def same_value(current: Any, desired: Any) -> bool:
             and desired[:3] == current[:3] and desired[:15] == current[:15]:
         return True  # 15- and 18-character forms of one Id
     return str(current) == str(desired)
-
-
-def diff(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """Only the fields whose value changes."""
-    out = {}
-    for f, v in desired.items():
-        c = current.get(f)
-        if c == v:  # equal values are the same value however the CRM means them
-            continue
-        if c is None and v is not None and v != "" or not same_value(c, v):
-            out[f] = v
-    return out
 
 
 def crm_format(value: Any) -> Any:

@@ -32,6 +32,7 @@ class Tracer:
         self.hits = {sec: [rule_hit(r) for r in rules] for sec, rules in ruleset.sections}
         self.score_config = ruleset.score_config or ScoreConfig()
         self._grade_hits: dict[tuple, Hit] = {}
+        self._citations: dict[tuple, str] = {}
         self._cites = {sec: [_cite(h) for h in hits] for sec, hits in self.hits.items()}
         self._keys = {sec: [(sec.value, r.name) for r in rules] for sec, rules in ruleset.sections}
         route, score = self.rules.get(Section.ROUTE), self.rules.get(Section.SCORE)
@@ -47,7 +48,15 @@ class Tracer:
     def citation(self, d: Decision) -> str:
         """`section/rule (file:line)` for every trace entry, joined with "; ", as the audit
         journal keeps it: the same entries as `trace`, without formatting their effects."""
-        return "; ".join(cite for cite, _ in self._entries(d))
+        # Made once per combination of deciding rules: a sync cites every record it changes.
+        key = (d.seg_rule, tuple(d.score_rules), d.capped, d.stage_rule, d.kept_owner, d.notes,
+               d.route_rule, d.sla_rule)
+        text = self._citations.get(key)
+        if text is None:
+            if len(self._citations) > 10_000:
+                self._citations.clear()
+            text = self._citations[key] = "; ".join(cite for cite, _ in self._entries(d))
+        return text
 
     def _entries(self, d: Decision) -> list[tuple[str, Any]]:
         """(citation, Hit or a function making it) per trace entry: entries whose effect must

@@ -89,3 +89,25 @@ def test_importing_records_the_org_already_holds_reports_them_and_creates_the_re
     assert result.created == 1 and org.count("Lead") == 5
     assert [(b.line, b.reason.split(" is ")[0]) for b in result.bad] == [
         (2, f"Id: {rows[0]['Id']}"), (4, "Id: 00Q000000000777AAA")]
+
+
+def test_patches_with_the_same_fields_are_each_checked_against_their_own_values(org):
+    a, b, c, d = lead_ids(org)
+    long_name = "x" * 300
+    results = org.write([Patch("Lead", a, {"Status": "Working", "Company": long_name}),
+                         Patch("Lead", b, {"Status": "Working", "Company": "Beta"}),
+                         Patch("Lead", c, {"Status": "Working", "NoSuchField__c": 1}),
+                         Patch("Lead", d, {"Status": "Working", "NoSuchField__c": 2})])
+    assert [(r.id, r.ok, r.code) for r in results] == [
+        (a, False, "STRING_TOO_LONG"), (b, True, ""), (c, False, "INVALID_FIELD"), (d, False, "INVALID_FIELD")]
+    rows = {r["Id"]: r for r in org.read_ids("Lead", ["Company"], [a, b])}
+    assert rows[a]["Company"] == "Acme" and rows[b]["Company"] == "Beta"
+
+
+def test_each_write_stamps_after_the_previous_one(org):
+    ids = lead_ids(org)
+    org.write([Patch("Lead", i, {"Status": "Working"}) for i in ids[:2]])
+    org.write([Patch("Lead", i, {"Status": "Open"}) for i in ids[2:]])
+    stamps = [r["SystemModstamp"] for r in org.read_ids("Lead", ["SystemModstamp"], ids)]
+    assert stamps[0] < stamps[1] < stamps[2] < stamps[3]
+    assert all(len(s) == 28 and s.endswith("+0000") for s in stamps)

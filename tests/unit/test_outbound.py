@@ -1,0 +1,85 @@
+"""Decisions -> CRM values: `Outbound.changes` writes exactly the fields whose value the CRM
+does not already hold, however the CRM spells the value it holds."""
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from mappings import load
+from mappings.outbound import Directory, Outbound, crm_format, reason_text, same_value
+from rules.evaluate import Context, Evaluator
+from tests.rulekit import NOW, ruleset
+
+RULES = ruleset("""
+object: Lead
+segment:
+  - {name: big, when: {employees: {gte: 500}}, segment: enterprise}
+  - {name: rest, segment: smb}
+score:
+  rules:
+    - {name: vp, when: {title: {contains: vp}}, points: 20}
+    - {name: ca, when: {state: CA}, points: 7.5}
+    - {name: many, when: {employees: {gte: 100}}, points: 10}
+  grade: {bands: {A: 25, B: 10, C: 0}}
+qualify:
+  - {name: mql, when: {score: {gte: 20}}, stage: MQL}
+  - {name: open, stage: Open}
+route:
+  - {name: ann, when: {stage: MQL}, assign: {user: ann@acme.example}}
+  - {name: queue, assign: {queue: Inbound}}
+sla:
+  - {name: mql, when: {stage: MQL}, within: 4h}
+""")
+
+DIRECTORY = Directory([{"Id": "005000000000001AAA", "Username": "ann@acme.example", "IsActive": True}],
+                      [{"Id": "00G000000000001AAA", "Name": "Inbound", "DeveloperName": "Inbound"}])
+OUTPUTS = {o.name: (o.crm, o.max_length) for o in load("Lead").outputs}
+
+
+def decisions(records):
+    return Evaluator(RULES).evaluate_batch(records, Context(now=NOW))
+
+
+RECORDS = st.lists(st.fixed_dictionaries({
+    "id": st.sampled_from(["00Q000000000001AAA", "00Q000000000002AAA"]),
+    "title": st.sampled_from([None, "VP Sales", "Engineer", "svp"]),
+    "state": st.sampled_from([None, "CA", "NY"]),
+    "employees": st.sampled_from([None, 5, 100, 800]),
+}), min_size=1, max_size=8)
+
+
+def spellings(value):
+    """What a CRM may hold for a desired value: the same value spelt differently, or another."""
+    if value is None:
+        return st.sampled_from([None, "", "x"])
+    if isinstance(value, (int, float)):
+        return st.sampled_from([value, float(value), str(value), value + 1, None, ""])
+    if hasattr(value, "tzinfo"):
+        return st.sampled_from([crm_format(value), value.isoformat(), crm_format(value + timedelta(minutes=1)),
+                                crm_format(value).replace(".000+0000", "Z"), None])
+    if len(value) == 18:
+        return st.sampled_from([value, value[:15], "005000000000009AAA", None])
+    return st.sampled_from([value, value + " ", "other", None, ""])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(RECORDS, st.data())
+def test_changes_are_the_fields_the_crm_does_not_already_hold(records, data):
+    outbound = Outbound(RULES, OUTPUTS, DIRECTORY)
+    for d in decisions(records):
+        desired = outbound.values(d)
+        current = {crm: data.draw(spellings(v)) for crm, v in desired.items()}
+        expected = {crm: crm_format(v) for crm, v in desired.items() if not same_value(current[crm], v)}
+        assert outbound.changes(d, current) == expected
+        assert outbound.changes(d, {**current, **expected}) == {}
+
+
+def test_the_reason_is_the_same_text_however_often_it_is_asked_for():
+    outbound = Outbound(RULES, OUTPUTS, DIRECTORY)
+    records = [{"id": f"00Q00000000000{i}AAA", "title": t, "state": s, "employees": e}
+               for i, (t, s, e) in enumerate([("VP Sales", "CA", 800), ("Engineer", None, 5),
+                                              ("VP Sales", "CA", 800), ("svp", "NY", 100)])]
+    first = [outbound.values(d)["Revsync_Reason__c"] for d in decisions(records)]
+    again = [outbound.values(d)["Revsync_Reason__c"] for d in decisions(records)]
+    assert first == again == [reason_text(d) for d in decisions(records)]
+    assert first[0] == first[2] != first[1] != first[3]
+    assert "score 37.5: vp, ca, many" in first[0]
