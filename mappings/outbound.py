@@ -115,6 +115,13 @@ class Outbound:
     def values(self, decision: Decision) -> dict[str, Any]:
         """CRM field -> value. Raises UnknownOwner when the owner cannot be resolved (the
         record is then skipped)."""
+        values = self._decided(decision)
+        if self.reason is not None:
+            values[self.reason[0]] = self._reason(decision)
+        return values
+
+    def _decided(self, decision: Decision) -> dict[str, Any]:
+        """The values the rules decided, without the reason text."""
         values = {crm: (_num(decision.score) if name == "score" else getattr(decision, name))
                   for name, crm in self.plain}
         owner = decision.owner
@@ -131,8 +138,6 @@ class Outbound:
             if found.__class__ is UnknownOwner:
                 raise UnknownOwner(str(found))  # a fresh one: re-raising would grow its traceback
             values[self.owner] = found
-        if self.reason is not None:
-            values[self.reason[0]] = self._reason(decision)
         return values
 
     def _reason(self, d: Decision) -> str:
@@ -148,9 +153,11 @@ class Outbound:
 
     def changes(self, decision: Decision, current: dict[str, Any]) -> dict[str, Any]:
         """The CRM fields whose value changes, as they are written (datetimes in the CRM's
-        format). Raises UnknownOwner as `values` does."""
+        format). The reason is written with a change, never alone: it explains the values
+        as they were last written, and a sticky owner ("kept") or a renamed rule changes its
+        text without changing what was decided. Raises UnknownOwner as `values` does."""
         out = {}
-        for crm, v in self.values(decision).items():
+        for crm, v in self._decided(decision).items():
             c = current.get(crm)
             if c == v:  # equal values are the same value however the CRM means them
                 continue
@@ -161,6 +168,10 @@ class Outbound:
                     continue
             if c is None and v is not None and v != "" or not same_value(c, v):
                 out[crm] = w
+        if out and self.reason is not None:
+            text = self._reason(decision)
+            if current.get(self.reason[0]) != text:
+                out[self.reason[0]] = text
         return out
 
 
@@ -183,8 +194,9 @@ def same_value(current: Any, desired: Any) -> bool:
             return False
     if isinstance(desired, bool):
         return str(current).strip().lower() in (("true", "1") if desired else ("false", "0"))
-    if isinstance(desired, str) and isinstance(current, str) and len(desired) >= 15 and len(current) >= 15 \
-            and desired[:3] == current[:3] and desired[:15] == current[:15]:
+    if isinstance(desired, str) and isinstance(current, str) and len(desired) in (15, 18) \
+            and len(current) in (15, 18) and desired[:15] == current[:15] \
+            and desired.isalnum() and current.isalnum():
         return True  # 15- and 18-character forms of one Id
     return str(current) == str(desired)
 

@@ -181,6 +181,23 @@ def test_guard_stops_a_rule_change_that_moves_too_much(workspace):
     assert accepted.returncode == 0 and summary(accepted)["written"] > 0
 
 
+def test_a_changed_decision_rewrites_the_reason_and_an_unchanged_one_keeps_it(workspace):
+    assert sync(workspace).returncode == 0
+    before = outputs(workspace / "org.db")
+    rules = workspace / "rules" / "lead.yaml"
+    rules.write_text(rules.read_text().replace("when: {title: {contains: director}}\n      points: 12",
+                                               "when: {title: {contains: director}}\n      points: 13"))
+    proc = sync(workspace, "--accept-changes")
+    assert proc.returncode == 0, proc.stderr
+    after = outputs(workspace / "org.db")
+    score, reason = OUTPUT_FIELDS.index("Revsync_Score__c"), OUTPUT_FIELDS.index("Revsync_Reason__c")
+    rescored = [i for i in after if after[i][score] != before[i][score]]
+    assert rescored and summary(proc)["written"] == len(rescored)
+    for i in rescored:  # the reason cites the new score, not the one it replaced
+        assert f"score {after[i][score]:g}:" in after[i][reason] and after[i][reason] != before[i][reason]
+    assert all(after[i][reason] == before[i][reason] for i in after if i not in rescored)
+
+
 def test_config_problems_exit_2_before_touching_anything(workspace):
     (workspace / "rules" / "lead.yaml").write_text("object: Lead\nsegment:\n  - {name: a, when: {titel: x}, segment: a}\n")
     before = outputs(workspace / "org.db")

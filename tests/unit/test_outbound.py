@@ -68,9 +68,20 @@ def test_changes_are_the_fields_the_crm_does_not_already_hold(records, data):
     for d in decisions(records):
         desired = outbound.values(d)
         current = {crm: data.draw(spellings(v)) for crm, v in desired.items()}
+        reason = desired.pop("Revsync_Reason__c")
         expected = {crm: crm_format(v) for crm, v in desired.items() if not same_value(current[crm], v)}
-        assert outbound.changes(d, current) == expected
+        # The reason goes with a change, never alone (it explains the values last written).
+        for held in (reason, reason[:40], None):
+            with_reason = expected if not expected or held == reason else {**expected, "Revsync_Reason__c": reason}
+            assert outbound.changes(d, {**current, "Revsync_Reason__c": held}) == with_reason
         assert outbound.changes(d, {**current, **expected}) == {}
+
+
+def test_text_that_begins_alike_is_not_taken_for_one_id():
+    assert same_value("005000000000001", "005000000000001AAA")
+    assert same_value("005000000000001aaa", "005000000000001")
+    assert not same_value("revsync | segment: Acquire | score 40", "revsync | segment: Acquire | score 35")
+    assert not same_value("005000000000001 and more", "005000000000001AAA")
 
 
 def test_the_reason_is_the_same_text_however_often_it_is_asked_for():
