@@ -42,7 +42,10 @@ def validate_all(rules_dir: Path, mappings_dir: Path | None,
                                 Location(display_path(rules_dir), 0, 0),
                                 "create one with `revsync init DIR`"))
     for path in files:
-        obj = file_object(path)
+        obj, unreadable = file_object(path)
+        if unreadable:
+            problems.extend(unreadable)
+            continue
         if object_name and (obj or "").lower() != object_name.lower():
             continue
         if obj is None:

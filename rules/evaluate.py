@@ -18,7 +18,7 @@ from .fused import build as build_decider
 from .prepare import Preparer
 from .routing import RoundRobin, owner_label, resolve
 from .trace import Tracer
-from .values import UTC, coerce, to_utc
+from .values import UTC, coerce, from_epoch, to_utc
 
 ALL_MATCH_SECTIONS = (Section.SCORE, Section.ROUTE)
 
@@ -221,8 +221,10 @@ class Evaluator:
     def _route_one(self, rules, rec, v, hits, d, now, ctx, rr):
         raw = self.preparer.raw
         s = self._slot["owner"]
-        routed_at = None if raw(rec, "routed_at") is None else self.preparer.instant(rec, "routed_at")
-        if routed_at is not None and not ctx.reroute:
+        routed = raw(rec, "routed_at") is not None
+        routed_at = self._instant(rec, "routed_at", d) if routed else None
+        # Routed before, even when its time cannot be read (reported): never reshuffled.
+        if routed and not ctx.reroute:
             current = raw(rec, "owner_id")
             active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
             if current is not None and active is not False and str(current).casefold() not in ctx.inactive:
@@ -249,14 +251,16 @@ class Evaluator:
     def _sla_one(self, rules, rec, i, is_met, d, now, rr):
         rule: Rule = rules[i]
         if rule.start_field:
-            start = self.preparer.instant(rec, rule.start_field)
+            start = self._instant(rec, rule.start_field, d)
             basis = rule.start_field
         else:
-            start, basis = d.routed_at, "routed_at"
+            # Routed by this evaluation, kept, or (with no route section) routed before.
+            start, basis = d.routed_at or self._instant(rec, "routed_at", d), "routed_at"
             if start is None:
-                start, basis = self.preparer.instant(rec, "created_at") or now, "created_at"
+                start, basis = self._instant(rec, "created_at", d) or now, "created_at"
         if start is None:
-            d.notes += (Hit(Section.SLA, rule.name, rule.loc, f"no SLA: {basis} is empty"),)
+            why = "cannot be read" if self.preparer.raw(rec, basis) is not None else "is empty"
+            d.notes += (Hit(Section.SLA, rule.name, rule.loc, f"no SLA: {basis} {why}"),)
             return
         due = self._due(rule, start)
         d.sla_due, d.sla_start, d.sla_basis, d.sla_rule = due, start, basis, i
@@ -268,6 +272,20 @@ class Evaluator:
                 if owner is not None:
                     d.owner, d.escalated = owner, True
                     d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalated to {owner}"),)
+
+    def _instant(self, rec, name: str, d: Decision) -> datetime | None:
+        """The instant in field `name`, or None; a value there that is not one is reported
+        on the decision, as a rule testing the field would report it."""
+        value = self.preparer.raw(rec, name)
+        if value is None:
+            return None
+        got = coerce(value, FieldType.DATETIME)
+        if isinstance(got, float):
+            return from_epoch(got)
+        note = f"{name}: {value!r} is {got.reason}"
+        if note not in d.problems:
+            d.problems += (note,)
+        return None
 
     def _due(self, rule: Rule, start: datetime) -> datetime:
         key = (id(rule), start)  # rules live as long as the evaluator

@@ -22,11 +22,12 @@ def rule_files(directory: Path) -> list[Path]:
     return [p for p in files if p.suffix in (".yaml", ".yml")]
 
 
-def file_object(path: Path) -> str | None:
-    """The `object:` a rule file declares, without validating the rest."""
-    root, _ = load_file(path)
+def file_object(path: Path) -> tuple[str | None, list[Problem]]:
+    """The `object:` a rule file declares, without validating the rest, and why it cannot
+    be read if it cannot (not YAML, a duplicate key, not UTF-8)."""
+    root, problems = load_file(path)
     node = root.get("object") if root is not None else None
-    return str(node.value).strip() if node is not None and node.value else None
+    return (str(node.value).strip() if node is not None and node.value else None), problems
 
 
 def parse_rules(text: str, file: str, fields: dict[str, FieldType]) -> Loaded:
@@ -49,7 +50,14 @@ def find_rule_file(directory: Path, object: str) -> Path:
     if not directory.is_dir():
         raise ConfigError([Problem("E004", f"rules directory not found: {directory}",
                                    Location(str(directory), 0, 0), "pass --rules DIR")])
-    matches = [p for p in rule_files(directory) if (file_object(p) or "").lower() == object.lower()]
+    matches, unreadable = [], []
+    for path in rule_files(directory):
+        declared, problems = file_object(path)
+        if (declared or "").lower() == object.lower():
+            matches.append(path)
+        unreadable += problems
+    if not matches and unreadable:  # the file for this object may be the one that cannot be read
+        raise ConfigError(unreadable)
     if not matches:
         raise ConfigError([Problem(
             "E005", f"no rule file for object {object} in {display_path(directory)}",

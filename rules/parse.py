@@ -149,7 +149,10 @@ class RuleFileParser:
             return None
         self.unknown_keys(entry, ENTRY_KEYS[section], f"a {section.value} entry")
         name = self.name(entry, section, names)
-        when = self.condition(entry.get("when"), scope)
+        when_node = entry.get("when")
+        when = self.condition(when_node, scope)
+        # `when: {}` holds for every record (all of no tests): a catch-all, like no `when`.
+        unreadable = when_node is not None and when is None and not (when_node.is_map and not when_node.value)
         kwargs: dict = {}
         ok = True
         if section in (Section.SEGMENT, Section.QUALIFY):
@@ -168,7 +171,7 @@ class RuleFileParser:
             kwargs["assign"] = assign
         else:
             ok = self.sla(entry, scope, calendars, teams, kwargs)
-        if name is None or not ok or (entry.get("when") is not None and when is None):
+        if name is None or not ok or unreadable:
             return None
         return Rule(section=section, name=name, when=when, loc=entry.loc, index=index, **kwargs)
 

@@ -2,6 +2,8 @@
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from rules.model import Section
 from tests.rulekit import NOW, decide, ruleset
 
@@ -218,6 +220,31 @@ def test_sla_from_another_field():
     assert d.sla_due.isoformat() == "2026-11-22T08:00:00+00:00" and d.sla_status == "breached"
     (d,) = decide(SLA, [{"lead_source": "Partner"}])
     assert d.sla_due is None and d.matched["sla"] is None
+
+
+@pytest.mark.parametrize("engine", ["default", "durable"])
+def test_sla_without_a_route_section_starts_at_routed_at(engine):
+    if engine == "durable":
+        pytest.importorskip("durable.lang")
+    only_sla = SLA.replace("route:\n  - {name: Everyone, assign: {queue: Inbound SDR}}\n", "")
+    rec = {"lead_source": "Demo Request", "routed_at": "2026-11-23T10:00:00Z", "created_at": "2026-11-20T10:00:00Z"}
+    (d,) = decide(only_sla, [rec], engine=engine)
+    assert d.sla_due.isoformat() == "2026-11-23T14:00:00+00:00" and d.sla_basis == "routed_at"
+    (d,) = decide(only_sla, [{**rec, "routed_at": None}], engine=engine)  # never routed: since it was created
+    assert d.sla_due.isoformat() == "2026-11-20T14:00:00+00:00" and d.sla_basis == "created_at"
+
+
+def test_an_unreadable_routed_at_keeps_the_owner_and_is_reported():
+    rec = {"state": "CA", "routed_at": "yesterday", "owner_id": "005AAA"}
+    (d,) = decide(TEAMS, [rec])
+    assert d.owner == "user:005AAA" and d.kept_owner
+    assert d.problems == ("routed_at: 'yesterday' is not an ISO 8601 date or datetime",)
+
+
+def test_an_unreadable_sla_start_is_reported_not_taken_for_empty():
+    (d,) = decide(SLA, [{"lead_source": "Partner", "stage_changed_at": "soon"}])
+    assert d.sla_due is None and d.problems == ("stage_changed_at: 'soon' is not an ISO 8601 date or datetime",)
+    assert any("no SLA: stage_changed_at cannot be read" == h.effect for h in d.trace)
 
 
 def test_two_rule_versions_side_by_side():

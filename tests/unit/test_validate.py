@@ -128,3 +128,37 @@ def test_valid_example_from_rules_md_has_no_problems():
     from pathlib import Path
     text = Path(__file__).parents[1].joinpath("fixtures/rules/lead.yaml").read_text()
     assert problems(text) == []
+
+
+def test_an_empty_when_is_a_catch_all():
+    text = """\
+object: Lead
+qualify:
+  - {name: Everyone, when: {}, stage: A}
+  - {name: Later, when: {title: X}, stage: B}
+score:
+  rules:
+    - {name: Always, when: {}, points: 5}
+"""
+    assert codes(text) == [("E119", 4, 5)]
+    from tests.rulekit import decide
+    (d,) = decide(text.replace("  - {name: Later, when: {title: X}, stage: B}\n", ""), [{"id": "1", "title": "X"}])
+    assert (d.stage, d.score, d.matched["qualify"], d.matched["score"]) == ("A", 5, "Everyone", ["Always"])
+
+
+def test_a_file_that_is_not_yaml_is_reported_where_it_breaks(tmp_path):
+    import pytest
+    from connector.workspace import validate_all
+    from rules.loader import find_rule_file
+    from rules.model import ConfigError
+
+    (tmp_path / "lead.yaml").write_text("object: Lead\nqualify:\n  - name: A\n    name: B\n    stage: X\n")
+    (tmp_path / "opportunity.yaml").write_text("object: Opportunity\nqualify: [\n")
+    _, found = validate_all(tmp_path, None)
+    assert sorted((p.code, p.loc.file.rsplit("/", 1)[-1], p.loc.line) for p in found) == [
+        ("E001", "opportunity.yaml", 3), ("E002", "lead.yaml", 4)]
+    with pytest.raises(ConfigError) as exc:
+        find_rule_file(tmp_path, "Lead")
+    assert {p.code for p in exc.value.problems} == {"E001", "E002"}  # not "no rule file for Lead"
+    (tmp_path / "lead.yaml").write_text("object: Lead\nqualify: [{name: A, stage: X}]\n")
+    assert find_rule_file(tmp_path, "Lead").name == "lead.yaml"  # another object's broken file is not in the way
