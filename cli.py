@@ -34,13 +34,31 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+SETTINGS = {"rules", "mappings", "object", "engine", "org", "state", "max_change_share", "page_size",
+            "timeout", "api_floor", "lag_seconds", "bulk_query_threshold", "bulk_write_threshold"}
+
+
+class SettingsError(click.ClickException):
+    exit_code = EXIT_CONFIG
+
+
 def load_settings(path: Path = Path(CONFIG_FILE)) -> dict:
     """`revsync.toml` in the working directory supplies defaults for options."""
     if not path.is_file():
         return {}
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    return data.get("revsync", data)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc} (fix the line it names, or move the file aside)")
+    settings = data.get("revsync", data)
+    unknown = sorted(k for k in settings if k not in SETTINGS and not isinstance(settings[k], dict))
+    if unknown:
+        import difflib
+        hints = [f"{k!r}" + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(k, SETTINGS, 1))
+                 for k in unknown]
+        raise SettingsError(f"{path}: unknown setting(s) {', '.join(hints)}; known: {', '.join(sorted(SETTINGS))}")
+    return settings
 
 
 def parse_now(value: str | None) -> datetime:
@@ -267,6 +285,12 @@ def _connect(spec: str, create: bool = False):
     raise click.UsageError(f"--org {spec!r}: use local:PATH or salesforce")
 
 
+def _check_org_spec(spec: str) -> None:
+    kind, _, rest = spec.partition(":")
+    if not ((kind == "local" and rest) or kind == "salesforce"):
+        raise click.BadParameter(f"{spec!r}: use local:PATH or salesforce", param_hint="--org")
+
+
 def _open_org(spec: str, create: bool = False):
     from connector.base import BackendError
     try:
@@ -345,9 +369,12 @@ def _stdout():
 
 def parse_every(text: str) -> float:
     from rules.values import parse_duration
+    stripped = text.strip().lower()
+    if stripped.endswith("s") and stripped[:-1].isdigit() and int(stripped[:-1]) > 0:
+        return float(stripped[:-1])
     duration = parse_duration(text)
-    if duration is None:
-        raise click.BadParameter(f"{text!r}: use a duration such as 15m or 1h", param_hint="--every")
+    if duration is None or duration.seconds <= 0:
+        raise click.BadParameter(f"{text!r}: use a duration such as 30s, 15m or 1h", param_hint="--every")
     return float(duration.seconds)
 
 
@@ -361,7 +388,7 @@ def parse_every(text: str) -> float:
 @click.option("--full", is_flag=True, help="Re-evaluate every record, not only what changed.")
 @click.option("--reroute", is_flag=True, help="Route already-routed records again (routing is sticky otherwise).")
 @click.option("--accept-changes", is_flag=True, help="Proceed although the change guard would stop the run.")
-@click.option("--max-change-share", type=float, default=_settings_default("max_change_share", 0.2),
+@click.option("--max-change-share", type=click.FloatRange(0, 1), default=_settings_default("max_change_share", 0.2),
               show_default="0.2", help="Share of already-decided records whose stage or owner may move.")
 @click.option("--every", "every", default=None, help="Keep running, one sync every DURATION (e.g. 15m).")
 @now_option
@@ -371,15 +398,22 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, fu
     """Pull changed records, evaluate the rules, write what changes, checkpoint."""
     import time as _time
     interval = parse_every(every) if every else None
+    parse_now(now_text)  # command-line mistakes exit 2 before anything is read
+    _check_org_spec(org_spec)
     ws = _load(rules_dir, mappings_dir, object_name)
-    while True:
-        code = _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute,
-                          accept_changes, max_change_share, now_text, engine)
-        if interval is None:
-            sys.exit(code)
-        click.echo(f"next run in {every}", err=True)
-        _time.sleep(interval)
-        full = False
+    try:
+        while True:
+            code = _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute,
+                              accept_changes, max_change_share, now_text, engine)
+            if interval is None:
+                sys.exit(code)
+            click.echo(f"next run in {every}", err=True)
+            _time.sleep(interval)
+            full = False
+    except KeyboardInterrupt:
+        # Every page written so far is checkpointed; the next run carries on from there.
+        click.echo("stopped: interrupted. Pages written so far are kept; the next run carries on.", err=True)
+        sys.exit(130)
 
 
 def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, accept_changes,
@@ -414,6 +448,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
                            max_change_share=max_change_share, engine=engine,
+                           page_size=int(load_settings().get("page_size", 200)),
                            fault=os.environ.get("REVSYNC_FAULT"))
         with _progress() as advance:
             report = SyncRun(org, ws, state, opts, on_page=advance).run()
@@ -429,6 +464,8 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         log.error("org_unavailable", error=str(exc))
         click.echo(f"error: {exc}", err=True)
         return EXIT_ORG
+    except click.ClickException:
+        raise
     except Exception as exc:  # a long-lived --every loop must survive one failed run
         log.exception("run_failed", error=str(exc))
         click.echo(f"error: the run failed: {exc}; failed writes stay queued for the next run", err=True)
@@ -488,8 +525,11 @@ def runs_group(ctx, org_spec, state_path) -> None:
 @click.option("--org", "org_spec", default=None, help="As for `revsync runs`; may come after RUN_ID.")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
               help="As for `revsync runs`; may come after RUN_ID.")
+@click.option("--record", default=None, help="Only this record's changes (15- or 18-character Id).")
+@click.option("--field", "field_name", default=None, help="Only changes of this CRM field.")
 @click.pass_context
-def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None) -> None:
+def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None, record: str | None,
+              field_name: str | None) -> None:
     """Every field a run changed: old and new value, and the rules that decided it."""
     state_file = ctx.obj
     if state_path is not None:
@@ -499,10 +539,12 @@ def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None) -
     state = _open_state(state_file)
     run = state.run(run_id)
     if run is None:
-        click.echo(f"no run {run_id}", err=True)
-        sys.exit(EXIT_PARTIAL)
+        click.echo(f"no run {run_id} in {state_file}; `revsync runs` lists them", err=True)
+        sys.exit(EXIT_CONFIG)
     click.echo(json.dumps(run.asdict(), indent=2))
     for c in state.changes(run_id):
+        if (record and c.record_id[:15] != record[:15]) or (field_name and c.field.casefold() != field_name.casefold()):
+            continue
         click.echo(f"{c.record_id} {c.field}: {c.old!r} -> {c.new!r} [{c.status}]  {c.rules}")
 
 
@@ -513,7 +555,7 @@ def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None) -
 def revert(org_spec, state_path, run_id):
     """Restore a run's old values where records still hold what it wrote."""
     from filelock import FileLock, Timeout
-    from connector.revert import revert as do_revert
+    from connector.revert import RevertRefused, revert as do_revert
     path = _state_path(org_spec, state_path)
     lock = FileLock(str(path) + ".lock")
     try:
@@ -523,9 +565,9 @@ def revert(org_spec, state_path, run_id):
         sys.exit(EXIT_LOCKED)
     try:
         report = do_revert(_open_org(org_spec), _open_state(path), run_id)
-    except ValueError as exc:
+    except RevertRefused as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_PARTIAL)
+        sys.exit(EXIT_CONFIG)
     finally:
         lock.release()
     click.echo(str(report))

@@ -7,10 +7,16 @@ import structlog
 
 from mappings.outbound import same_value
 
+from rules.model import RevsyncError
+
 from .base import Backend, Patch
 from .state import State
 
 log = structlog.get_logger()
+
+
+class RevertRefused(RevsyncError):
+    """This run cannot be reverted as asked (exit 2: nothing was read or written)."""
 
 
 @dataclass
@@ -27,6 +33,8 @@ class RevertReport:
         if self.kept:
             lines.append(f"{len(self.kept)} field(s) were changed by people since and were left alone:")
             lines += [f"  {rid} {f}: run wrote {wrote!r}, now {now!r}" for rid, f, wrote, now in self.kept[:50]]
+            if len(self.kept) > 50:
+                lines.append(f"  ... {len(self.kept) - 50} more (`revsync runs show {self.reverted_by}` lists the run)")
         lines += [f"  failed {rid}: {why}" for rid, why in self.failed]
         return "\n".join(lines)
 
@@ -34,9 +42,15 @@ class RevertReport:
 def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) -> RevertReport:
     run = state.run(run_id)
     if run is None:
-        raise ValueError(f"no run {run_id}; `revsync runs` lists them")
-    report = RevertReport(run_id)
+        raise RevertRefused(f"no run {run_id}; `revsync runs` lists them")
+    done = state.reverted_by(run_id)
+    if done is not None:
+        raise RevertRefused(f"run {run_id} was already reverted by run {done}; to bring back what run "
+                            f"{run_id} wrote, revert run {done}")
     changes = [c for c in state.changes(run_id) if c.status == "written"]
+    if not changes:
+        raise RevertRefused(f"run {run_id} ({run.status}) wrote nothing; there is nothing to revert")
+    report = RevertReport(run_id)
     by_id: dict[str, list] = {}
     for c in changes:
         by_id.setdefault(c.record_id, []).append(c)

@@ -209,6 +209,16 @@ class State:
         self.db.execute("UPDATE runs SET finished_at=?, status=?, counts=? WHERE run_id=?",
                         (_now(), status, _dump(counts), run_id))
 
+    def close_stale_runs(self, object: str) -> int:
+        """Runs still marked running although the caller holds the lock: their process died."""
+        return self.db.execute("UPDATE runs SET status='interrupted', finished_at=? WHERE object=? "
+                               "AND status='running'", (_now(), object)).rowcount
+
+    def reverted_by(self, run_id: int) -> int | None:
+        row = self.db.execute("SELECT run_id FROM runs WHERE reverts=? ORDER BY run_id LIMIT 1",
+                              (run_id,)).fetchone()
+        return row[0] if row else None
+
     def runs(self, limit: int = 50, object: str | None = None) -> list[Run]:
         sql = "SELECT * FROM runs" + (" WHERE object=?" if object else "") + " ORDER BY run_id DESC LIMIT ?"
         args = (object, limit) if object else (limit,)

@@ -262,6 +262,7 @@ class SyncRun:
         start = time.perf_counter()
         if not self.opts.dry_run:
             self.report.recovered = self._recover()
+            self.state.close_stale_runs(obj)  # killed between pages: nothing to finish, only to say so
         positions = self.state.positions(obj)
         ctx = Context(now=self.opts.now, positions=dict(positions), reroute=self.opts.reroute)
         _, fingerprint = self.state.watermark(obj)
@@ -300,8 +301,8 @@ class SyncRun:
             if not self.opts.dry_run:
                 self.state.set_rules_fingerprint(obj, self.fingerprint)
             self.report.status = "partial" if self.report.failed or self.report.skipped else "ok"
-        except BaseException:
-            self.report.status = "failed"
+        except BaseException as exc:
+            self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             raise
         finally:
             self.report.seconds["total"] = time.perf_counter() - start

@@ -1,0 +1,91 @@
+"""What the command line does with people's mistakes and interruptions: exit codes a scheduler
+can act on, no tracebacks, and nothing changed by a command that was refused."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cli import parse_every
+from tests.integration.test_sync import NOW, ROOT, outputs, revsync, summary, sync, workspace  # noqa: F401
+
+
+def test_a_broken_or_misspelt_settings_file_is_exit_2(workspace):
+    (workspace / "revsync.toml").write_text('[revsync]\nrules = [broken\n')
+    proc = sync(workspace)
+    assert proc.returncode == 2 and "not valid TOML" in proc.stderr and "Traceback" not in proc.stderr
+    (workspace / "revsync.toml").write_text('[revsync]\nobjekt = "Lead"\n')
+    proc = revsync(workspace, "rules", "validate")
+    assert proc.returncode == 2 and "'objekt' (did you mean 'object'?)" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [("--now", "yesterday"), ("--now", "2026-13-01"), ("--org", "foo:bar"),
+                                  ("--max-change-share", "5"), ("--every", "soon")])
+def test_command_line_mistakes_exit_2_before_anything_is_touched(workspace, args):
+    before = outputs(workspace / "org.db")
+    extra = ["--org", "local:org.db"] if args[0] != "--org" else []
+    proc = revsync(workspace, "sync", *extra, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and args[1] in proc.stderr
+    assert outputs(workspace / "org.db") == before and not (workspace / ".revsync").exists()
+
+
+def test_every_takes_seconds_minutes_and_hours():
+    assert [parse_every(t) for t in ("30s", "15m", "1h")] == [30.0, 900.0, 3600.0]
+
+
+def test_a_run_is_reverted_once_and_a_run_that_wrote_nothing_not_at_all(workspace):
+    assert sync(workspace).returncode == 0
+    assert sync(workspace).returncode == 0  # run 2 writes nothing
+    assert revsync(workspace, "revert", "--org", "local:org.db", "1").returncode == 0
+    after_revert = outputs(workspace / "org.db")
+    again = revsync(workspace, "revert", "--org", "local:org.db", "1")
+    assert again.returncode == 2 and "already reverted by run 3" in again.stderr
+    nothing = revsync(workspace, "revert", "--org", "local:org.db", "2")
+    assert nothing.returncode == 2 and "wrote nothing" in nothing.stderr
+    missing = revsync(workspace, "revert", "--org", "local:org.db", "99")
+    assert missing.returncode == 2 and "no run 99" in missing.stderr
+    assert outputs(workspace / "org.db") == after_revert
+    assert len(revsync(workspace, "runs", "--org", "local:org.db").stdout.splitlines()) == 3
+    assert revsync(workspace, "runs", "--org", "local:org.db", "show", "99").returncode == 2
+
+
+def test_runs_show_narrows_to_a_record_and_a_field(workspace):
+    assert sync(workspace).returncode == 0
+    every = revsync(workspace, "runs", "show", "1", "--org", "local:org.db").stdout.splitlines()
+    changes = [line for line in every if line.startswith("00Q")]
+    record = changes[0].split()[0]
+    mine = [line for line in changes if line.startswith(record)]
+    shown = revsync(workspace, "runs", "show", "1", "--org", "local:org.db", "--record", record[:15]).stdout
+    assert [line for line in shown.splitlines() if line.startswith("00Q")] == mine
+    owners = revsync(workspace, "runs", "show", "1", "--org", "local:org.db", "--field", "ownerid").stdout
+    lines = [line for line in owners.splitlines() if line.startswith("00Q")]
+    assert lines and all(line.split()[1] == "OwnerId:" for line in lines)
+
+
+def test_a_run_killed_between_pages_is_listed_as_interrupted(workspace):
+    crashed = sync(workspace, env={"REVSYNC_FAULT": "kill-after-page:1"})
+    assert crashed.returncode == -9
+    assert " running " in revsync(workspace, "runs", "--org", "local:org.db").stdout
+    assert sync(workspace).returncode == 0
+    listed = revsync(workspace, "runs", "--org", "local:org.db").stdout.splitlines()
+    assert " ok " in listed[0] and " interrupted " in listed[1]
+
+
+def test_ctrl_c_stops_sync_every_with_130(workspace):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = workspace / "every.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "sync", "--org", "local:org.db", "--every", "1h",
+                                 "--now", NOW], cwd=workspace, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 120
+        while "next run in 1h" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=20)
+    text = log.read_text()
+    assert code == 130 and "stopped: interrupted" in text and "Traceback" not in text
