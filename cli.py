@@ -418,21 +418,17 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, fu
 
 def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, accept_changes,
                max_change_share, now_text, engine) -> int:
-    from filelock import FileLock, Timeout
     from connector.base import BackendError
     from connector.state import State, StateError
     from connector.sync import GuardTripped, SyncOptions, SyncRun
     log = structlog.get_logger()
     path = _state_path(org_spec, state_path)
     # A dry run writes nothing, state included: it takes no lock and reads a copy in memory.
-    lock = None
+    locks = []
     if not dry_run:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path) + ".lock")
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            click.echo(f"error: another revsync run holds {path}.lock; this run did nothing", err=True)
+        locks = _take_locks(org_spec, path)
+        if locks is None:
             return EXIT_LOCKED
     try:
         org = _connect(org_spec)
@@ -471,8 +467,32 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         click.echo(f"error: the run failed: {exc}; failed writes stay queued for the next run", err=True)
         return EXIT_PARTIAL
     finally:
-        if lock is not None:
+        for lock in locks:
             lock.release()
+
+
+def _take_locks(org_spec: str, state: Path):
+    """The state's lock and, for an embedded org, one beside its file: two runs on one org
+    never overlap, whichever directory or spelling of the path they were started with.
+    None (and a message) when another run holds one."""
+    from filelock import FileLock, Timeout
+    paths = [Path(str(state) + ".lock")]
+    kind, _, rest = org_spec.partition(":")
+    if kind == "local" and Path(rest).exists():
+        org = Path(rest).resolve()
+        paths.append(org.with_name(org.name + ".revsync.lock"))
+    taken = []
+    for lock_path in paths:
+        lock = FileLock(str(lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            for held in taken:
+                held.release()
+            click.echo(f"error: another revsync run holds {lock_path}; this run did nothing", err=True)
+            return None
+        taken.append(lock)
+    return taken
 
 
 def _progress():
@@ -507,7 +527,7 @@ def runs_group(ctx, org_spec, state_path) -> None:
     """List sync runs with their counts."""
     ctx.obj = _state_path(org_spec, state_path)
     if ctx.invoked_subcommand is None:
-        runs = _open_state(ctx.obj).runs()
+        runs = _open_state(ctx.obj).runs() if ctx.obj.exists() else []
         if not runs:
             click.echo(f"no runs recorded in {ctx.obj} (sync with the same --org, or pass --state)", err=True)
         for run in runs:
@@ -536,8 +556,8 @@ def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None, r
         state_file = state_path
     elif org_spec is not None and ctx.parent.params.get("state_path") is None:
         state_file = _state_path(org_spec, None)  # an explicit --state before `show` still wins
-    state = _open_state(state_file)
-    run = state.run(run_id)
+    run = _open_state(state_file).run(run_id) if Path(state_file).exists() else None
+    state = _open_state(state_file) if run is not None else None
     if run is None:
         click.echo(f"no run {run_id} in {state_file}; `revsync runs` lists them", err=True)
         sys.exit(EXIT_CONFIG)
@@ -554,14 +574,13 @@ def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None, r
 @click.argument("run_id", type=int)
 def revert(org_spec, state_path, run_id):
     """Restore a run's old values where records still hold what it wrote."""
-    from filelock import FileLock, Timeout
     from connector.revert import RevertRefused, revert as do_revert
     path = _state_path(org_spec, state_path)
-    lock = FileLock(str(path) + ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        click.echo("error: a sync run holds the lock; try again when it is done", err=True)
+    if not path.exists():
+        click.echo(f"error: no runs recorded in {path} (use the same --org as the sync, or pass --state)", err=True)
+        sys.exit(EXIT_CONFIG)
+    locks = _take_locks(org_spec, path)
+    if locks is None:
         sys.exit(EXIT_LOCKED)
     try:
         report = do_revert(_open_org(org_spec), _open_state(path), run_id)
@@ -569,7 +588,8 @@ def revert(org_spec, state_path, run_id):
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     finally:
-        lock.release()
+        for lock in locks:
+            lock.release()
     click.echo(str(report))
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 

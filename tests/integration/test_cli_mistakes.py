@@ -89,3 +89,19 @@ def test_ctrl_c_stops_sync_every_with_130(workspace):
         code = proc.wait(timeout=20)
     text = log.read_text()
     assert code == 130 and "stopped: interrupted" in text and "Traceback" not in text
+
+
+def test_two_runs_on_one_embedded_org_never_overlap_whatever_the_directory(workspace, tmp_path):
+    from filelock import FileLock
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    org = (workspace / "org.db").resolve()
+    with FileLock(str(org) + ".revsync.lock"):  # as a sync started from the workspace holds it
+        proc = revsync(elsewhere, "sync", "--org", f"local:{org}", "--rules", str(workspace / "rules"),
+                       "--now", NOW)
+        assert proc.returncode == 4 and "org.db.revsync.lock" in proc.stderr
+        reverting = revsync(workspace, "revert", "--org", "local:org.db", "1")
+    assert reverting.returncode == 2 and "no runs recorded" in reverting.stderr  # and no state file made
+    assert not (workspace / ".revsync").exists()
+    assert revsync(elsewhere, "runs", "--org", f"local:{org}").returncode == 0
+    assert not list(elsewhere.glob(".revsync/*.state.db"))  # the refused run made no state
