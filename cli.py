@@ -314,6 +314,9 @@ state_option = click.option("--state", "state_path", type=click.Path(path_type=P
                             help="State file (default .revsync/<org>.state.db).")
 
 
+ORG_OBJECTS = ["Lead", "Opportunity", "Account", "User", "Group"]  # the embedded org's tables
+
+
 @main.group("org")
 def org_group() -> None:
     """Create, import into and export from the embedded org."""
@@ -339,19 +342,23 @@ def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
 @org_group.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--object", "object_name", required=True)
+@click.option("--object", "object_name", required=True, type=click.Choice(ORG_OBJECTS, case_sensitive=False))
 def org_import(path: Path, file: Path, object_name: str) -> None:
     """Load a Data Loader style CSV (CRM field names) into the embedded org."""
-    from connector.transfer import import_csv
+    from connector.transfer import ImportRefused, import_csv
     org = _open_org(f"local:{path}", create=True)
-    result = import_csv(org, object_name, file)
+    try:
+        result = import_csv(org, object_name, file)
+    except ImportRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     click.echo(str(result))
     sys.exit(EXIT_PARTIAL if result.bad else EXIT_OK)
 
 
 @org_group.command("export")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--object", "object_name", required=True)
+@click.option("--object", "object_name", required=True, type=click.Choice(ORG_OBJECTS, case_sensitive=False))
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="File (default: stdout).")
 def org_export(path: Path, object_name: str, output: Path | None) -> None:
     """Write an object's records as Data Loader style CSV."""

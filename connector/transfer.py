@@ -8,10 +8,17 @@ from typing import Any, TextIO
 
 from rules.values import parse_instant
 
+from rules.model import RevsyncError
+
 from .files import BadRow, read_records
 from .local import LocalOrg, format_stamp
+from .schema import PREFIX
 
 NUMBER = {"int", "double", "currency", "percent"}
+
+
+class ImportRefused(RevsyncError):
+    """The file cannot be imported as this object (exit 2; nothing was imported)."""
 
 
 @dataclass
@@ -19,10 +26,15 @@ class ImportResult:
     object: str
     created: int = 0
     bad: list[BadRow] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # columns that are not fields of the object
 
     def __str__(self) -> str:
         lines = [f"imported {self.created} {self.object} records"]
-        lines += [f"  {b}" for b in self.bad]
+        if self.ignored:
+            lines.append(f"  ignored column(s) that are not {self.object} fields: {', '.join(self.ignored)}")
+        lines += [f"  {b}" for b in self.bad[:20]]
+        if len(self.bad) > 20:
+            lines.append(f"  ... {len(self.bad) - 20} more rows skipped, for the same kinds of reasons")
         return "\n".join(lines)
 
 
@@ -51,18 +63,35 @@ def _typed(value: Any, ftype: str) -> Any:
 
 
 def import_csv(org: LocalOrg, object: str, path: Path) -> ImportResult:
+    """Create a record per row. Columns are the object's API field names, in any case (Data
+    Loader writes them upper-case); other columns are listed and ignored."""
     info = org.describe(object)
+    by_folded = {name.casefold(): name for name in info if name not in ("LastModifiedDate", "SystemModstamp")}
+    prefix = PREFIX[object]
     result = ImportResult(object)
     bad: list[BadRow] = []
-    batch: list[dict] = []
+    batch: list[tuple[int, dict]] = []
+    columns: dict[str, str] | None = None
     for line, row in enumerate(read_records(path, bad), 2):
+        if columns is None:
+            columns = {c: by_folded[c.strip().casefold()] for c in row if c.strip().casefold() in by_folded}
+            result.ignored = [c for c in row if c not in columns]
+            if not columns:
+                raise ImportRefused(f"{path}: no column is a field of {object} (the header has "
+                                    f"{', '.join(list(row)[:8])}); name columns by API name, e.g. "
+                                    f"{', '.join(list(by_folded.values())[:4])}")
         record: dict[str, Any] = {}
+        name = ""
         try:
-            for name, value in row.items():
-                if name in info and name not in ("LastModifiedDate", "SystemModstamp"):
-                    record[name] = _typed(value, info[name].type)
+            for column, name in columns.items():
+                record[name] = _typed(row.get(column), info[name].type)
         except ValueError as exc:
             bad.append(BadRow(str(path), line, f"{name}: {exc}"))
+            continue
+        rid = record.get("Id")
+        if rid and not (len(rid) in (15, 18) and rid.isalnum() and rid.startswith(prefix)):
+            bad.append(BadRow(str(path), line, f"Id: {rid!r} is not {_article(object)} {object} Id "
+                                               f"({object} Ids are 15 or 18 letters and digits starting {prefix})"))
             continue
         batch.append((line, record))
         if len(batch) >= 500:
@@ -72,6 +101,10 @@ def import_csv(org: LocalOrg, object: str, path: Path) -> ImportResult:
         result.created += _insert_new(org, object, batch, path, bad)
     result.bad = bad
     return result
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _insert_new(org: LocalOrg, object: str, batch: list[tuple[int, dict]], path: Path, bad: list[BadRow]) -> int:

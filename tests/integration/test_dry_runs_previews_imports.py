@@ -79,3 +79,30 @@ def test_import_after_an_import_with_ids_does_not_collide(org, tmp_path):
     more.write_text("LastName,Company\n" + "".join(f"N{i},Acme\n" for i in range(5)))
     assert import_csv(org, "Lead", more).created == 5
     assert org.count("Lead") == 9
+
+
+def test_import_reads_data_loader_headers_and_refuses_another_objects_ids(org, tmp_path):
+    from connector.transfer import ImportRefused
+    upper = tmp_path / "upper.csv"
+    upper.write_text(f'"ID","LASTNAME","COMPANY","Lead Source"\n"{sf_id("00Q", 50)}","Up","Acme","Web"\n')
+    result = import_csv(org, "Lead", upper)
+    assert result.created == 1 and result.ignored == ["Lead Source"]
+    assert "ignored column(s) that are not Lead fields: Lead Source" in str(result)
+    (row,) = org.read_ids("Lead", ["LastName", "Company"], [sf_id("00Q", 50)])
+    assert (row["LastName"], row["Company"]) == ("Up", "Acme")
+    leads = tmp_path / "leads.csv"
+    leads.write_text(f"Id,Name\n{sf_id('00Q', 60)},Not an account\n")
+    wrong = import_csv(org, "Account", leads)
+    assert wrong.created == 0 and "is not an Account Id" in str(wrong.bad[0]) and org.count("Account") == 0
+    nothing = tmp_path / "nothing.csv"
+    nothing.write_text("Lead ID,Employees\nx,5\n")
+    with pytest.raises(ImportRefused, match="no column is a field of Lead"):
+        import_csv(org, "Lead", nothing)
+
+
+def test_org_commands_name_the_objects_they_know(tmp_path):
+    LocalOrg(tmp_path / "org.db", create=True).close()
+    proc = revsync(tmp_path, "org", "export", "org.db", "--object", "Contact")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "'lead'" in proc.stderr.lower()
+    proc = revsync(tmp_path, "org", "export", "org.db", "--object", "lead")
+    assert proc.returncode == 0 and proc.stdout.startswith("Id,")
