@@ -236,17 +236,32 @@ def _print_decisions(result, table, trace: bool) -> None:
 @rules_option
 @mappings_option
 @object_option
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or JSONL export holding the record.")
+@click.option("--org", "org_spec", default=None,
+              help="Read the record from an org instead (local:PATH or salesforce), with its account and owner.")
 @click.argument("record_id")
 @now_option
-def explain(rules_dir, mappings_dir, object_name, input_path, record_id, now_text):
+def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_id, now_text):
     """One record's full story: every section, every rule, and why it did or did not match."""
-    from connector.offline import explain_record
+    from connector.offline import explain_org_record, explain_record
+    if (input_path is None) == (org_spec is None):
+        raise click.UsageError("give the record's source: --input FILE or --org local:PATH")
     now = parse_now(now_text)
+    if org_spec is not None:
+        _check_org_spec(org_spec)
     ws = _load(rules_dir, mappings_dir, object_name)
-    text = explain_record(ws, input_path, record_id, now)
+    if org_spec is not None:
+        from connector.base import BackendError
+        try:
+            text = explain_org_record(ws, _open_org(org_spec), record_id, now)
+        except BackendError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ORG)
+    else:
+        text = explain_record(ws, input_path, record_id, now)
     if text is None:
-        click.echo(f"no record with id {record_id} in {input_path}", err=True)
+        click.echo(f"no {ws.object} with id {record_id} in {input_path or org_spec}", err=True)
         sys.exit(EXIT_PARTIAL)
     click.echo(text)
 

@@ -54,6 +54,22 @@ def explain_record(ws: Workspace, path: Path, record_id: str, now: datetime) -> 
     return None
 
 
+def explain_org_record(ws: Workspace, org, record_id: str, now: datetime) -> str | None:
+    """As `explain_record`, for a record read from an org: with the account it matches, its
+    owner's User and the org's inactive users, as a sync reads it. Teams start their round
+    robin at the first member (a sync continues from the state's position)."""
+    from .sync import SyncOptions, SyncRun
+    reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
+    wanted = record_id.strip()
+    found = org.read_ids(ws.object, reader.fields, [wanted])
+    if not found:
+        return None
+    reader._load_context()
+    record = reader._rule_record(found[0])
+    ctx = Context(now=now, inactive=reader.directory.inactive())
+    return Explainer(Evaluator(ws.ruleset)).explain(record, ctx)
+
+
 def summarize(decisions: list[Decision]) -> str:
     """What a sales or marketing lead wants to read about a batch of decisions."""
     total = len(decisions)

@@ -114,7 +114,10 @@ class ConditionParser:
 
     def _test(self, name: str, ftype: FieldType, op: Op, arg: Node, loc: Location) -> Test | None:
         typed = self._typed_arg(name, ftype, op, arg)
-        return None if typed is _FAIL else Test(name, op, typed, loc)
+        if typed is _FAIL:
+            return None
+        written = [item.value for item in arg.value] if arg.is_seq else arg.value
+        return Test(name, op, typed, loc, written if isinstance(written, (str, list)) else None)
 
     def _wrong(self, arg: Node, name: str, ftype: FieldType, op: Op, want: str, fix: str = "") -> Any:
         self._bad(arg.loc, "E112", f"'{name}' ({ftype.value}) {op.value}: expected {want}, "

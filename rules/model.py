@@ -130,9 +130,11 @@ class Test:
     op: Op
     value: Any
     loc: Location
+    written: Any = field(default=None, compare=False)  # the value as the file spells it, for explanations
 
     def describe(self) -> str:
-        return f"{self.field} {self.op.value} {_show(self.value)}"
+        shown = self.value if self.written is None or self.op in (Op.OLDER_THAN, Op.NEWER_THAN, Op.MATCHES) else self.written
+        return f"{self.field} {self.op.value} {_show(shown)}"
 
 
 def _show(value: Any) -> str:
@@ -144,7 +146,7 @@ def _show(value: Any) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, frozenset):
         return "[" + ", ".join(sorted(_show(v) for v in value)) + "]"
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return repr(value)
 

@@ -115,6 +115,32 @@ def test_explain_tells_the_whole_story(export):
     assert "Everyone else" in out
 
 
+def test_explain_shows_tests_as_the_rule_file_spells_them(export):
+    out = run("explain", "--rules", str(EXAMPLE), "--input", str(export), "--now", NOW, "00Q000000000001AAA").stdout
+    assert "industry in ['Software', 'Financial Services']" in out  # not the case-folded set it compares
+
+
+def test_explain_reads_a_record_from_the_org_with_its_account(tmp_path):
+    from connector.demo import create_demo_org
+    from connector.local import LocalOrg
+    create_demo_org(tmp_path / "org.db", leads=300, seed=5)
+    org = LocalOrg(tmp_path / "org.db")
+    # A lead whose email domain is an account's website: the sync matches them.
+    websites = {(a["Website"] or "").removeprefix("https://").removeprefix("www.").strip("/"): a
+                for a in org.read_all("Account", ["Website", "Share_of_Wallet__c"]) if a["Share_of_Wallet__c"]}
+    matched = next(r["Id"] for r in org.read_all("Lead", ["Email", "IsConverted"])
+                   if not r["IsConverted"] and (r["Email"] or "@").split("@")[1] in websites)
+    out = _explain_org(tmp_path, matched)
+    assert f"Lead {matched} at 2026-11-23T15:00:00Z" in out and "account.owner_id='005" in out
+    assert "account.share_of_wallet=0." in out
+    neither = run("explain", "--rules", str(EXAMPLE), "--now", NOW, "00Q000000000001AAA", cwd=tmp_path, check_rc=2)
+    assert "--input FILE or --org" in neither.stderr
+
+
+def _explain_org(cwd: Path, rid: str) -> str:
+    return run("explain", "--rules", str(EXAMPLE), "--org", "local:org.db", "--now", NOW, rid, cwd=cwd).stdout
+
+
 def test_explain_unknown_id(export):
     run("explain", "--rules", str(EXAMPLE), "--input", str(export), "--now", NOW, "00Qnope", check_rc=1)
 
