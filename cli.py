@@ -166,6 +166,11 @@ def rules_test(rules_dir: Path, mappings_dir: Path | None, engine: str, object_n
     sys.exit(EXIT_PARTIAL if failed else EXIT_OK)
 
 
+# What admins type first: `revsync validate` and `revsync test` are the rules commands.
+main.add_command(rules_validate, "validate")
+main.add_command(rules_test, "test")
+
+
 @rules_group.command("schema")
 def rules_schema() -> None:
     """Print the JSON Schema of rule files (for editors' completion and checks)."""
@@ -323,7 +328,8 @@ def _state_path(org: str, state: Path | None) -> Path:
 
 
 org_option = click.option("--org", "org_spec", default=_settings_default("org", "local:revsync-demo.db"),
-                          show_default="local:revsync-demo.db", help="local:PATH (the embedded org).")
+                          show_default="local:revsync-demo.db",
+                          help="local:PATH (the embedded org) or salesforce (credentials from the environment).")
 state_option = click.option("--state", "state_path", type=click.Path(path_type=Path),
                             default=_settings_default("state", None),
                             help="State file (default .revsync/<org>.state.db).")

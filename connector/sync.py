@@ -58,6 +58,7 @@ class SyncReport:
     evaluated: int = 0
     changed: int = 0
     written: int = 0
+    would_write: int = 0  # a dry run's: what a run would write
     failed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     fields: Counter = field(default_factory=Counter)
@@ -69,13 +70,14 @@ class SyncReport:
         return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
                 "status": self.status, "read": self.read, "evaluated": self.evaluated,
                 "changed": self.changed, "written": self.written, "failed": self.failed,
+                **({"would_write": self.would_write} if self.dry_run else {}),
                 "skipped": len(self.skipped), "recovered": self.recovered, "api_calls": self.api_calls,
                 "fields": dict(self.fields), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
     def __str__(self) -> str:
-        verb = "would write" if self.dry_run else "wrote"
+        verb = f"would write {self.would_write}" if self.dry_run else f"wrote {self.written}"
         text = (f"{self.object}: read {self.read}, evaluated {self.evaluated}, {self.changed} changed, "
-                f"{verb} {self.written}, {self.failed} failed, {len(self.skipped)} skipped")
+                f"{verb}, {self.failed} failed, {len(self.skipped)} skipped")
         if self.fields:
             text += "\n  fields: " + ", ".join(f"{k} {v}" for k, v in self.fields.most_common())
         for rid, why in self.skipped[:20]:
@@ -288,7 +290,7 @@ class SyncRun:
                 self._ensure_context(ctx)
                 planned, _ = self._plan(page, ctx)
                 if self.opts.dry_run:
-                    self.report.written += len(planned.patches)
+                    self.report.would_write += len(planned.patches)
                     continue
                 written_before, failed_before = self.report.written, self.report.failed
                 self._commit_page(run_id, page_no, planned, dict(ctx.positions))

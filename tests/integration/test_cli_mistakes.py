@@ -105,3 +105,10 @@ def test_two_runs_on_one_embedded_org_never_overlap_whatever_the_directory(works
     assert not (workspace / ".revsync").exists()
     assert revsync(elsewhere, "runs", "--org", f"local:{org}").returncode == 0
     assert not list(elsewhere.glob(".revsync/*.state.db"))  # the refused run made no state
+
+
+def test_validate_and_test_are_also_top_level_commands(workspace):
+    assert revsync(workspace, "validate").stdout == revsync(workspace, "rules", "validate").stdout
+    tested = revsync(workspace, "test")
+    assert tested.returncode == 0 and tested.stdout == revsync(workspace, "rules", "test").stdout
+    assert " passed, 0 failed" in tested.stdout

@@ -176,7 +176,8 @@ def test_guard_stops_a_rule_change_that_moves_too_much(workspace):
     assert "--accept-changes" in proc.stderr and "preview" in proc.stderr
     runs = revsync(workspace, "runs", "--org", "local:org.db").stdout.splitlines()
     assert "guarded" in runs[0] and "stopped: would move" in runs[0]  # listed, newest first
-    assert summary(sync(workspace, "--dry-run"))["written"] > 0  # nothing was written by the guard
+    dry = summary(sync(workspace, "--dry-run"))
+    assert dry["would_write"] > 0 and dry["written"] == 0  # nothing was written by the guard
     accepted = sync(workspace, "--accept-changes")
     assert accepted.returncode == 0 and summary(accepted)["written"] > 0
 
