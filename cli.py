@@ -460,14 +460,14 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
             return EXIT_LOCKED
     try:
         org = _connect(org_spec)
-        if not dry_run:
-            from connector.preflight import preflight
-            problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
-            if problems:
-                report_problems(problems)
-                click.echo("the org is missing what revsync writes; nothing was written. "
-                           "`revsync doctor` lists what to create.", err=True)
-                return EXIT_CONFIG
+        # A dry run checks too: it must not promise writes the real run would refuse.
+        from connector.preflight import preflight
+        problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
+        if problems:
+            report_problems(problems)
+            click.echo("the org is missing what revsync writes, or users and queues the rules name; "
+                       "nothing was written. `revsync doctor` lists what to create.", err=True)
+            return EXIT_CONFIG
         state = State.for_reading(path) if dry_run else State(path)
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,

@@ -3,7 +3,8 @@ of a type that can hold what the rules decide?"""
 from __future__ import annotations
 
 from mappings import Mapping
-from rules.model import Location, Problem, RuleSet, Section, Severity
+from mappings.outbound import Directory, UnknownOwner
+from rules.model import AssignKind, Location, Problem, RuleSet, Section, Severity
 
 from .base import Backend, BackendError
 
@@ -76,4 +77,44 @@ def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet) -> list[Prob
             need = max(longest, limit if out.name == "reason" else 0)
             problems.append(Problem("D007", f"{obj}.{out.crm} holds {info.length} characters; revsync may "
                                     f"write {need}", out.loc, f"make it at least {need} long, or lower max_length"))
+    if mapping.output("owner") is not None:
+        problems += owner_problems(backend, ruleset)
     return problems
+
+
+def owner_problems(backend: Backend, ruleset: RuleSet) -> list[Problem]:
+    """Users and queues the rules name that the org does not have, or whose users are inactive:
+    records routed to them would be skipped (D008); inactive team members are passed over (D009)."""
+    users = list(backend.read_all("User", ["Username", "Email", "Name", "IsActive"]))
+    queues = [g for g in backend.read_all("Group", ["Name", "DeveloperName", "Type"]) if g.get("Type") in (None, "Queue")]
+    directory = Directory(users, queues)
+    problems: list[Problem] = []
+    named = [r.assign for r in ruleset.rules(Section.ROUTE) if r.assign is not None]
+    named += [r.escalate for r in ruleset.rules(Section.SLA) if r.escalate is not None]
+    for assign in named:
+        if assign.kind in (AssignKind.USER, AssignKind.QUEUE):
+            why = _unresolved(directory, f"{assign.kind.value}:{assign.target}")
+            if why:
+                problems.append(Problem("D008", f"{assign.kind.value} '{assign.target}': {why}", assign.loc,
+                                        f"create or activate the {assign.kind.value} in the org, or name another "
+                                        f"(records routed here would be skipped)"))
+    for team in ruleset.teams:
+        for member, _ in team.members:
+            why = _unresolved(directory, f"user:{member}")
+            if why == "user is inactive":
+                problems.append(Problem("D009", f"team '{team.name}' member '{member}' is inactive", team.loc,
+                                        "round robin passes over them; remove them from the team when they leave",
+                                        Severity.WARNING))
+            elif why:
+                problems.append(Problem("D008", f"team '{team.name}' member '{member}': {why}", team.loc,
+                                        "create the user in the org or fix the name (records routed to them "
+                                        "would be skipped)"))
+    return problems
+
+
+def _unresolved(directory: Directory, owner: str) -> str:
+    try:
+        directory.resolve(owner)
+    except UnknownOwner as exc:
+        return str(exc).split(": ", 1)[-1]
+    return ""

@@ -9,23 +9,63 @@ from connector.workspace import load_workspace
 from rules.templates import example_rules_dir
 
 
+import pytest
+
+from connector.demo import create_demo_org
+from connector.local import LocalOrg
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("org") / "org.db"
+    create_demo_org(path, leads=50)
+    return LocalOrg(path)
+
+
 class Described:
+    """The demo org's users and queues, with the Lead fields a test gives."""
     name = "stub"
 
-    def __init__(self, fields):
-        self.fields = fields
+    def __init__(self, fields, org):
+        self.fields, self.org = fields, org
 
     def describe(self, object):
         return self.fields
 
+    def read_all(self, object, fields):
+        return self.org.read_all(object, fields)
 
-def test_a_complete_org_is_ready():
+
+def test_a_complete_org_is_ready(demo):
     ws = load_workspace(example_rules_dir(), None, "Lead")
-    assert [p for p in preflight(Described(OBJECTS["Lead"]), ws.mapping, ws.ruleset)
+    assert [p for p in preflight(Described(OBJECTS["Lead"], demo), ws.mapping, ws.ruleset)
             if p.severity.value == "error"] == []
 
 
-def test_every_gap_is_reported_with_what_to_do():
+def test_owners_the_rules_name_must_be_in_the_org(demo, tmp_path):
+    from connector.base import Patch
+    from tests.rulekit import ruleset
+    rules = ruleset("""
+object: Lead
+teams:
+  west: {members: [alice@acme.example, nobody@acme.example]}
+route:
+  - {name: Ghost, when: {state: CA}, assign: {user: ghost@acme.example}}
+  - {name: Nowhere, when: {state: NY}, assign: {queue: No Such Queue}}
+  - {name: West, when: {state: WA}, assign: {team: west}}
+  - {name: Inbound, assign: {queue: Inbound SDR}}
+""")
+    ws = load_workspace(example_rules_dir(), None, "Lead")
+    found = [(p.code, p.loc.line) for p in preflight(Described(OBJECTS["Lead"], demo), ws.mapping, rules)]
+    assert sorted(found) == [("D008", 4), ("D008", 6), ("D008", 7)]  # nobody@, ghost@, No Such Queue
+    alice = next(u["Id"] for u in demo.read_all("User", ["Username"]) if u["Username"] == "alice@acme.example")
+    demo.write([Patch("User", alice, {"IsActive": False})])
+    found = {(p.code, p.severity.value) for p in preflight(Described(OBJECTS["Lead"], demo), ws.mapping, rules)}
+    assert ("D009", "warning") in found
+    demo.write([Patch("User", alice, {"IsActive": True})])
+
+
+def test_every_gap_is_reported_with_what_to_do(demo):
     ws = load_workspace(example_rules_dir(), None, "Lead")
     fields = dict(OBJECTS["Lead"])
     del fields["Revsync_Score__c"]
@@ -34,7 +74,7 @@ def test_every_gap_is_reported_with_what_to_do():
     fields["Revsync_SLA_Status__c"] = FieldInfo("Revsync_SLA_Status__c", "picklist", True, 20, ("pending", "met"))
     fields["Revsync_Stage__c"] = replace(fields["Revsync_Stage__c"], length=5)
     del fields["Rating"]
-    found = {p.code: p for p in preflight(Described(fields), ws.mapping, ws.ruleset)}
+    found = {p.code: p for p in preflight(Described(fields, demo), ws.mapping, ws.ruleset)}
     assert set(found) == {"D002", "D003", "D004", "D005", "D006", "D007"}
     assert "Number" in found["D003"].fix and "Revsync_Score__c" in found["D003"].message
     assert "breached" in found["D006"].message
