@@ -112,3 +112,12 @@ def test_validate_and_test_are_also_top_level_commands(workspace):
     tested = revsync(workspace, "test")
     assert tested.returncode == 0 and tested.stdout == revsync(workspace, "rules", "test").stdout
     assert " passed, 0 failed" in tested.stdout
+
+
+def test_a_dry_run_refuses_what_the_real_run_would_refuse(workspace):
+    rules = workspace / "rules" / "lead.yaml"
+    rules.write_text(rules.read_text().replace("alice@acme.example", "ghost@acme.example", 1))
+    for extra in (["--dry-run"], []):
+        proc = sync(workspace, *extra)
+        assert proc.returncode == 2 and "D008" in proc.stderr and "ghost@acme.example" in proc.stderr
+    assert revsync(workspace, "doctor", "--org", "local:org.db").returncode == 2
