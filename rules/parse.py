@@ -47,6 +47,7 @@ class RuleFileParser:
         self.fields = dict(fields)
         self.problems: list[Problem] = []
         self.categories: set[str] = set()
+        self.broken_calendars: set[str] = set()  # defined with problems: not also "unknown"
 
     def err(self, code: str, message: str, loc: Location, fix: str = "",
             severity: Severity = Severity.ERROR) -> None:
@@ -330,7 +331,9 @@ class RuleFileParser:
         cal = entry.get("calendar")
         if cal is not None:
             name = str(cal.value)
-            if name not in calendars:
+            if name in self.broken_calendars:
+                ok = False  # defined, with its own problems already reported
+            elif name not in calendars:
                 self.err("E117", f"unknown calendar '{name}'", cal.loc,
                          did_you_mean(name, calendars) or "define it under `calendars:`")
                 ok = False
@@ -368,6 +371,8 @@ class RuleFileParser:
             parsed = self.calendar(name, cal)
             if parsed is not None:
                 out[name] = parsed
+            else:
+                self.broken_calendars.add(name)
         return out
 
     def calendar(self, name: str, node: Node) -> Calendar | None:

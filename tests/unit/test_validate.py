@@ -162,3 +162,17 @@ def test_a_file_that_is_not_yaml_is_reported_where_it_breaks(tmp_path):
     assert {p.code for p in exc.value.problems} == {"E001", "E002"}  # not "no rule file for Lead"
     (tmp_path / "lead.yaml").write_text("object: Lead\nqualify: [{name: A, stage: X}]\n")
     assert find_rule_file(tmp_path, "Lead").name == "lead.yaml"  # another object's broken file is not in the way
+
+
+def test_a_calendar_with_a_problem_is_not_also_unknown_where_it_is_used():
+    text = """\
+object: Lead
+calendars:
+  us-east: {timezone: America/NewYork, days: [mon], hours: ["09:00", "17:00"]}
+qualify:
+  - {name: Q, stage: MQL}
+sla:
+  - {name: A, when: {stage: MQL}, within: 4h, calendar: us-east}
+  - {name: B, within: 1d, calendar: us-eats}
+"""
+    assert codes(text) == [("E115", 3, 23), ("E117", 8, 37)]
