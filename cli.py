@@ -92,12 +92,24 @@ object_option = click.option("--object", "object_name", default=_settings_defaul
                              show_default="Lead", help="CRM object: Lead or Opportunity.")
 now_option = click.option("--now", "now_text", default=None,
                           help="Evaluation time, ISO 8601 (default: the current time).")
+encoding_option = click.option("--encoding", default="utf-8-sig", show_default="utf-8",
+                               help="The input file's text encoding, e.g. cp1252 for a CSV Excel saved as plain CSV.")
 engine_option = click.option("--engine", type=click.Choice(["default", "durable"]),
                              default=_settings_default("engine", "default"), show_default="default",
                              help="Rule engine; durable needs `pip install 'revsync[durable]'`.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    def invoke(self, ctx):
+        from connector.files import InputError
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:  # an input file as a whole cannot be read: refused before its first row
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="revsync")
 def main(verbose: bool) -> None:
@@ -204,7 +216,8 @@ def rules_fields(mappings_dir: Path | None, object_name: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @click.option("--trace", is_flag=True, help="Include every matched rule with file:line in jsonl output.")
 @engine_option
-def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, trace, engine):
+@encoding_option
+def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, trace, engine, encoding):
     """Evaluate an export offline and print one decision per record, in input order."""
     from connector.offline import evaluate_file
     now = parse_now(now_text)
@@ -213,7 +226,7 @@ def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, tr
     if fmt == "table":
         from connector.report import DecisionTable
         table = DecisionTable()
-    result = evaluate_file(ws, input_path, now, engine)
+    result = evaluate_file(ws, input_path, now, engine, encoding=encoding)
     try:
         _print_decisions(result, table, trace)
     except RuntimeError as exc:  # the optional engine's own failures, e.g. durable_rules' limits
@@ -247,7 +260,8 @@ def _print_decisions(result, table, trace: bool) -> None:
               help="Read the record from an org instead (local:PATH or salesforce), with its account and owner.")
 @click.argument("record_id")
 @now_option
-def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_id, now_text):
+@encoding_option
+def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_id, now_text, encoding):
     """One record's full story: every section, every rule, and why it did or did not match."""
     from connector.offline import explain_org_record, explain_record
     if (input_path is None) == (org_spec is None):
@@ -264,7 +278,7 @@ def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_i
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_ORG)
     else:
-        text = explain_record(ws, input_path, record_id, now)
+        text = explain_record(ws, input_path, record_id, now, encoding)
     if text is None:
         click.echo(f"no {ws.object} with id {record_id} in {input_path or org_spec}", err=True)
         sys.exit(EXIT_PARTIAL)
@@ -364,12 +378,13 @@ def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--object", "object_name", required=True, type=click.Choice(ORG_OBJECTS, case_sensitive=False))
-def org_import(path: Path, file: Path, object_name: str) -> None:
+@encoding_option
+def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
     """Load a Data Loader style CSV (CRM field names) into the embedded org."""
     from connector.transfer import ImportRefused, import_csv
     org = _open_org(f"local:{path}", create=True)
     try:
-        result = import_csv(org, object_name, file)
+        result = import_csv(org, object_name, file, encoding)
     except ImportRefused as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -672,8 +687,9 @@ def parse_share(text: str | None, param: str) -> float | None:
 @click.option("--max-owner-changes", default=None, help="Exit 1 if more owners change than this share (5% or 0.05).")
 @click.option("--max-stage-changes", default=None, help="Exit 1 if more stages change than this share.")
 @click.option("--max-score-changes", default=None, help="Exit 1 if more scores change than this share.")
+@encoding_option
 def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path, where, now_text, fmt, output,
-            limit, sample, seed, fail_on_change, max_owner_changes, max_stage_changes, max_score_changes):
+            limit, sample, seed, fail_on_change, max_owner_changes, max_stage_changes, max_score_changes, encoding):
     """What a rule change does to every record, before it is live. Writes nothing."""
     from connector import preview as pv
     from rules.model import ConfigError
@@ -692,7 +708,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
         sys.exit(EXIT_CONFIG)
     result = pv.Preview(base, candidate, now, limit=limit, sample=sample, seed=seed)
     if input_path is not None:
-        records = pv.file_records(candidate, input_path, result.bad_rows)
+        records = pv.file_records(candidate, input_path, result.bad_rows, encoding)
     else:
         records = pv.org_records(candidate, _open_org(org_spec), now, preview=result)
     with _progress() as advance:

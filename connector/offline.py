@@ -13,7 +13,7 @@ from rules.evaluate import Context, Evaluator
 from rules.explain import Explainer
 from rules.model import Decision
 
-from .files import BadRow, read_records
+from .files import DEFAULT_ENCODING, BadRow, read_items, read_records
 from .workspace import Workspace
 
 log = structlog.get_logger()
@@ -25,9 +25,9 @@ class FileResult:
     bad_rows: list[BadRow] = field(default_factory=list)
 
 
-def rule_records(ws: Workspace, path: Path, bad: list[BadRow]) -> Iterator[dict]:
+def rule_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
     inbound = ws.mapping.inbound
-    for number, crm in enumerate(read_records(path, bad), 1):
+    for number, crm in enumerate(read_records(path, bad, encoding), 1):
         try:
             yield inbound(crm)
         except Exception as exc:  # a record the mapping cannot read is skipped, not fatal
@@ -35,18 +35,51 @@ def rule_records(ws: Workspace, path: Path, bad: list[BadRow]) -> Iterator[dict]
 
 
 def evaluate_file(ws: Workspace, path: Path, now: datetime, engine: str = "default",
-                  batch_size: int = 1000) -> FileResult:
+                  batch_size: int = 1000, encoding: str = DEFAULT_ENCODING) -> FileResult:
+    """One decision per row of the file, in order. A row that cannot be read still has its
+    place: an undecided record (its Id if it could be read) whose `problems` say why."""
     evaluator = Evaluator(ws.ruleset, engine)
     result = FileResult(iter(()))
-    ctx = Context(now=now)
-    result.decisions = evaluator.evaluate(rule_records(ws, path, result.bad_rows), ctx, batch_size)
+    result.decisions = _in_file_order(ws, evaluator, path, Context(now=now), batch_size, result.bad_rows, encoding)
     return result
 
 
-def explain_record(ws: Workspace, path: Path, record_id: str, now: datetime) -> str | None:
+def _in_file_order(ws, evaluator, path, ctx, batch_size, bad, encoding) -> Iterator[Decision]:
+    inbound = ws.mapping.inbound
+    id_spec = ws.mapping.field("id")
+    id_column = id_spec.crm if id_spec is not None and id_spec.crm else "Id"
+    batch: list[dict | Decision] = []
+
+    def undecided(row: BadRow) -> Decision:
+        bad.append(row)
+        found = {k.casefold(): v for k, v in (row.record or {}).items()}.get(id_column.casefold())
+        return Decision(found, problems=(f"not evaluated: {row.reason} (line {row.line})",),
+                        tracer=evaluator.tracer)
+
+    def flush() -> Iterator[Decision]:
+        decided = iter(evaluator.evaluate_batch([x for x in batch if x.__class__ is not Decision], ctx))
+        for x in batch:
+            yield x if x.__class__ is Decision else next(decided)
+        batch.clear()
+
+    for number, item in enumerate(read_items(path, encoding), 1):
+        if item.__class__ is BadRow:
+            batch.append(undecided(item))
+        else:
+            try:
+                batch.append(inbound(item))
+            except Exception as exc:  # a record the mapping cannot read is reported, not fatal
+                batch.append(undecided(BadRow(str(path), number, f"cannot map record: {exc}", item)))
+        if len(batch) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def explain_record(ws: Workspace, path: Path, record_id: str, now: datetime,
+                   encoding: str = DEFAULT_ENCODING) -> str | None:
     bad: list[BadRow] = []
     wanted = record_id.strip()
-    for record in rule_records(ws, path, bad):
+    for record in rule_records(ws, path, bad, encoding):
         rid = str(record.get("id") or "")
         # 15- and 18-character Ids name the same record.
         if rid == wanted or (len(wanted) == 15 and rid[:15] == wanted) or (len(rid) == 15 and wanted[:15] == rid):

@@ -19,7 +19,7 @@ from rules.loader import parse_rules, rule_files
 from rules.model import ConfigError, Decision, FieldType, Location, Problem
 from rules.values import coerce
 
-from .files import BadRow, read_records
+from .files import DEFAULT_ENCODING, BadRow, read_records
 from .workspace import Workspace, load_workspace
 
 COMPARED = ("segment", "score", "grade", "stage", "owner", "sla_due")
@@ -316,8 +316,8 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
     return preview
 
 
-def file_records(ws: Workspace, path: Path, bad: list[BadRow]) -> Iterator[dict]:
-    for n, crm in enumerate(read_records(path, bad), 1):
+def file_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
+    for n, crm in enumerate(read_records(path, bad, encoding), 1):
         try:
             record = ws.mapping.inbound(crm)
         except Exception as exc:

@@ -10,7 +10,7 @@ from rules.values import parse_instant
 
 from rules.model import RevsyncError
 
-from .files import BadRow, read_records
+from .files import DEFAULT_ENCODING, BadRow, read_records
 from .local import LocalOrg, format_stamp
 from .schema import PREFIX
 
@@ -62,7 +62,7 @@ def _typed(value: Any, ftype: str) -> Any:
     return text
 
 
-def import_csv(org: LocalOrg, object: str, path: Path) -> ImportResult:
+def import_csv(org: LocalOrg, object: str, path: Path, encoding: str = DEFAULT_ENCODING) -> ImportResult:
     """Create a record per row. Columns are the object's API field names, in any case (Data
     Loader writes them upper-case); other columns are listed and ignored."""
     info = org.describe(object)
@@ -72,7 +72,7 @@ def import_csv(org: LocalOrg, object: str, path: Path) -> ImportResult:
     bad: list[BadRow] = []
     batch: list[tuple[int, dict]] = []
     columns: dict[str, str] | None = None
-    for line, row in enumerate(read_records(path, bad), 2):
+    for line, row in enumerate(read_records(path, bad, encoding), 2):
         if columns is None:
             columns = {c: by_folded[c.strip().casefold()] for c in row if c.strip().casefold() in by_folded}
             result.ignored = [c for c in row if c not in columns]

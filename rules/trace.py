@@ -71,7 +71,7 @@ class Tracer:
             out += [(f"score/cap {cat} ({self._first_score.short})",
                      Hit(Section.SCORE, f"cap {cat}", self._first_score, f"{cat} {before:g} capped at {caps[cat]:g}"))
                     for cat, before in d.capped]
-            if self.score_config.grade is not None:
+            if self.score_config.grade is not None and d.score is not None:  # None: not evaluated
                 out.append((self._grade_cite, lambda: self._grade_hit(d.grade, d.grade_basis)))
         if d.stage_rule >= 0:
             out.append((cites[Section.QUALIFY][d.stage_rule], hits[Section.QUALIFY][d.stage_rule]))

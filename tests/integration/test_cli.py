@@ -59,6 +59,40 @@ def test_evaluate_prints_the_pinned_jsonl_shape(export):
     assert lines[3]["stage"] == "Disqualified"
 
 
+def test_evaluate_gives_every_row_its_line_even_rows_it_cannot_read(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("Id,Title,State,NumberOfEmployees\nA1,CEO\nA2,CEO,CA,10,extra\nA3,CEO,CA,lots\n")
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"Id": "J1", "Title": "CEO"}\n{broken\n[1]\n{"Id": "J4"}\n')
+    for source, ids in ((path, ["A1", "A2", "A3"]), (jsonl, ["J1", None, None, "J4"])):
+        proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(source), "--now", NOW, check_rc=1)
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert [r["id"] for r in rows] == ids  # one object per input row, in order
+        for row in rows:
+            unread = [p for p in row.get("problems", []) if p.startswith("not evaluated: ")]
+            assert (row["stage"] is None) == bool(unread)
+        assert proc.stderr.count("skipped") == sum(1 for r in rows if r["stage"] is None)
+    rows = [json.loads(line) for line in run("evaluate", "--rules", str(EXAMPLE), "--input", str(path),
+                                             "--now", NOW, check_rc=1).stdout.splitlines()]
+    assert "wrong number of columns: 2 cells, the header has 4" in rows[0]["problems"][0]
+    assert rows[2]["stage"] and any("lots" in p for p in rows[2]["problems"])  # an unreadable value: evaluated
+
+
+def test_a_file_in_another_encoding_is_refused_before_its_first_row(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("Id,Company,Title\n00Q000000000001AAA,Café Müller,CEO\n".encode("cp1252"))
+    proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(path), "--now", NOW, check_rc=2)
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert "excel.csv:2: not UTF-8 text" in proc.stderr and "--encoding cp1252" in proc.stderr
+    proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(path), "--now", NOW, "--encoding", "cp1252")
+    assert json.loads(proc.stdout)["id"] == "00Q000000000001AAA"
+    imported = run("org", "import", str(tmp_path / "org.db"), str(path), "--object", "Lead", "--encoding", "cp1252",
+                   cwd=tmp_path)
+    assert "imported 1 Lead" in imported.stdout
+    from connector.local import LocalOrg
+    assert next(LocalOrg(tmp_path / "org.db").read_all("Lead", ["Company"]))["Company"] == "Café Müller"
+
+
 def test_evaluate_table_format(export):
     proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(export), "--now", NOW, "--format", "table")
     assert "00Q000000000001AAA" in proc.stdout and "MQL" in proc.stdout
