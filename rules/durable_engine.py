@@ -18,7 +18,9 @@ hazards is handled, and the only module that imports it:
   per rule fingerprint and cached (they cannot be deleted and leak memory);
 - actions only append to a list, and each batch is checked against the catch-all's count
   (it swallows exceptions in actions); one lock, since threads sharing a ruleset lose actions;
-- no durable timers: deadlines are computed in Python.
+- no durable timers: deadlines are computed in Python, and the host's background threads that
+  poll rulesets for queued actions and timers are turned off for ours (they raced the main
+  thread: lost actions, and crashes).
 """
 from __future__ import annotations
 
@@ -61,6 +63,10 @@ def _rank(value, constants: list) -> int | None:
     return 2 * position
 
 
+def _idle() -> None:
+    return None
+
+
 def _recorder(hits: list, index: int):
     def action(c):
         hits.append((c.m.i, index))
@@ -85,6 +91,11 @@ class _Ruleset:
             def catch_all(c):
                 seen.append(c.m.i)
             lang.when_all(lang.m.t == "r")(catch_all)
+        # durable's host polls every ruleset from two background threads (queued actions and
+        # timers): they raced our assert_facts, took its actions away ("lost actions") and at
+        # times crashed the process. Every action here runs inside assert_facts; none is queued.
+        registered = lang.get_host().get_ruleset(name)
+        registered.dispatch = registered.dispatch_timers = _idle
 
     def run(self, facts: list[dict]) -> list[tuple[int, int]]:
         lang = _durable()

@@ -166,3 +166,26 @@ def test_two_rule_versions_side_by_side_on_durable():
     d_old = Evaluator(old, "durable").evaluate_batch(rec, Context(now=NOW))[0]
     d_new = Evaluator(new, "durable").evaluate_batch(rec, Context(now=NOW))[0]
     assert d_new.score - d_old.score == 999
+
+
+def test_a_long_durable_run_loses_nothing_and_agrees(tmp_path):
+    """durable's host polls rulesets from background threads; left on, they took actions away
+    from the main thread ("lost actions") or crashed the process within seconds of work."""
+    import time
+
+    from connector.demo import create_demo_org
+    from connector.local import LocalOrg
+    from connector.workspace import load_workspace
+    create_demo_org(tmp_path / "org.db", leads=3000, seed=11)
+    ws = load_workspace(example_rules_dir(), None, "Lead")
+    crm = list(LocalOrg(tmp_path / "org.db").read_all("Lead", ws.mapping.crm_fields()))
+    records = [ws.mapping.inbound(r) for r in crm]
+    default, durable = Evaluator(ws.ruleset), Evaluator(ws.ruleset, "durable")
+    started = time.monotonic()
+    while time.monotonic() - started < 4:  # long enough for the host's threads to run many times
+        for start in range(0, len(records), 500):
+            batch = records[start:start + 500]
+            a = default.evaluate_batch(batch, Context(now=NOW))
+            b = durable.evaluate_batch(batch, Context(now=NOW))
+            assert [(d.stage, d.score, d.owner, d.sla_due) for d in a] == \
+                   [(d.stage, d.score, d.owner, d.sla_due) for d in b]
