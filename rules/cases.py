@@ -57,14 +57,26 @@ class CaseResult:
         lines = [head]
         for key, want, got in self.mismatches:
             lines.append(f"    {key}:")
-            lines.append(f"      - expected: {want!r}")
-            lines.append(f"      + actual:   {got!r}")
+            lines.append(f"      - expected: {_shown(want)}")
+            lines.append(f"      + actual:   {_shown(got)}")
         if self.decision is not None:
             cited = ", ".join(f"{h.section.value}/{h.rule} ({h.loc.short})" for h in self.decision.trace)
             lines.append(f"    rules that matched: {cited or 'none'}")
             for problem in self.decision.problems:
                 lines.append(f"    unreadable value: {problem}")
         return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    """As the case file would spell it: instants in ISO 8601 (YAML gives its own timestamp type)."""
+    from datetime import date, datetime
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and value[:4].isdigit() and value[4:5] == "-" and "T" in value:
+        return value  # an instant, already ISO 8601: unquoted, like the expected side
+    return repr(value)
 
 
 def load_cases(path: Path) -> tuple[str | None, list[Case]]:

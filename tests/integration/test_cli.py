@@ -211,6 +211,9 @@ def test_rules_test_reports_a_failing_case_with_a_diff(tmp_path):
     proc = run("rules", "test", cwd=target, check_rc=1)
     assert "FAIL" in proc.stdout and "expected: 96" in proc.stdout and "actual:   95" in proc.stdout
     assert "19 passed, 1 failed" in proc.stdout
+    cases.write_text(cases.read_text().replace("sla_due: 2026-11-23T19:00:00Z", "sla_due: 2026-11-23T18:00:00Z"))
+    proc = run("rules", "test", cwd=target, check_rc=1)
+    assert "expected: 2026-11-23T18:00:00Z" in proc.stdout and "actual:   2026-11-23T19:00:00Z" in proc.stdout
 
 
 def test_rules_test_with_the_durable_engine(tmp_path):
