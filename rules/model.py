@@ -275,6 +275,11 @@ class RuleSet:
     teams: tuple[Team, ...] = ()
     score_config: ScoreConfig | None = None
     sections: tuple[tuple[Section, tuple[Rule, ...]], ...] = ()
+    # Where each section starts (`route:`), cited by entries no single rule made (a kept owner).
+    section_locs: tuple[tuple[Section, Location], ...] = ()
+
+    def section_loc(self, section: Section) -> Location | None:
+        return next((loc for sec, loc in self.section_locs if sec is section), None)
 
     def rules(self, section: Section) -> tuple[Rule, ...]:
         for sec, rules in self.sections:

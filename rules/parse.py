@@ -73,6 +73,7 @@ class RuleFileParser:
         teams = self.teams(root.get("teams"))
         self.categories = self.score_categories(root.get("score"))
         sections = []
+        section_locs = []
         score_config = None
         for index, section in enumerate(SECTION_ORDER):
             node = root.get(section.value)
@@ -84,13 +85,15 @@ class RuleFileParser:
             else:
                 rules = self.entries(section, node, scope, calendars, teams)
             sections.append((section, tuple(rules)))
+            section_locs.append((section, root.key_loc(section.value)))
         if any(p.severity is Severity.ERROR for p in self.problems):
             return None
         return RuleSet(
             object=str(obj.value).strip(), file=self.file,
             fingerprint=hashlib.sha256(self.text.encode()).hexdigest()[:16],
             fields=tuple(sorted(self.all_fields().items())), calendars=tuple(calendars.values()),
-            teams=tuple(teams.values()), score_config=score_config, sections=tuple(sections))
+            teams=tuple(teams.values()), score_config=score_config, sections=tuple(sections),
+            section_locs=tuple(section_locs))
 
     def all_fields(self) -> dict[str, FieldType]:
         out = dict(self.fields)

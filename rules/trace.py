@@ -36,9 +36,10 @@ class Tracer:
         self._cites = {sec: [_cite(h) for h in hits] for sec, hits in self.hits.items()}
         self._keys = {sec: [(sec.value, r.name) for r in rules] for sec, rules in ruleset.sections}
         route, score = self.rules.get(Section.ROUTE), self.rules.get(Section.SCORE)
-        # Entries not made by one rule (sticky owners, caps) point at their section's first.
-        self._first_route = route[0].loc if route else NOWHERE
-        self._first_score = score[0].loc if score else NOWHERE
+        # Entries not made by one rule (sticky owners, caps) point at their section's key
+        # (`route:`), or its first rule in a rule set built without locations.
+        self._first_route = ruleset.section_loc(Section.ROUTE) or (route[0].loc if route else NOWHERE)
+        self._first_score = ruleset.section_loc(Section.SCORE) or (score[0].loc if score else NOWHERE)
         grade = self.score_config.grade
         self._grade_cite = f"score/grade ({grade.loc.short})" if grade is not None else ""
 

@@ -151,6 +151,8 @@ def test_routing_is_sticky():
     routed = {"state": "CA", "routed_at": "2026-11-01T10:00:00Z", "owner_id": "005AAA"}
     (d,) = decide(TEAMS, [routed])
     assert d.owner == "user:005AAA" and d.matched["route"] is None
+    (kept,) = [h for h in d.trace if h.rule == "(sticky)"]
+    assert kept.loc.line == 8 and d.citation() == "route/(sticky) (lead.yaml:8)"  # the `route:` line
     assert d.routed_at.isoformat() == "2026-11-01T10:00:00+00:00"
     # ...unless the owner is inactive, or re-routing is asked for.
     (d,) = decide(TEAMS, [{**routed, "owner.is_active": "false"}])
