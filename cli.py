@@ -576,6 +576,8 @@ def runs_group(ctx, org_spec, state_path) -> None:
         for run in runs:
             c = run.counts
             note = f" reverts run {run.reverts}" if run.reverts else ""
+            if not run.reverts and run.rules_fingerprint.startswith("revert:"):
+                note = f" partly reverts run {run.rules_fingerprint[7:]} (revert it again to finish)"
             if run.status == "guarded":
                 note = f" stopped: would move {c.get('moved', 0)} of {c.get('decided', 0)} decided records"
             click.echo(f"{run.run_id:5}  {run.started_at[:19]}  {run.object:12} {run.status:11} "

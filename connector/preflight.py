@@ -83,9 +83,14 @@ def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet) -> list[Prob
 
 
 def owner_problems(backend: Backend, ruleset: RuleSet) -> list[Problem]:
-    """Users and queues the rules name that the org does not have, or whose users are inactive:
-    records routed to them would be skipped (D008); inactive team members are passed over (D009)."""
+    """Users and queues the rules name that the org does not have: records routed to them would
+    be skipped (D008). Inactive users are passed over by routing, to the next entry or the next
+    team member (D009, a warning)."""
     users = list(backend.read_all("User", ["Username", "Email", "Name", "IsActive"]))
+    if not users:  # no permission to read users, most likely: say so rather than block a run
+        return [Problem("D010", "no users could be read, so the users the rules name were not checked",
+                        Location(f"{backend.name}:User", 0, 0), "give the integration user read access to User",
+                        Severity.WARNING)]
     queues = [g for g in backend.read_all("Group", ["Name", "DeveloperName", "Type"]) if g.get("Type") in (None, "Queue")]
     directory = Directory(users, queues)
     problems: list[Problem] = []
@@ -94,11 +99,18 @@ def owner_problems(backend: Backend, ruleset: RuleSet) -> list[Problem]:
     for assign in named:
         if assign.kind in (AssignKind.USER, AssignKind.QUEUE):
             why = _unresolved(directory, f"{assign.kind.value}:{assign.target}")
-            if why:
+            if why == "user is inactive":
+                problems.append(Problem("D009", f"user '{assign.target}' is inactive", assign.loc,
+                                        "records it would take go to the next matching entry; name an active "
+                                        "user", Severity.WARNING))
+            elif why:
                 problems.append(Problem("D008", f"{assign.kind.value} '{assign.target}': {why}", assign.loc,
-                                        f"create or activate the {assign.kind.value} in the org, or name another "
+                                        f"create the {assign.kind.value} in the org or name another "
                                         f"(records routed here would be skipped)"))
+    used = {a.target.casefold() for a in named if a.kind is AssignKind.TEAM}
     for team in ruleset.teams:
+        if team.name.casefold() not in used:
+            continue
         for member, _ in team.members:
             why = _unresolved(directory, f"user:{member}")
             if why == "user is inactive":

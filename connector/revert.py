@@ -68,7 +68,7 @@ def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) ->
                 now = current.get(rid, {}).get(c.field)
                 if same_value(now, c.new):
                     values[c.field], old[c.field] = c.old, now
-                else:
+                elif not same_value(now, c.old):  # holding the old value already: restored before
                     report.kept.append((rid, c.field, c.new, now))
             if values:
                 patches.append(Patch(run.object, rid, values, old, f"revert of run {run_id}"))
@@ -81,6 +81,7 @@ def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) ->
         state.finish_page(run.object, new_run, page_no, written, failed, state.positions(run.object), None, {})
     state.finish_run(new_run, "ok" if not report.failed else "partial",
                      {"restored": report.restored, "kept": len(report.kept), "failed": len(report.failed)})
-    state.mark_reverted(run_id, new_run)
+    if not report.failed:  # after a partial revert, reverting the run again finishes it
+        state.mark_reverted(run_id, new_run)
     log.info("run_reverted", run=run_id, by=new_run, restored=report.restored, kept=len(report.kept))
     return report

@@ -194,11 +194,26 @@ def same_value(current: Any, desired: Any) -> bool:
             return False
     if isinstance(desired, bool):
         return str(current).strip().lower() in (("true", "1") if desired else ("false", "0"))
-    if isinstance(desired, str) and isinstance(current, str) and len(desired) in (15, 18) \
-            and len(current) in (15, 18) and desired[:15] == current[:15] \
-            and desired.isalnum() and current.isalnum():
-        return True  # 15- and 18-character forms of one Id
+    if isinstance(desired, str) and isinstance(current, str) and {len(desired), len(current)} == {15, 18}:
+        short, long = (desired, current) if len(desired) == 15 else (current, desired)
+        # The 18-character form is safe to compare ignoring case: its suffix encodes the case.
+        return short.isalnum() and id18(short).casefold() == long.casefold()
     return str(current) == str(desired)
+
+
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def id18(value: str) -> str:
+    """The 18-character form of a 15-character Salesforce Id (its suffix encodes which of
+    the 15 characters are upper case, five at a time); other values unchanged."""
+    if len(value) != 15 or not value.isalnum():
+        return value
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(value[start:start + 5]) if "A" <= ch <= "Z")
+        suffix += _SUFFIX[bits]
+    return value + suffix
 
 
 def crm_format(value: Any) -> Any:

@@ -58,6 +58,10 @@ class ConditionParser:
             self._bad(node.loc, "E104", "a condition must be a mapping of field: test",
                       "e.g. when: {industry: Software}")
             return None
+        if not node.value:  # `when: {}` itself is a catch-all; an empty one inside all/any/not is a slip
+            self._bad(node.loc, "E104", "an empty condition inside all, any or not",
+                      "write a test such as {industry: Software}, or remove it")
+            return None
         parts: list[Condition] = []
         for key, value in node.items():
             kloc = node.key_loc(key)

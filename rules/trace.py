@@ -50,8 +50,8 @@ class Tracer:
         """`section/rule (file:line)` for every trace entry, joined with "; ", as the audit
         journal keeps it: the same entries as `trace`, without formatting their effects."""
         # Made once per combination of deciding rules: a sync cites every record it changes.
-        key = (d.seg_rule, tuple(d.score_rules), d.capped, d.stage_rule, d.kept_owner, d.notes,
-               d.route_rule, d.sla_rule)
+        key = (d.seg_rule, tuple(d.score_rules), d.capped, d.score is None, d.stage_rule, d.kept_owner,
+               d.notes, d.route_rule, d.sla_rule)
         text = self._citations.get(key)
         if text is None:
             if len(self._citations) > 10_000:
@@ -81,7 +81,8 @@ class Tracer:
         if d.kept_owner:
             out.append((f"route/(sticky) ({self._first_route.short})", lambda: Hit(
                 Section.ROUTE, "(sticky)", self._first_route,
-                f"kept owner {d.routed_owner}: routed at {fmt(d.routed_at)}")))
+                f"kept owner {d.routed_owner}: routed at "
+                f"{fmt(d.routed_at) if d.routed_at is not None else 'a time that cannot be read'}")))
         out += [(_cite(h), h) for h in d.notes if h.section is Section.ROUTE]
         if d.route_rule >= 0:
             rule = self.rules[Section.ROUTE][d.route_rule]

@@ -214,3 +214,20 @@ def test_an_unknown_queue_skips_every_record_routed_to_it(env):
     skipped = {rid for rid, w in report.skipped if "Nobody Home" in w}
     assert not skipped & {c.record_id for c in state.changes(report.run_id)}
     assert report.written == len(open_leads(org)) - len(skipped)
+
+
+def test_a_revert_that_partly_failed_is_finished_by_reverting_again(env):
+    tmp_path, org, state = env
+    before = {r["Id"]: r["Revsync_Stage__c"] for r in org.read_all("Lead", ["Revsync_Stage__c"])}
+    first = sync(org, tmp_path, state)
+    victim = open_leads(org)[0]
+    org.faults = {victim: ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access", True)}
+    partial = revert(org, state, first.run_id)
+    assert partial.failed and partial.restored == first.written - 1
+    org.faults = {}
+    rest = revert(org, state, first.run_id)  # not refused: the first revert did not finish
+    assert rest.restored == 1 and rest.kept == [] and not rest.failed
+    assert {r["Id"]: r["Revsync_Stage__c"] for r in org.read_all("Lead", ["Revsync_Stage__c"])} == before
+    from connector.revert import RevertRefused
+    with pytest.raises(RevertRefused, match="already reverted"):
+        revert(org, state, first.run_id)

@@ -5,7 +5,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mappings import load
-from mappings.outbound import Directory, Outbound, crm_format, reason_text, same_value
+from mappings.outbound import Directory, Outbound, crm_format, id18, reason_text, same_value
 from rules.evaluate import Context, Evaluator
 from tests.rulekit import NOW, ruleset
 
@@ -82,6 +82,9 @@ def test_text_that_begins_alike_is_not_taken_for_one_id():
     assert same_value("005000000000001aaa", "005000000000001")
     assert not same_value("revsync | segment: Acquire | score 40", "revsync | segment: Acquire | score 35")
     assert not same_value("005000000000001 and more", "005000000000001AAA")
+    assert not same_value("RegionalAccounts01", "RegionalAccounts02")  # 18 letters, not an Id's two forms
+    assert same_value("0015e00000AbCdE", "0015e00000AbCdEAAV") and not same_value("0015e00000AbCdE", "0015e00000AbCdEAAA")
+    assert id18("0015e00000AbCdE") == "0015e00000AbCdEAAV" and id18("not an id") == "not an id"
 
 
 def test_the_reason_is_the_same_text_however_often_it_is_asked_for():
