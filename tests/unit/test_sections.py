@@ -241,6 +241,8 @@ def test_an_unreadable_routed_at_keeps_the_owner_and_is_reported():
     (d,) = decide(TEAMS, [rec])
     assert d.owner == "user:005AAA" and d.kept_owner
     assert d.problems == ("routed_at: 'yesterday' is not an ISO 8601 date or datetime",)
+    assert [h.effect for h in d.trace if h.rule == "(sticky)"] == [
+        "kept owner user:005AAA: routed at a time that cannot be read"]
 
 
 def test_an_unreadable_sla_start_is_reported_not_taken_for_empty():

@@ -176,3 +176,15 @@ sla:
   - {name: B, within: 1d, calendar: us-eats}
 """
     assert codes(text) == [("E115", 3, 23), ("E117", 8, 37)]
+
+
+def test_an_empty_condition_inside_all_any_or_not_is_an_error():
+    text = """\
+object: Lead
+qualify:
+  - {name: A, when: {not: {}}, stage: A}
+  - {name: B, when: {all: [{}]}, stage: B}
+  - {name: C, when: {any: [{title: x}, {}]}, stage: C}
+  - {name: D, stage: D}
+"""
+    assert [c for c, _, _ in codes(text)] == ["E104", "E104", "E104"]
