@@ -52,12 +52,18 @@ def load_settings(path: Path = Path(CONFIG_FILE)) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc} (fix the line it names, or move the file aside)")
     settings = data.get("revsync", data)
-    unknown = sorted(k for k in settings if k not in SETTINGS and not isinstance(settings[k], dict))
+    unknown = sorted(k for k in settings if k not in SETTINGS)
     if unknown:
         import difflib
         hints = [f"{k!r}" + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(k, SETTINGS, 1))
                  for k in unknown]
-        raise SettingsError(f"{path}: unknown setting(s) {', '.join(hints)}; known: {', '.join(sorted(SETTINGS))}")
+        raise SettingsError(f"{path}: unknown setting(s) {', '.join(hints)}; known (under [revsync]): "
+                            f"{', '.join(sorted(SETTINGS))}")
+    for key, low, high in (("max_change_share", 0, 1), ("page_size", 1, 10_000), ("timeout", 1, 3600)):
+        value = settings.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not low <= value <= high or (key == "page_size" and not isinstance(value, int))):
+            raise SettingsError(f"{path}: {key} = {value!r}: expected a number from {low} to {high}")
     return settings
 
 
@@ -382,10 +388,15 @@ def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
 def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
     """Load a Data Loader style CSV (CRM field names) into the embedded org."""
     from connector.transfer import ImportRefused, import_csv
+    created = not path.exists()
     org = _open_org(f"local:{path}", create=True)
     try:
         result = import_csv(org, object_name, file, encoding)
     except ImportRefused as exc:
+        org.close()
+        if created:  # refused before any row: leave no empty org behind
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     click.echo(str(result))

@@ -49,30 +49,38 @@ def detect_format(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
     return "jsonl" if head in ("{", "[") else "csv"
 
 
+def codec(encoding: str) -> str:
+    """UTF-8 read as utf-8-sig, so a byte-order mark (Excel's "CSV UTF-8") is never a header."""
+    return DEFAULT_ENCODING if encoding.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig") else encoding
+
+
 def check_encoding(path: Path, encoding: str = DEFAULT_ENCODING) -> None:
     """Raise InputError unless the whole file decodes: a file saved in another encoding is
     refused before its first record, not halfway through."""
     try:
-        decoder = codecs.getincrementaldecoder(encoding)()
+        decoder = codecs.getincrementaldecoder(codec(encoding))()
     except LookupError:
         raise InputError(f"unknown encoding {encoding!r}: use e.g. utf-8, cp1252 or latin-1") from None
-    line, offset = 1, 0
+    shown = "UTF-8" if codec(encoding) == DEFAULT_ENCODING else encoding
+    lines, offset = 1, 0  # newlines before `offset`, the first byte not yet given to the decoder
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
+        while True:
+            chunk = fh.read(1 << 20)
+            pending = decoder.getstate()[0]  # bytes of a character split across chunks
             try:
-                decoder.decode(chunk)
+                decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
-                line += chunk[:exc.start].count(b"\n")
-                shown = "UTF-8" if encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8") else encoding
-                raise InputError(f"{path}:{line}: not {shown} text (byte 0x{chunk[exc.start]:02x} at "
-                                 f"offset {offset + exc.start}); save the file as UTF-8 (Excel: \"CSV UTF-8\"), "
-                                 f"or pass --encoding cp1252 for a file Excel saved as plain CSV") from None
-            line += chunk.count(b"\n")
+                data = pending + chunk
+                at = offset - len(pending) + exc.start
+                line = lines + data[:exc.start].count(b"\n")
+                bad = f"byte 0x{data[exc.start]:02x}" if exc.start < len(data) else "an unfinished character"
+                raise InputError(f"{path}:{line}: not {shown} text ({bad} at offset {at}); save the file as "
+                                 f"UTF-8 (Excel: \"CSV UTF-8\"), or pass --encoding cp1252 for a file Excel "
+                                 f"saved as plain CSV") from None
+            if not chunk:
+                return
+            lines += chunk.count(b"\n")
             offset += len(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: ends in the middle of a character; is it {encoding} text?") from None
 
 
 def read_records(path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
@@ -88,6 +96,7 @@ def read_records(path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING
 def read_items(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[dict | BadRow]:
     """Every row of the file in order: a record, or a BadRow saying why it cannot be read."""
     check_encoding(path, encoding)
+    encoding = codec(encoding)
     if detect_format(path, encoding) == "jsonl":
         yield from _read_jsonl(path, encoding)
     else:

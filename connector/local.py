@@ -48,7 +48,7 @@ class LocalOrg:
         self.faults: dict[str, tuple[str, str, bool]] = {}  # id -> (code, message, transient), for tests
         self._describe: dict[str, dict[str, FieldInfo]] = {}
         self._bool_cols: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
-        self._field_rules: dict[tuple[str, tuple[str, ...]], list[tuple[str, int]] | tuple[str, str]] = {}
+        self._field_rules: dict[tuple[str, tuple[str, ...]], list[tuple[str, int | None, tuple | None]]] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -259,12 +259,12 @@ class LocalOrg:
         rules = self._field_rules.get(key)
         if rules is None:
             rules = self._field_rules[key] = self._rules_for(patch.object, key[1])
-        if isinstance(rules, tuple):  # a field no patch with these fields can write
-            return WriteResult(patch.id, False, *rules)
         values = patch.values
-        for field_name, length in rules:
+        for field_name, length, failure in rules:  # field by field, as Salesforce reports the first
+            if failure is not None:
+                return WriteResult(patch.id, False, *failure)
             value = values[field_name]
-            if isinstance(value, str) and len(value) > length:
+            if length and isinstance(value, str) and len(value) > length:
                 return WriteResult(patch.id, False, "STRING_TOO_LONG",
                                    f"{field_name}: data value too large (max length={length})")
         owner = values.get("OwnerId")
@@ -278,20 +278,22 @@ class LocalOrg:
             return WriteResult(patch.id, False, "ENTITY_IS_DELETED", "entity is deleted")
         return _OK
 
-    def _rules_for(self, object: str, fields: tuple[str, ...]) -> list[tuple[str, int]] | tuple[str, str]:
-        """What a patch writing `fields` is checked against: the (code, message) every such patch
-        fails with, or the length limits of its text fields. Worked out once per field set."""
+    def _rules_for(self, object: str, fields: tuple[str, ...]) -> list[tuple[str, int | None, tuple | None]]:
+        """What a patch writing `fields` is checked against, field by field: the (code, message)
+        every such patch fails with there, or the field's length limit. Worked out once per
+        field set."""
         info = self.describe(object)
-        limits = []
+        rules: list[tuple[str, int | None, tuple | None]] = []
         for field_name in fields:
             meta = info.get(field_name)
             if meta is None:
-                return ("INVALID_FIELD", f"No such column '{field_name}' on entity '{object}'")
-            if not meta.updateable or field_name in READ_ONLY:
-                return ("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {field_name}")
-            if meta.length:
-                limits.append((field_name, meta.length))
-        return limits
+                rules.append((field_name, None, ("INVALID_FIELD", f"No such column '{field_name}' on entity '{object}'")))
+            elif not meta.updateable or field_name in READ_ONLY:
+                rules.append((field_name, None, ("INVALID_FIELD_FOR_INSERT_UPDATE",
+                                                 f"Unable to create/update fields: {field_name}")))
+            else:
+                rules.append((field_name, meta.length, None))
+        return rules
 
     def _owner_exists(self, owner: str) -> bool:
         table = "Group" if owner.startswith("00G") else "User"

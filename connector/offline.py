@@ -93,8 +93,8 @@ def explain_org_record(ws: Workspace, org, record_id: str, now: datetime) -> str
     robin at the first member (a sync continues from the state's position)."""
     from .sync import SyncOptions, SyncRun
     reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
-    wanted = record_id.strip()
-    found = org.read_ids(ws.object, reader.fields, [wanted])
+    from mappings.outbound import id18
+    found = org.read_ids(ws.object, reader.fields, [id18(record_id.strip())])
     if not found:
         return None
     reader._load_context()

@@ -71,20 +71,24 @@ def import_csv(org: LocalOrg, object: str, path: Path, encoding: str = DEFAULT_E
     result = ImportResult(object)
     bad: list[BadRow] = []
     batch: list[tuple[int, dict]] = []
-    columns: dict[str, str] | None = None
+    columns: dict[str, str | None] = {}  # column -> field, or None: not a field (JSONL rows differ)
     for line, row in enumerate(read_records(path, bad, encoding), 2):
-        if columns is None:
-            columns = {c: by_folded[c.strip().casefold()] for c in row if c.strip().casefold() in by_folded}
-            result.ignored = [c for c in row if c not in columns]
-            if not columns:
-                raise ImportRefused(f"{path}: no column is a field of {object} (the header has "
-                                    f"{', '.join(list(row)[:8])}); name columns by API name, e.g. "
-                                    f"{', '.join(list(by_folded.values())[:4])}")
+        for column in row:
+            if column not in columns:
+                columns[column] = by_folded.get(column.strip().casefold())
+                if columns[column] is None:
+                    result.ignored.append(column)
+        if line == 2 and not any(columns.values()):
+            raise ImportRefused(f"{path}: no column is a field of {object} (the header has "
+                                f"{', '.join(list(row)[:8])}); name columns by API name, e.g. "
+                                f"{', '.join(list(by_folded.values())[:4])}")
         record: dict[str, Any] = {}
         name = ""
         try:
-            for column, name in columns.items():
-                record[name] = _typed(row.get(column), info[name].type)
+            for column, value in row.items():
+                name = columns[column]
+                if name is not None:
+                    record[name] = _typed(value, info[name].type)
         except ValueError as exc:
             bad.append(BadRow(str(path), line, f"{name}: {exc}"))
             continue

@@ -167,6 +167,7 @@ def test_explain_reads_a_record_from_the_org_with_its_account(tmp_path):
     out = _explain_org(tmp_path, matched)
     assert f"Lead {matched} at 2026-11-23T15:00:00Z" in out and "account.owner_id='005" in out
     assert "account.share_of_wallet=0." in out
+    assert _explain_org(tmp_path, matched[:15]) == out  # the 15-character form names the same record
     neither = run("explain", "--rules", str(EXAMPLE), "--now", NOW, "00Q000000000001AAA", cwd=tmp_path, check_rc=2)
     assert "--input FILE or --org" in neither.stderr
 

@@ -121,3 +121,11 @@ def test_a_dry_run_refuses_what_the_real_run_would_refuse(workspace):
         proc = sync(workspace, *extra)
         assert proc.returncode == 2 and "D008" in proc.stderr and "ghost@acme.example" in proc.stderr
     assert revsync(workspace, "doctor", "--org", "local:org.db").returncode == 2
+
+
+@pytest.mark.parametrize("text", ['[revsynk]\norg = "local:org.db"\n', '[revsync]\npage_size = 0\n',
+                                  '[revsync]\npage_size = "abc"\n', '[revsync]\nmax_change_share = 20\n'])
+def test_settings_out_of_range_or_in_the_wrong_table_are_exit_2(workspace, text):
+    (workspace / "revsync.toml").write_text(text)
+    proc = sync(workspace)
+    assert proc.returncode == 2 and "revsync.toml" in proc.stderr and "Traceback" not in proc.stderr

@@ -106,3 +106,25 @@ def test_org_commands_name_the_objects_they_know(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "'lead'" in proc.stderr.lower()
     proc = revsync(tmp_path, "org", "export", "org.db", "--object", "lead")
     assert proc.returncode == 0 and proc.stdout.startswith("Id,")
+
+
+def test_import_of_json_lines_takes_fields_that_first_appear_in_later_rows(org, tmp_path):
+    path = tmp_path / "leads.jsonl"
+    path.write_text(f'{{"Id": "{sf_id("00Q", 70)}", "LastName": "A", "Company": "C"}}\n'
+                    f'{{"Id": "{sf_id("00Q", 71)}", "LastName": "B", "Company": "C", "State": "CA", "Nope": 1}}\n')
+    result = import_csv(org, "Lead", path)
+    assert result.created == 2 and result.ignored == ["Nope"]
+    (row,) = org.read_ids("Lead", ["State"], [sf_id("00Q", 71)])
+    assert row["State"] == "CA"
+
+
+def test_files_are_checked_whole_and_a_byte_order_mark_is_never_a_header(tmp_path):
+    from connector.files import InputError, check_encoding, read_items
+    split = tmp_path / "split.csv"  # a character split across the reader's 1 MiB chunks, then a bad byte
+    split.write_bytes(b"Id\n" + b"a" * (2 ** 20 - 5) + "€".encode() + b"\xff\n")
+    with pytest.raises(InputError, match=r"split.csv:2: not UTF-8 text \(byte 0xff at offset 1048577\)"):
+        check_encoding(split)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffId,Title\n00Q000000000001EAA,CEO\n".encode())
+    for encoding in ("utf-8", "UTF8", "utf-8-sig"):
+        assert list(read_items(bom, encoding)) == [{"Id": "00Q000000000001EAA", "Title": "CEO"}]

@@ -111,3 +111,10 @@ def test_each_write_stamps_after_the_previous_one(org):
     stamps = [r["SystemModstamp"] for r in org.read_ids("Lead", ["SystemModstamp"], ids)]
     assert stamps[0] < stamps[1] < stamps[2] < stamps[3]
     assert all(len(s) == 28 and s.endswith("+0000") for s in stamps)
+
+
+def test_a_patch_fails_on_its_first_bad_field_in_order(org):
+    a = lead_ids(org)[0]
+    (first,) = org.write([Patch("Lead", a, {"Company": "x" * 300, "CreatedDate": "2020-01-01T00:00:00.000+0000"})])
+    (second,) = org.write([Patch("Lead", a, {"CreatedDate": "2020-01-01T00:00:00.000+0000", "Company": "x" * 300})])
+    assert (first.code, second.code) == ("STRING_TOO_LONG", "INVALID_FIELD_FOR_INSERT_UPDATE")
