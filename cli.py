@@ -464,10 +464,28 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, fu
             click.echo(f"next run in {every}", err=True)
             _time.sleep(interval)
             full = False
+            # Each run reads the rules as they are then: an edit takes effect at the next run,
+            # and a broken edit skips runs (exit 2 logged) until it is fixed.
+            ws = _reload(rules_dir, mappings_dir, object_name, ws)
     except KeyboardInterrupt:
         # Every page written so far is checkpointed; the next run carries on from there.
         click.echo("stopped: interrupted. Pages written so far are kept; the next run carries on.", err=True)
         sys.exit(130)
+
+
+def _reload(rules_dir, mappings_dir, object_name, previous):
+    from connector.workspace import load_workspace
+    from rules.model import ConfigError
+    try:
+        ws = load_workspace(rules_dir, mappings_dir, object_name)
+    except ConfigError as exc:
+        report_problems(exc.problems)
+        structlog.get_logger().error("rules_invalid", problems=len(exc.problems),
+                                     note="runs are skipped until the rules validate")
+        return None
+    if previous is None or ws.ruleset.fingerprint != previous.ruleset.fingerprint:
+        structlog.get_logger().info("rules_reloaded", file=ws.ruleset.file)
+    return ws
 
 
 def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, accept_changes,
@@ -475,6 +493,9 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
     from connector.base import BackendError
     from connector.state import State, StateError
     from connector.sync import GuardTripped, SyncOptions, SyncRun
+    if ws is None:
+        click.echo("error: the rules do not validate; this run did nothing (see the problems above)", err=True)
+        return EXIT_CONFIG
     log = structlog.get_logger()
     path = _state_path(org_spec, state_path)
     # A dry run writes nothing, state included: it takes no lock and reads a copy in memory.

@@ -2,6 +2,7 @@
 can act on, no tracebacks, and nothing changed by a command that was refused."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -129,3 +130,35 @@ def test_settings_out_of_range_or_in_the_wrong_table_are_exit_2(workspace, text)
     (workspace / "revsync.toml").write_text(text)
     proc = sync(workspace)
     assert proc.returncode == 2 and "revsync.toml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sync_every_reads_the_rules_again_before_each_run(workspace):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = workspace / "every.log"
+    rules = workspace / "rules" / "lead.yaml"
+    original = rules.read_text()
+
+    def wait_for(text: str, count: int = 1) -> None:
+        deadline = time.monotonic() + 120
+        while log.read_text().count(text) < count and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert log.read_text().count(text) >= count, log.read_text()[-2000:]
+
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "sync", "--org", "local:org.db", "--every", "2s",
+                                 "--now", NOW, "--accept-changes"], cwd=workspace, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            wait_for("next run in 2s")
+            rules.write_text(original.replace("segment: Acquire", "segment: [broken"))  # an edit in progress
+            wait_for("rules_invalid")
+            rules.write_text(original.replace("when: {score: {gte: 60}, grade: [A, B]}", "when: {score: {gte: 0}}"))
+            wait_for("rules_reloaded")
+            before = log.read_text().count('"event": "run_done"')
+            wait_for('"event": "run_done"', before + 1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    after = log.read_text().split("rules_reloaded", 1)[1]
+    runs = [json.loads(line) for line in after.splitlines() if '"event": "run_done"' in line]
+    assert runs[0]["written"] > 0  # the edited rules moved stages, in the same process
