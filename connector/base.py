@@ -69,6 +69,11 @@ class Backend(Protocol):
 
     def read_all(self, object: str, fields: list[str]) -> Iterator[dict]: ...
 
+    def owned_ids(self, object: str, owner_ids: list[str], unless: str | None = None) -> list[str]:
+        """Ids of the records these users own, leaving out those whose boolean field `unless`
+        is true (converted leads, closed opportunities)."""
+        ...
+
     def write(self, patches: list[Patch]) -> list[WriteResult]: ...
 
     def now(self) -> datetime:

@@ -176,6 +176,16 @@ class LocalOrg:
         for row in self.db.execute(f'SELECT {select} FROM "{object}" ORDER BY Id'):
             yield self._row(object, cols, row)
 
+    def owned_ids(self, object: str, owner_ids: list[str], unless: str | None = None) -> list[str]:
+        known = self.describe(object)
+        skip = f' AND coalesce("{unless}", 0) = 0' if unless in known else ""
+        out: list[str] = []
+        for start in range(0, len(owner_ids), 500):
+            chunk = owner_ids[start:start + 500]
+            out += [r[0] for r in self.db.execute(
+                f'SELECT Id FROM "{object}" WHERE OwnerId IN ({",".join("?" * len(chunk))}){skip} ORDER BY Id', chunk)]
+        return out
+
     def count(self, object: str) -> int:
         return self.db.execute(f'SELECT count(*) FROM "{object}"').fetchone()[0]
 

@@ -283,6 +283,16 @@ class SalesforceOrg:
                 out.extend(records)
         return out
 
+    def owned_ids(self, object: str, owner_ids: list[str], unless: str | None = None) -> list[str]:
+        skip = f" AND {unless} = false" if unless and unless in self.describe(object) else ""
+        out: list[str] = []
+        for start in range(0, len(owner_ids), IDS_PER_QUERY):
+            chunk = owner_ids[start:start + IDS_PER_QUERY]
+            soql = f"SELECT Id FROM {object} WHERE OwnerId IN ({', '.join(soql_quote(i) for i in chunk)}){skip}"
+            for records in self.query(soql):
+                out += [r["Id"] for r in records]
+        return out
+
     def read_all(self, object: str, fields: list[str]) -> Iterator[dict]:
         soql = self._select(object, fields)
         if object == "Group":

@@ -23,8 +23,9 @@ from .base import Patch
 
 # 3: one journal row per record, {field: [old, new]}. 4: a change row stays 'pending' until it
 # fails; its page being done says it was written (an older revsync would misread that).
-SCHEMA_VERSION = 4
-UPGRADES = {3}  # schemas this version opens and upgrades in place
+# 5: the users known inactive at the last run, per object.
+SCHEMA_VERSION = 5
+UPGRADES = {3, 4}  # schemas this version opens and upgrades in place
 
 
 class StateError(RevsyncError):
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS changes (
     run_id INTEGER, page INTEGER, record_id TEXT, fields TEXT, rules TEXT, status TEXT,
     PRIMARY KEY (run_id, record_id));
 CREATE INDEX IF NOT EXISTS changes_page ON changes (run_id, page);
+CREATE TABLE IF NOT EXISTS inactive_owner (
+    object TEXT, user_id TEXT, PRIMARY KEY (object, user_id));
 """
 
 
@@ -133,7 +136,7 @@ class State:
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             _check_version(path, source.execute("PRAGMA user_version").fetchone()[0])
-            for table in ("watermark", "rr_position", "retry", "recheck"):
+            for table in ("watermark", "rr_position", "retry", "recheck", "inactive_owner"):
                 rows = source.execute(f"SELECT * FROM {table}").fetchall()
                 if rows:
                     state.db.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows)
@@ -197,6 +200,18 @@ class State:
         stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return [r[0] for r in self.db.execute(
             "SELECT record_id FROM recheck WHERE object=? AND at<=? ORDER BY record_id", (object, stamp))]
+
+    # -- owners who left --------------------------------------------------------------------
+    def inactive_owners(self, object: str) -> set[str] | None:
+        """The users inactive at the last completed run (None before any run recorded them)."""
+        rows = [r[0] for r in self.db.execute("SELECT user_id FROM inactive_owner WHERE object=?", (object,))]
+        return {r for r in rows if r} if rows else None
+
+    def set_inactive_owners(self, object: str, user_ids: set[str]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM inactive_owner WHERE object=?", (object,))
+            # '' marks "recorded" even when nobody is inactive
+            db.executemany("INSERT INTO inactive_owner VALUES (?, ?)", [(object, u) for u in ["", *sorted(user_ids)]])
 
     # -- runs ----------------------------------------------------------------------------------
     def start_run(self, object: str, org: str, dry_run: bool, fingerprint: str) -> int:

@@ -169,7 +169,8 @@ class SyncRun:
             since = parse_instant(watermark) - overlap
         # Records due a retry or a recheck are read after the changed ones, unless already read.
         # Only they are remembered: memory must not grow with the org.
-        extra = dict.fromkeys(self.state.retry_ids(obj) + self.state.due_rechecks(obj, self.opts.now))
+        extra = dict.fromkeys(self.state.retry_ids(obj) + self.state.due_rechecks(obj, self.opts.now)
+                              + self._left_owners_records())
         # Backends read the records as they stand when the read starts (a query cursor), so
         # the run's own writes and later edits do not come back until the next run.
         for page in self._timed(self.backend.changed_since(obj, self.fields, since, size)):
@@ -182,6 +183,22 @@ class SyncRun:
             page = self.backend.read_ids(obj, self.fields, ids[start:start + size])
             if page:
                 yield page
+
+    def _left_owners_records(self) -> list[str]:
+        """Open records of users who became inactive since the last run: deactivating a user
+        changes none of their records, so without this they would keep an owner who left
+        until something else touched them."""
+        obj = self.opts.object
+        inactive = {u["Id"] for u in self.backend.read_all("User", ["IsActive"])
+                    if u.get("IsActive") in (False, "false", 0)}
+        self._inactive_now = inactive
+        known = self.state.inactive_owners(obj) or set()
+        left = sorted(inactive - known)
+        if not left:
+            return []
+        ids = self.backend.owned_ids(obj, left, CLOSED_FLAG.get(obj))
+        log.info("owners_left", object=obj, users=len(left), records=len(ids))
+        return ids
 
     def _timed(self, pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
         while True:
@@ -302,6 +319,7 @@ class SyncRun:
                          written_total=self.report.written, failed_total=self.report.failed)
             if not self.opts.dry_run:
                 self.state.set_rules_fingerprint(obj, self.fingerprint)
+                self.state.set_inactive_owners(obj, self._inactive_now)
             self.report.status = "partial" if self.report.failed or self.report.skipped else "ok"
         except BaseException as exc:
             self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"

@@ -216,6 +216,13 @@ class FakeSalesforce(_BulkMixin):
         elif where and where.startswith("Id IN ("):
             ids = set(re.findall(r"'([^']*)'", where))
             rows = [r for r in rows if r["Id"] in ids]
+        elif where and where.startswith("OwnerId IN ("):
+            owners = set(re.findall(r"'([^']*)'", where.split(")", 1)[0]))
+            rows = [r for r in self.org.read_all(obj, [*cols, "OwnerId", *re.findall(r"AND (\w+) = false", where)])
+                    if r.get("OwnerId") in owners]
+            for flag in re.findall(r"AND (\w+) = false", where):
+                rows = [r for r in rows if not r.get(flag)]
+            rows = [{c: r.get(c) for c in cols} for r in rows]
         elif where and where.startswith("Type = "):
             rows = [r for r in rows if r.get("Type") == "Queue"]
         if m["order"]:

@@ -51,10 +51,10 @@ def test_a_schema_3_file_is_upgraded_and_reads_as_before(tmp_path):
     db.close()
     state = State(path)
     assert statuses(state, 1) == {"00QA": "written", "00QB": "failed"}
-    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
-@pytest.mark.parametrize("version", [2, 5])
+@pytest.mark.parametrize("version", [2, 6])
 def test_a_file_of_another_schema_is_refused_untouched(tmp_path, version):
     path = tmp_path / "other.db"
     db = sqlite3.connect(path)

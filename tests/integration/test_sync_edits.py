@@ -231,3 +231,20 @@ def test_a_revert_that_partly_failed_is_finished_by_reverting_again(env):
     from connector.revert import RevertRefused
     with pytest.raises(RevertRefused, match="already reverted"):
         revert(org, state, first.run_id)
+
+
+def test_the_leads_of_a_user_who_left_are_routed_again_by_the_next_run(env):
+    tmp_path, org, state = env
+    sync(org, tmp_path, state)
+    owners = Counter(r["OwnerId"] for r in org.read_all("Lead", ["OwnerId", "IsConverted"]) if not r["IsConverted"])
+    leaver = next(o for o, n in owners.most_common() if o.startswith("005") and n > 5)
+    theirs = [r["Id"] for r in org.read_all("Lead", ["OwnerId", "IsConverted"])
+              if r["OwnerId"] == leaver and not r["IsConverted"]]
+    assert org.write([Patch("User", leaver, {"IsActive": False})])[0].ok  # no lead changes
+    second = sync(org, tmp_path, state, now=NOW + timedelta(minutes=5))
+    assert second.read >= len(theirs)
+    rows = {r["Id"]: r["OwnerId"] for r in org.read_ids("Lead", ["OwnerId"], theirs)}
+    assert all(owner != leaver for owner in rows.values())
+    assert leaver in state.inactive_owners("Lead")
+    third = sync(org, tmp_path, state, now=NOW + timedelta(minutes=10))
+    assert third.written == 0  # read back once, as every run's own writes are; nothing moves again

@@ -64,7 +64,7 @@ def test_faults_are_survived(env):
 
 def test_daily_limit_stops_cleanly_and_the_next_run_finishes(env):
     fake, ws, state, backing = env
-    fake.faults.daily_left = 40
+    fake.faults.daily_left = 43
     with pytest.raises(BudgetExhausted, match="below the floor"):
         run(fake, ws, state, api_floor=30)  # stops cleanly between pages, before the limit is hit
     done_pages = state.db.execute("SELECT count(*) FROM pages WHERE status='done'").fetchone()[0]
@@ -126,10 +126,11 @@ def test_bulk_backfill_reads_and_writes_like_the_rest_path(tmp_path):
     assert {k: v for k, v in bulk[0].items() if k not in lock} == {k: v for k, v in rest[0].items() if k not in lock}
 
 
-def test_an_idle_incremental_run_costs_at_most_three_calls(env):
+def test_an_idle_incremental_run_costs_at_most_four_calls(env):
     fake, ws, state, backing = env
     run(fake, ws, state)
     state.db.execute("UPDATE watermark SET modstamp = '2999-01-01T00:00:00.000+0000'")
     before = len(fake.calls)
     report = run(fake, ws, state)
-    assert report.read == 0 and len(fake.calls) - before <= 3, fake.calls[before:]
+    # login and describe, the changed records, and the users (who may have left since)
+    assert report.read == 0 and len(fake.calls) - before <= 4, fake.calls[before:]
