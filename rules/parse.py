@@ -48,6 +48,7 @@ class RuleFileParser:
         self.problems: list[Problem] = []
         self.categories: set[str] = set()
         self.broken_calendars: set[str] = set()  # defined with problems: not also "unknown"
+        self.broken_teams: set[str] = set()
 
     def err(self, code: str, message: str, loc: Location, fix: str = "",
             severity: Severity = Severity.ERROR) -> None:
@@ -311,6 +312,8 @@ class RuleFileParser:
             self.err("E112", f"`{kind}` needs a name", target.loc)
             return None
         text = str(target.value).strip()
+        if kind == "team" and text in self.broken_teams:
+            return None  # defined, with its own problems already reported
         if kind == "team" and text not in teams:
             self.err("E116", f"unknown team '{text}'", target.loc,
                      did_you_mean(text, teams) or "define it under `teams:`")
@@ -443,6 +446,7 @@ class RuleFileParser:
             if members_node is None or not members_node.is_seq or not members_node.value:
                 self.err("E122", f"team '{name}' needs a list of `members:`", team.loc,
                          "e.g. members: [alice@acme.example, {user: bob@acme.example, weight: 2}]")
+                self.broken_teams.add(name)
                 continue
             members = []
             for m in members_node.value:
@@ -451,6 +455,8 @@ class RuleFileParser:
                     members.append(member)
             if len(members) == len(members_node.value):
                 out[name] = Team(name, tuple(members), team.loc)
+            else:
+                self.broken_teams.add(name)
         return out
 
     def member(self, node: Node) -> tuple[str, int] | None:

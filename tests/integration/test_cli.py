@@ -191,8 +191,9 @@ def test_init_scaffolds_a_repository_whose_rules_validate_and_pass(tmp_path):
     assert "created" in proc.stdout
     for path in ("rules/lead.yaml", "rules/lead.cases.yaml", "rules/opportunity.yaml",
                  "rules/opportunity.cases.yaml", "mappings/lead.yaml", "mappings/opportunity.yaml",
-                 "revsync.toml", ".github/workflows/rules.yml", "README.md"):
+                 "revsync.toml", ".github/workflows/rules.yml", "README.md", ".gitignore"):
         assert (target / path).is_file(), path
+    assert ".revsync/" in (target / ".gitignore").read_text()  # state and journal stay out of git
     # Settings come from the scaffolded revsync.toml: no --rules needed inside the repository.
     assert "ok: 2 rule file(s)" in run("rules", "validate", cwd=target).stdout
     tested = run("rules", "test", cwd=target)

@@ -188,3 +188,15 @@ qualify:
   - {name: D, stage: D}
 """
     assert [c for c, _, _ in codes(text)] == ["E104", "E104", "E104"]
+
+
+def test_a_team_with_a_problem_is_not_also_unknown_where_it_is_used():
+    text = """\
+object: Lead
+teams:
+  west: {members: [{user: a@x.example, weight: 0}]}
+route:
+  - {name: W, when: {state: CA}, assign: {team: west}}
+  - {name: Q, assign: {queue: Inbound}}
+"""
+    assert [c for c, _, _ in codes(text)] == ["E112"]
