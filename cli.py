@@ -697,9 +697,12 @@ def parse_share(text: str | None, param: str) -> float | None:
     if text is None:
         return None
     try:
-        return float(text.rstrip("%")) / 100 if text.strip().endswith("%") else float(text)
+        share = float(text.rstrip("%")) / 100 if text.strip().endswith("%") else float(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r}: use a share such as 5% or 0.05", param_hint=param)
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise click.BadParameter(f"{text!r}: use a share from 0 to 1 such as 5% or 0.05", param_hint=param)
+    return share
 
 
 @main.command()
@@ -744,7 +747,16 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     if input_path is not None:
         records = pv.file_records(candidate, input_path, result.bad_rows, encoding)
     else:
-        records = pv.org_records(candidate, _open_org(org_spec), now, preview=result)
+        org = _open_org(org_spec)
+        if candidate.mapping.output("owner") is not None:
+            from connector.preflight import owner_problems
+            problems = owner_problems(org, candidate.ruleset)
+            report_problems(problems)
+            if any(p.severity.value == "error" for p in problems):
+                click.echo("the candidate rules name owners the org does not have; a sync would refuse "
+                           "them", err=True)
+                sys.exit(EXIT_CONFIG)
+        records = pv.org_records(candidate, org, now, preview=result)
     with _progress() as advance:
         pv.run_preview(result, records, keep, on_batch=advance)
     data = result.asdict()

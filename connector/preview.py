@@ -137,6 +137,7 @@ class Preview:
     sample: int | None = None
     seed: int = 0
     evaluated: int = 0
+    open: int = 0  # evaluated and not closed: what a sync may change, and what shares divide by
     changed: Counter = field(default_factory=Counter)
     changed_records: int = 0
     owner_moves: Counter = field(default_factory=Counter)
@@ -157,9 +158,11 @@ class Preview:
         self.evaluated += len(d0s)
         if closed is None or not any(closed):
             open0, open1 = d0s, d1s
+            self.open += len(open0)
         else:
             open0 = [d for d, c in zip(d0s, closed) if not c]
             open1 = [d for d, c in zip(d1s, closed) if not c]
+        self.open += len(open0)
         name = self.owner_name or _same
         self.before.add_batch(d0s, self._day, self._week, outcomes, open0, name)
         self.after.add_batch(d1s, self._day, self._week, outcomes, open1, name)
@@ -214,6 +217,7 @@ class Preview:
         all_a = {r.key for r in self.candidate.ruleset.all_rules()}
         return {
             "evaluated": self.evaluated,
+            "open": self.open,
             "changed": {k: self.changed.get(k, 0) for k in COMPARED},
             "changed_records": self.changed_records,
             "owner_moves": [{"from": f, "to": t, "count": n} for (f, t), n in self.owner_moves.most_common()],
@@ -354,7 +358,10 @@ def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = Non
 
 
 def render_table(data: dict) -> str:
-    lines = [f"{data['evaluated']} records evaluated; {data['changed_records']} change "
+    closed = data["evaluated"] - data.get("open", data["evaluated"])
+    lines = [f"{data['evaluated']} records evaluated"
+             + (f" ({closed} closed: they count for the closed loop only)" if closed else "")
+             + f"; {data['changed_records']} of {data.get('open', data['evaluated'])} open change "
              f"({', '.join(f'{k} {v}' for k, v in data['changed'].items())})"]
     if data["owner_moves"]:
         lines.append("\nowner moves (from -> to):")
@@ -408,7 +415,7 @@ def exceeded(data: dict, fail_on_change: bool, limits: dict[str, float]) -> list
     reasons = []
     if fail_on_change and data["changed_records"]:
         reasons.append(f"{data['changed_records']} record(s) change (--fail-on-change)")
-    total = data["evaluated"] or 1
+    total = data.get("open", data["evaluated"]) or 1  # closed records never change
     for output, limit in limits.items():
         share = data["changed"].get(output, 0) / total
         if share > limit:

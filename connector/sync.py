@@ -65,6 +65,7 @@ class SyncReport:
     seconds: dict[str, float] = field(default_factory=lambda: Counter())
     recovered: int = 0
     api_calls: int | None = None  # API calls the run made, where the backend counts them
+    guard: str = ""  # a dry run's: why the change guard would stop the real run, if it would
 
     def asdict(self) -> dict:
         return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
@@ -72,6 +73,7 @@ class SyncReport:
                 "changed": self.changed, "written": self.written, "failed": self.failed,
                 **({"would_write": self.would_write} if self.dry_run else {}),
                 "skipped": len(self.skipped), "recovered": self.recovered, "api_calls": self.api_calls,
+                **({"guard_would_stop": self.guard} if self.guard else {}),
                 "fields": dict(self.fields), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
     def __str__(self) -> str:
@@ -80,6 +82,8 @@ class SyncReport:
                 f"{verb}, {self.failed} failed, {len(self.skipped)} skipped")
         if self.fields:
             text += "\n  fields: " + ", ".join(f"{k} {v}" for k, v in self.fields.most_common())
+        if self.guard:
+            text += f"\n  the change guard would stop the real run: {self.guard}"
         for rid, why in self.skipped[:20]:
             text += f"\n  skipped {rid}: {why}"
         if len(self.skipped) > 20:
@@ -300,7 +304,7 @@ class SyncRun:
         run_id = None if self.opts.dry_run else self.state.start_run(
             obj, self.backend.name, False, self.fingerprint)
         self.report.run_id = run_id
-        page_no = 0
+        page_no = moved = decided = 0
         try:
             for page in self._pages():
                 page_no += 1
@@ -308,6 +312,7 @@ class SyncRun:
                 planned, _ = self._plan(page, ctx)
                 if self.opts.dry_run:
                     self.report.would_write += len(planned.patches)
+                    moved, decided = moved + planned.moved, decided + planned.decided_before
                     continue
                 written_before, failed_before = self.report.written, self.report.failed
                 self._commit_page(run_id, page_no, planned, dict(ctx.positions))
@@ -320,6 +325,11 @@ class SyncRun:
             if not self.opts.dry_run:
                 self.state.set_rules_fingerprint(obj, self.fingerprint)
                 self.state.set_inactive_owners(obj, self._inactive_now)
+            elif (fingerprint not in (None, self.fingerprint) or self.opts.reroute) and not self.opts.accept_changes \
+                    and decided and moved / decided > self.opts.max_change_share:
+                self.report.guard = (f"it would move the stage or owner of {moved} of {decided} already-decided "
+                                     f"records ({moved / decided:.0%}, above {self.opts.max_change_share:.0%}); "
+                                     f"run with --accept-changes to proceed")
             self.report.status = "partial" if self.report.failed or self.report.skipped else "ok"
         except BaseException as exc:
             self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"

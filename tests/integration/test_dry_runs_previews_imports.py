@@ -128,3 +128,13 @@ def test_files_are_checked_whole_and_a_byte_order_mark_is_never_a_header(tmp_pat
     bom.write_bytes("\ufeffId,Title\n00Q000000000001EAA,CEO\n".encode())
     for encoding in ("utf-8", "UTF8", "utf-8-sig"):
         assert list(read_items(bom, encoding)) == [{"Id": "00Q000000000001EAA", "Title": "CEO"}]
+
+
+def test_preview_from_an_org_refuses_rules_naming_an_owner_it_lacks(same_rules):
+    rules = same_rules / "rules" / "lead.yaml"
+    rules.write_text(rules.read_text().replace("{queue: Inbound SDR}", "{queue: Inbound SDRs}"))
+    proc = revsync(same_rules, "preview", "--baseline", "baseline", "--org", "local:org.db", "--now", NOW)
+    assert proc.returncode == 2 and "D008" in proc.stderr and "Inbound SDRs" in proc.stderr
+    bad = revsync(same_rules, "preview", "--baseline", "baseline", "--org", "local:org.db",
+                  "--max-owner-changes", "150%")
+    assert bad.returncode == 2 and "from 0 to 1" in bad.stderr

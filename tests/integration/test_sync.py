@@ -176,8 +176,10 @@ def test_guard_stops_a_rule_change_that_moves_too_much(workspace):
     assert "--accept-changes" in proc.stderr and "preview" in proc.stderr
     runs = revsync(workspace, "runs", "--org", "local:org.db").stdout.splitlines()
     assert "guarded" in runs[0] and "stopped: would move" in runs[0]  # listed, newest first
-    dry = summary(sync(workspace, "--dry-run"))
+    dry_run = sync(workspace, "--dry-run")
+    dry = summary(dry_run)
     assert dry["would_write"] > 0 and dry["written"] == 0  # nothing was written by the guard
+    assert "the change guard would stop the real run" in dry_run.stdout and dry["guard_would_stop"]
     accepted = sync(workspace, "--accept-changes")
     assert accepted.returncode == 0 and summary(accepted)["written"] > 0
 
