@@ -150,6 +150,9 @@ class Preview:
     # One name per owner, however a decision names it (a kept owner by Id, a routed one by
     # name): set when the records come from an org, which knows both.
     owner_name: Callable[[str], str] | None = field(default=None, repr=False)
+    # Users the org knows inactive (set when records come from an org): routing passes over
+    # them and re-routes their records, as a sync does.
+    inactive: frozenset[str] = frozenset()
 
     def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None],
                   closed: list[bool] | None = None) -> None:
@@ -290,8 +293,7 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
     e1 = Evaluator(preview.candidate.ruleset)
     # Closed records are decided apart: a sync never routes them, so they must not take
     # round-robin turns from the open records the shares are about.
-    ctx0, ctx1 = Context(now=preview.now), Context(now=preview.now)
-    closed0, closed1 = Context(now=preview.now), Context(now=preview.now)
+    contexts: list[Context] = []  # made at the first batch: reading an org's records sets `inactive`
     batch: list[dict] = []
 
     def decide(evaluator, records, closed, open_ctx, closed_ctx):
@@ -305,6 +307,9 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
         if keep is not None:
             batch = [r for r, k in zip(batch, keep(batch)) if k]
         closed = [_is_closed(r) for r in batch]
+        if not contexts:
+            contexts.extend(Context(now=preview.now, inactive=preview.inactive) for _ in range(4))
+        ctx0, ctx1, closed0, closed1 = contexts
         preview.add_batch(decide(e0, batch, closed, ctx0, closed0), decide(e1, batch, closed, ctx1, closed1),
                           [outcome_of(r) for r in batch], closed)
         if on_batch:
@@ -342,6 +347,7 @@ def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = Non
     reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
     reader._load_context()
     if preview is not None:
+        preview.inactive = reader.directory.inactive()
         preview.owner_name = _owner_namer(reader.directory, reader.users,
                                           org.read_all("Group", ["Name", "DeveloperName", "Type"]))
     opportunities = {}

@@ -49,6 +49,7 @@ class RuleFileParser:
         self.categories: set[str] = set()
         self.broken_calendars: set[str] = set()  # defined with problems: not also "unknown"
         self.broken_teams: set[str] = set()
+        self.object_name = ""
 
     def err(self, code: str, message: str, loc: Location, fix: str = "",
             severity: Severity = Severity.ERROR) -> None:
@@ -70,6 +71,7 @@ class RuleFileParser:
         obj = root.get("object")
         if obj is None or not isinstance(obj.value, str) or not obj.value.strip():
             self.err("E103", "missing `object:`", root.loc, "name the CRM object, e.g. `object: Lead`")
+        self.object_name = str(obj.value).strip() if obj is not None and isinstance(obj.value, str) else ""
         calendars = self.calendars(root.get("calendars"))
         teams = self.teams(root.get("teams"))
         self.categories = self.score_categories(root.get("score"))
@@ -312,6 +314,11 @@ class RuleFileParser:
             self.err("E112", f"`{kind}` needs a name", target.loc)
             return None
         text = str(target.value).strip()
+        if kind == "queue" and self.object_name.casefold() == "opportunity":
+            self.err("E124", f"an opportunity cannot be owned by queue '{text}' (Salesforce allows queues to "
+                     "own leads and cases, not opportunities)", target.loc,
+                     "assign a user or a team, e.g. {user: sales.ops@acme.example}")
+            return None
         if kind == "team" and text in self.broken_teams:
             return None  # defined, with its own problems already reported
         if kind == "team" and text not in teams:

@@ -200,3 +200,12 @@ route:
   - {name: Q, assign: {queue: Inbound}}
 """
     assert [c for c, _, _ in codes(text)] == ["E112"]
+
+
+def test_opportunities_cannot_be_assigned_to_a_queue():
+    text = """\
+object: Opportunity
+route:
+  - {name: Unowned, assign: {queue: Sales Ops}}
+"""
+    assert "E124" in [c for c, _, _ in codes(text)]
