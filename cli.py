@@ -242,6 +242,9 @@ def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, tr
         table.print()
     for bad in result.bad_rows:
         click.echo(str(bad), err=True)
+    if result.unknown_columns:
+        click.echo(f"warning: {input_path}: column(s) that look misspelt, ignored: "
+                   + ", ".join(result.unknown_columns), err=True)
     sys.exit(EXIT_PARTIAL if result.bad_rows else EXIT_OK)
 
 

@@ -23,15 +23,43 @@ log = structlog.get_logger()
 class FileResult:
     decisions: Iterator[Decision]
     bad_rows: list[BadRow] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)  # neither mapped nor a related record's
 
 
-def rule_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
-    inbound = ws.mapping.inbound
-    for number, crm in enumerate(read_records(path, bad, encoding), 1):
-        try:
-            yield inbound(crm)
-        except Exception as exc:  # a record the mapping cannot read is skipped, not fatal
-            bad.append(BadRow(str(path), number, f"cannot map record: {exc}"))
+def unknown_columns(ws: Workspace, record: dict) -> list[str]:
+    """Columns of an export that look like a misspelling of a column the mapping reads
+    (`Titel` for Title): the rule field would otherwise stay empty without a word. Other
+    columns an export carries (real exports have many) are not the mapping's business."""
+    mapping = ws.mapping
+    known = {c.casefold(): c for c in mapping.crm_fields()}
+    for rel in mapping.related:
+        known.update({f"{rel.relationship}.{f.crm}".casefold(): f"{rel.relationship}.{f.crm}"
+                      for f in rel.fields if f.crm})
+    out = []
+    for column in record:
+        folded = column.strip().casefold()
+        if folded in known:
+            continue
+        near = [name for key, name in known.items() if _edits(folded, key) <= (1 if len(key) < 6 else 2)]
+        if near:
+            out.append(f"{column} (did you mean {near[0]}?)")
+    return out
+
+
+def _edits(a: str, b: str) -> int:
+    """Edit distance counting a swap of neighbours as one edit (Titel -> Title)."""
+    if abs(len(a) - len(b)) > 2:
+        return 3
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def evaluate_file(ws: Workspace, path: Path, now: datetime, engine: str = "default",
@@ -40,12 +68,14 @@ def evaluate_file(ws: Workspace, path: Path, now: datetime, engine: str = "defau
     place: an undecided record (its Id if it could be read) whose `problems` say why."""
     evaluator = Evaluator(ws.ruleset, engine)
     result = FileResult(iter(()))
-    result.decisions = _in_file_order(ws, evaluator, path, Context(now=now), batch_size, result.bad_rows, encoding)
+    result.decisions = _in_file_order(ws, evaluator, path, Context(now=now), batch_size, result, encoding)
     return result
 
 
-def _in_file_order(ws, evaluator, path, ctx, batch_size, bad, encoding) -> Iterator[Decision]:
+def _in_file_order(ws, evaluator, path, ctx, batch_size, result, encoding) -> Iterator[Decision]:
     inbound = ws.mapping.inbound
+    bad = result.bad_rows
+    checked = False
     id_spec = ws.mapping.field("id")
     id_column = id_spec.crm if id_spec is not None and id_spec.crm else "Id"
     batch: list[dict | Decision] = []
@@ -66,6 +96,8 @@ def _in_file_order(ws, evaluator, path, ctx, batch_size, bad, encoding) -> Itera
         if item.__class__ is BadRow:
             batch.append(undecided(item))
         else:
+            if not checked:
+                result.unknown_columns, checked = unknown_columns(ws, item), True
             try:
                 batch.append(inbound(item))
             except Exception as exc:  # a record the mapping cannot read is reported, not fatal

@@ -78,6 +78,16 @@ def test_evaluate_gives_every_row_its_line_even_rows_it_cannot_read(tmp_path):
     assert rows[2]["stage"] and any("lots" in p for p in rows[2]["problems"])  # an unreadable value: evaluated
 
 
+def test_evaluate_warns_of_columns_that_look_misspelt_and_not_of_other_columns(tmp_path):
+    path = tmp_path / "typo.csv"
+    path.write_text("Id,Titel,LeadSource,ConvertedAccountId,Account.Share_of_Walet__c\n00Q000000000001EAA,CEO,Web,,0.3\n")
+    proc = run("evaluate", "--rules", str(EXAMPLE), "--input", str(path), "--now", NOW)
+    assert "Titel (did you mean Title?)" in proc.stderr
+    assert "Account.Share_of_Walet__c (did you mean Account.Share_of_Wallet__c?)" in proc.stderr
+    assert "ConvertedAccountId" not in proc.stderr and "LeadSource" not in proc.stderr
+    assert json.loads(proc.stdout)["id"] == "00Q000000000001EAA"
+
+
 def test_a_file_in_another_encoding_is_refused_before_its_first_row(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes("Id,Company,Title\n00Q000000000001AAA,Café Müller,CEO\n".encode("cp1252"))
