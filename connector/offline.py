@@ -62,6 +62,15 @@ def _edits(a: str, b: str) -> int:
     return prev[-1]
 
 
+def rule_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
+    inbound = ws.mapping.inbound
+    for number, crm in enumerate(read_records(path, bad, encoding), 1):
+        try:
+            yield inbound(crm)
+        except Exception as exc:  # a record the mapping cannot read is skipped, not fatal
+            bad.append(BadRow(str(path), number, f"cannot map record: {exc}"))
+
+
 def evaluate_file(ws: Workspace, path: Path, now: datetime, engine: str = "default",
                   batch_size: int = 1000, encoding: str = DEFAULT_ENCODING) -> FileResult:
     """One decision per row of the file, in order. A row that cannot be read still has its
