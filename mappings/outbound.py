@@ -146,7 +146,7 @@ class Outbound:
                d.sla_rule, d.escalated)
         text = self._reasons.get(key)
         if text is None:
-            if len(self._reasons) > 10_000:
+            if len(self._reasons) > 4096:
                 self._reasons.clear()
             text = self._reasons[key] = reason_text(d, self.reason[1])
         return text

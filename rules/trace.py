@@ -54,7 +54,7 @@ class Tracer:
                d.notes, d.route_rule, d.sla_rule)
         text = self._citations.get(key)
         if text is None:
-            if len(self._citations) > 10_000:
+            if len(self._citations) > 4096:
                 self._citations.clear()
             text = self._citations[key] = "; ".join(cite for cite, _ in self._entries(d))
         return text
