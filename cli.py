@@ -314,8 +314,9 @@ def init(directory: Path, force: bool) -> None:
 def _connect(spec: str, create: bool = False):
     """The org a spec names; BackendError when it cannot be reached or logged in to."""
     from connector.local import LocalOrg
+    _check_org_spec(spec)
     kind, _, rest = spec.partition(":")
-    if kind == "local" and rest:
+    if kind == "local":
         return LocalOrg(Path(rest), create=create)
     if kind == "salesforce":
         from connector.salesforce import Credentials, SalesforceOrg
@@ -325,7 +326,6 @@ def _connect(spec: str, create: bool = False):
                              lag_seconds=float(settings.get("lag_seconds", 30)),
                              bulk_query_threshold=int(settings.get("bulk_query_threshold", 50_000)),
                              bulk_write_threshold=int(settings.get("bulk_write_threshold", 2_000)))
-    raise click.UsageError(f"--org {spec!r}: use local:PATH or salesforce")
 
 
 def _check_org_spec(spec: str) -> None:

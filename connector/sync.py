@@ -23,6 +23,7 @@ from .workspace import Workspace
 log = structlog.get_logger()
 
 CLOSED_FLAG = {"Lead": "IsConverted", "Opportunity": "IsClosed"}  # closed records are left alone
+USER_FIELDS = ["Username", "Email", "Name", "IsActive", "ManagerId"]
 
 
 class GuardTripped(RevsyncError):
@@ -123,7 +124,7 @@ class SyncRun:
     # -- context read once per run ----------------------------------------------------------
     def _load_context(self) -> None:
         t = time.perf_counter()
-        users = list(self.backend.read_all("User", ["Username", "Email", "Name", "IsActive", "ManagerId"]))
+        users = self._read_users()
         queues = [g for g in self.backend.read_all("Group", ["Name", "DeveloperName", "Type"])
                   if g.get("Type") in (None, "Queue")]
         self.users = {u["Id"]: u for u in users}
@@ -188,13 +189,18 @@ class SyncRun:
             if page:
                 yield page
 
+    def _read_users(self) -> list[dict]:
+        """The org's users, read once per run: for who left, and for the run's context."""
+        if not hasattr(self, "_users_read"):
+            self._users_read = list(self.backend.read_all("User", USER_FIELDS))
+        return self._users_read
+
     def _left_owners_records(self) -> list[str]:
         """Open records of users who became inactive since the last run: deactivating a user
         changes none of their records, so without this they would keep an owner who left
         until something else touched them."""
         obj = self.opts.object
-        inactive = {u["Id"] for u in self.backend.read_all("User", ["IsActive"])
-                    if u.get("IsActive") in (False, "false", 0)}
+        inactive = {u["Id"] for u in self._read_users() if u.get("IsActive") in (False, "false", 0)}
         self._inactive_now = inactive
         known = self.state.inactive_owners(obj) or set()
         left = sorted(inactive - known)
