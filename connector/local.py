@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .base import BackendError, FieldInfo, Patch, WriteResult
-from .schema import OBJECTS, PREFIX, READ_ONLY
+from .schema import OBJECTS, PREFIX, READ_ONLY, REVSYNC_FIELDS
 from .synthetic import sf_id
 
 SQL_TYPE = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL",
@@ -45,6 +45,8 @@ class LocalOrg:
         self._last_stamp: datetime | None = None
         if create:
             self._create_schema()
+        else:
+            self._add_revsync_fields()
         self.faults: dict[str, tuple[str, str, bool]] = {}  # id -> (code, message, transient), for tests
         self._describe: dict[str, dict[str, FieldInfo]] = {}
         self._bool_cols: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
@@ -62,6 +64,21 @@ class LocalOrg:
             if "SystemModstamp" in fields:
                 self.db.execute(f'CREATE INDEX IF NOT EXISTS "{obj}_modstamp" ON "{obj}" (SystemModstamp, Id)')
         self.db.execute("CREATE TABLE IF NOT EXISTS _sequence (prefix TEXT PRIMARY KEY, n INTEGER)")
+
+    def _add_revsync_fields(self) -> None:
+        """An org made by an earlier revsync gets the custom fields this one writes, as an
+        admin deploys a new version's fields; anything else missing stays missing (doctor says)."""
+        for obj, fields in OBJECTS.items():
+            have = {row[1] for row in self.db.execute(f'PRAGMA table_info("{obj}")')}
+            if not have:
+                continue
+            for name in REVSYNC_FIELDS:
+                if name in fields and name not in have:
+                    try:
+                        self.db.execute(f'ALTER TABLE "{obj}" ADD COLUMN "{name}" '
+                                        f'{SQL_TYPE.get(fields[name].type, "TEXT")}')
+                    except sqlite3.OperationalError:
+                        return  # read-only: reads still work, and writes say why they cannot
 
     # -- the org's clock ---------------------------------------------------------------------
     def now(self) -> datetime:
@@ -106,9 +123,14 @@ class LocalOrg:
 
     # -- describe and reads -------------------------------------------------------------------
     def describe(self, object: str) -> dict[str, FieldInfo]:
+        """The object's fields as the file has them (a column dropped from it is missing here)."""
         if object not in OBJECTS:
             raise BackendError(f"object {object} does not exist in the embedded org")
-        return OBJECTS[object]
+        found = self._describe.get(object)
+        if found is None:
+            have = {row[1] for row in self.db.execute(f'PRAGMA table_info("{object}")')}
+            found = self._describe[object] = {n: f for n, f in OBJECTS[object].items() if n in have}
+        return found
 
     def _columns(self, object: str, fields: Iterable[str]) -> list[str]:
         known = self.describe(object)

@@ -18,20 +18,28 @@ COMPATIBLE = {
     "routed_at": {"datetime"},
     "sla_due": {"datetime"},
     "sla_status": {"picklist", "string"},
+    "previous_stage": {"string", "picklist", "textarea"},
+    "stage_entered_at": {"datetime"},
+    "sla_started_at": {"datetime"},
+    "sla_met_at": {"datetime"},
+    "lifecycle": {"textarea", "string"},
 }
 CREATE_AS = {"score": "Number(18, 2)", "grade": "Text(10)", "stage": "Text(40)", "segment": "Text(40)",
              "reason": "Text(255)", "routed_at": "Date/Time", "sla_due": "Date/Time",
-             "sla_status": "Picklist: pending, met, breached"}
+             "sla_status": "Picklist: pending, met, breached (and at_risk where a rule uses warn_before)",
+             "previous_stage": "Text(40)", "stage_entered_at": "Date/Time", "sla_started_at": "Date/Time",
+             "sla_met_at": "Date/Time", "lifecycle": "Long Text Area(1000)"}
 
 
 def _values(ruleset: RuleSet, output: str) -> list[str]:
     if output == "grade" and ruleset.score_config and ruleset.score_config.grade:
         return [label for label, _ in ruleset.score_config.grade.bands]
-    section = {"stage": Section.QUALIFY, "segment": Section.SEGMENT}.get(output)
+    section = {"stage": Section.QUALIFY, "previous_stage": Section.QUALIFY, "segment": Section.SEGMENT}.get(output)
     if section is not None:
         return [r.value for r in ruleset.rules(section) if r.value]
     if output == "sla_status":
-        return ["pending", "met", "breached"]
+        warns = any(r.warn_before is not None for r in ruleset.rules(Section.SLA))
+        return ["pending", "met", "breached"] + (["at_risk"] if warns else [])
     return []
 
 
@@ -72,9 +80,10 @@ def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet) -> list[Prob
                 problems.append(Problem("D006", f"{obj}.{out.crm} does not allow {', '.join(missing)}", out.loc,
                                         "add these values to the picklist"))
         longest = max((len(v) for v in values), default=0)
-        limit = out.max_length or (255 if out.name == "reason" else 0)
+        texts = ("reason", "lifecycle")  # revsync writes up to max_length characters into these
+        limit = out.max_length or (255 if out.name in texts else 0)
         if info.length and (longest > info.length or (limit and limit > info.length)):
-            need = max(longest, limit if out.name == "reason" else 0)
+            need = max(longest, limit if out.name in texts else 0)
             problems.append(Problem("D007", f"{obj}.{out.crm} holds {info.length} characters; revsync may "
                                     f"write {need}", out.loc, f"make it at least {need} long, or lower max_length"))
     if mapping.output("owner") is not None:

@@ -61,8 +61,8 @@ def query(org: "SalesforceOrg", soql: str, *, poll: float = 2.0, timeout: float 
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return NULL
+    if value is None or value == "":
+        return NULL  # an empty cell would leave the field as it is
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
@@ -72,21 +72,22 @@ def _cell(value: Any) -> str:
 
 def update(org: "SalesforceOrg", patches: list[Patch], *, poll: float = 2.0, timeout: float = 3600.0,
            sleep: Callable[[float], None] = time.sleep) -> list[WriteResult]:
-    """Ingest jobs (one per object and set of changed fields); every record comes back as
-    successful, failed or unprocessed."""
+    """Ingest jobs (one per object); every record comes back as successful, failed or
+    unprocessed."""
     results: dict[str, WriteResult] = {}
-    # A CSV row sets every column it has, so patches share a job only when they change the
-    # same fields: a field one patch leaves alone is never written by another's column.
-    groups: dict[tuple[str, tuple[str, ...]], list[Patch]] = {}
+    # Bulk API 2.0 ignores an empty cell on update (null is written as #N/A), so patches that
+    # change different fields share one job: a field a patch leaves alone gets an empty cell.
+    groups: dict[str, list[Patch]] = {}
     for p in patches:
-        groups.setdefault((p.object, tuple(sorted(p.values))), []).append(p)
+        groups.setdefault(p.object, []).append(p)
     base = f"/services/data/v{org.api_version}/jobs/ingest"
-    for (obj, columns), group in groups.items():
+    for obj, group in groups.items():
+        columns = sorted({c for p in group for c in p.values})
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["Id", *columns])
         for p in group:
-            writer.writerow([p.id, *(_cell(p.values[c]) for c in columns)])
+            writer.writerow([p.id, *(_cell(p.values[c]) if c in p.values else "" for c in columns)])
         job = org.request("POST", base, data=json.dumps({"object": obj, "operation": "update",
                                                          "contentType": "CSV", "lineEnding": "LF"}),
                           headers={"Content-Type": "application/json"})

@@ -18,9 +18,13 @@ REVSYNC = [
     _f("Revsync_Score__c", "double"), _f("Revsync_Grade__c", "string", 10),
     _f("Revsync_Stage__c", "string", 40), _f("Revsync_Segment__c", "string", 40),
     _f("Revsync_Routed_At__c", "datetime"), _f("Revsync_SLA_Due__c", "datetime"),
-    _f("Revsync_SLA_Status__c", "picklist", 20, picklist=("pending", "met", "breached")),
+    _f("Revsync_SLA_Status__c", "picklist", 20, picklist=("pending", "at_risk", "met", "breached")),
     _f("Revsync_Reason__c", "string", 255),
+    _f("Revsync_Previous_Stage__c", "string", 40), _f("Revsync_Stage_Entered_At__c", "datetime"),
+    _f("Revsync_SLA_Started_At__c", "datetime"), _f("Revsync_SLA_Met_At__c", "datetime"),
+    _f("Revsync_Lifecycle__c", "textarea", 1000),
 ]
+REVSYNC_FIELDS = tuple(name for name, _ in REVSYNC)
 
 OBJECTS: dict[str, dict[str, FieldInfo]] = {
     "Lead": dict([

@@ -120,6 +120,7 @@ class SyncRun:
         if not hasattr(self, "directory"):
             self._load_context()
         ctx.inactive = self.directory.inactive()
+        ctx.owner_id = self.outbound.written_id
 
     # -- context read once per run ----------------------------------------------------------
     def _load_context(self) -> None:
@@ -299,8 +300,8 @@ class SyncRun:
                 (fingerprint not in (None, self.fingerprint) or self.opts.reroute):
             self._ensure_context(ctx)
             try:
-                self._guard(Context(now=self.opts.now, positions=dict(positions),
-                                    inactive=self.directory.inactive(), reroute=self.opts.reroute))
+                self._guard(Context(now=self.opts.now, positions=dict(positions), inactive=self.directory.inactive(),
+                                    reroute=self.opts.reroute, owner_id=self.outbound.written_id))
             except GuardTripped as exc:
                 # Listed with the runs, so whoever reads `revsync runs` sees why nothing changed.
                 stopped = self.state.start_run(obj, self.backend.name, False, self.fingerprint)

@@ -12,7 +12,7 @@ from rules.model import FieldType, Location
 
 # Decision outputs a mapping may send to CRM fields.
 OUTPUT_NAMES = ("score", "grade", "stage", "segment", "owner", "routed_at", "sla_due", "sla_status",
-                "reason")
+                "reason", "previous_stage", "stage_entered_at", "sla_started_at", "sla_met_at", "lifecycle")
 # Derivations a field may declare (`derive: domain, from: email`).
 DERIVATIONS = ("domain",)
 # Outputs read back from the CRM, and the rule field names rules see them under. `routed_at`
@@ -25,10 +25,16 @@ READ_BACK: dict[str, tuple[str, FieldType]] = {
     "score": ("previous.score", FieldType.NUMBER),
     "grade": ("previous.grade", FieldType.STRING),
     "segment": ("previous.segment", FieldType.STRING),
+    # The lifecycle (RULES.md): where the record stood, and revsync's memory of what it gave.
+    "previous_stage": ("previous.previous_stage", FieldType.STRING),
+    "stage_entered_at": ("previous.stage_entered_at", FieldType.DATETIME),
+    "sla_started_at": ("previous.sla_started_at", FieldType.DATETIME),
+    "sla_met_at": ("previous.sla_met_at", FieldType.DATETIME),
+    "lifecycle": ("previous.lifecycle", FieldType.STRING),
 }
 # Names the rule sections produce: a mapped field may not shadow them.
 PRODUCED_NAMES = ("segment", "score", "scores", "grade", "stage", "owner", "sla_due", "sla_status",
-                  "previous")
+                  "previous", "previous_stage", "stage_entered_at")
 
 Inbound = Callable[[MappingABC[str, Any], "MappingABC[str, MappingABC[str, Any]] | None"], dict]
 

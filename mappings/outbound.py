@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
+from rules.lifecycle import memory_of
 from rules.model import Decision, RuleSet, Section
-from rules.values import parse_instant, to_utc
+from rules.values import id18, parse_instant, to_utc
 
 # Which section produces which output: an absent section writes nothing.
 OUTPUT_SECTION = {
     "segment": Section.SEGMENT, "score": Section.SCORE, "grade": Section.SCORE,
-    "stage": Section.QUALIFY, "owner": Section.ROUTE, "routed_at": Section.ROUTE,
-    "sla_due": Section.SLA, "sla_status": Section.SLA,
+    "stage": Section.QUALIFY, "previous_stage": Section.QUALIFY, "stage_entered_at": Section.QUALIFY,
+    "owner": Section.ROUTE, "routed_at": Section.ROUTE,
+    "sla_due": Section.SLA, "sla_status": Section.SLA, "sla_started_at": Section.SLA, "sla_met_at": Section.SLA,
 }
 
 
@@ -108,6 +110,9 @@ class Outbound:
                       if name in outputs and ruleset.has(OUTPUT_SECTION[name])]
         self.owner = outputs["owner"][0] if "owner" in outputs and directory is not None else None
         self.reason = (outputs["reason"][0], outputs["reason"][1] or 255) if "reason" in outputs else None
+        # revsync's memory of what it gave, where the rules route or run clocks.
+        self.memory = (outputs["lifecycle"][0], outputs["lifecycle"][1] or 1000) \
+            if "lifecycle" in outputs and (ruleset.has(Section.ROUTE) or ruleset.has(Section.SLA)) else None
         self.directory = directory
         self._owners: dict[str, str | UnknownOwner] = {}  # owner label -> Id, or why not
         self._reasons: dict[tuple, str] = {}
@@ -126,19 +131,34 @@ class Outbound:
                   for name, crm in self.plain}
         owner = decision.owner
         if self.owner is not None and owner is not None:
-            found = self._owners.get(owner)
-            if found is None:
-                try:
-                    found = self.directory.resolve(owner).id
-                except UnknownOwner as exc:
-                    found = exc
-                if len(self._owners) > 10_000:
-                    self._owners.clear()
-                self._owners[owner] = found
+            found = self._lookup(owner)
             if found.__class__ is UnknownOwner:
                 raise UnknownOwner(str(found))  # a fresh one: re-raising would grow its traceback
             values[self.owner] = found
+        if self.memory is not None:
+            values[self.memory[0]] = self._memory(decision)
         return values
+
+    def _memory(self, d: Decision) -> str:
+        return memory_of(d, d.matched["sla"], self.written_id if self.directory is not None else None) \
+            .text(self.memory[1])
+
+    def written_id(self, owner: str) -> str | None:
+        """The Id an owner label is written as, or None when the org has no such owner."""
+        found = self._lookup(owner)
+        return None if found.__class__ is UnknownOwner else found
+
+    def _lookup(self, owner: str) -> str | UnknownOwner:
+        found = self._owners.get(owner)
+        if found is None:
+            try:
+                found = self.directory.resolve(owner).id
+            except UnknownOwner as exc:
+                found = exc
+            if len(self._owners) > 10_000:
+                self._owners.clear()
+            self._owners[owner] = found
+        return found
 
     def _reason(self, d: Decision) -> str:
         # Records decided by the same rules share their text: it is made once per combination.
@@ -175,7 +195,8 @@ class Outbound:
         return out
 
 
-_DECIDED = ("segment", "score", "grade", "stage", "routed_at", "sla_due", "sla_status")
+_DECIDED = ("segment", "score", "grade", "stage", "previous_stage", "stage_entered_at", "routed_at", "sla_due",
+            "sla_status", "sla_started_at", "sla_met_at")
 
 
 def same_value(current: Any, desired: Any) -> bool:
@@ -199,21 +220,6 @@ def same_value(current: Any, desired: Any) -> bool:
         # The 18-character form is safe to compare ignoring case: its suffix encodes the case.
         return short.isalnum() and id18(short).casefold() == long.casefold()
     return str(current) == str(desired)
-
-
-_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def id18(value: str) -> str:
-    """The 18-character form of a 15-character Salesforce Id (its suffix encodes which of
-    the 15 characters are upper case, five at a time); other values unchanged."""
-    if len(value) != 15 or not value.isalnum():
-        return value
-    suffix = ""
-    for start in (0, 5, 10):
-        bits = sum(1 << i for i, ch in enumerate(value[start:start + 5]) if "A" <= ch <= "Z")
-        suffix += _SUFFIX[bits]
-    return value + suffix
 
 
 def crm_format(value: Any) -> Any:

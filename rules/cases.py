@@ -9,7 +9,10 @@
         expect: {stage: MQL, score: 65, matched: {qualify: Marketing qualified}}
 
 `record` uses rule field names (`account.share_of_wallet` or nested `account: {...}`);
-`crm` instead gives CRM field names and goes through the mapping. `expect` lists only
+`crm` instead gives CRM field names and goes through the mapping. What revsync wrote on the
+record last is given as it reads it back: `routed_at`, `owner_id`, `previous.stage`,
+`previous.stage_entered_at`, `previous.sla_started_at`, `previous.sla_due`, and
+`previous.lifecycle: {by: route/<rule>, owner: <owner it gave>, sla: <entry>, esc: 1}`. `expect` lists only
 what the case is about: every key given must match, nothing else is checked.
 """
 from __future__ import annotations
@@ -24,8 +27,9 @@ from .model import ConfigError, Decision, Location, Problem, RuleSet
 from .source import Node, display_path, load_file
 from .values import parse_instant
 
-EXPECT_KEYS = ("segment", "score", "scores", "grade", "stage", "owner", "routed_at",
-               "sla_due", "sla_status", "matched")
+EXPECT_KEYS = ("segment", "score", "scores", "grade", "stage", "previous_stage", "stage_entered_at", "owner",
+               "routed_at", "sla_due", "sla_status", "sla_started_at", "sla_met_at", "matched")
+INSTANTS = ("stage_entered_at", "routed_at", "sla_due", "sla_started_at", "sla_met_at")
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ def compare(expect: dict, decision: Decision) -> list[tuple[str, Any, Any]]:
                 if _normal(sub_want) != _normal(got.get(sub)):
                     out.append((f"{key}.{sub}", sub_want, got.get(sub)))
             continue
-        want_n = _normal(parse_instant(want)) if key in ("sla_due", "routed_at") and want else _normal(want)
+        want_n = _normal(parse_instant(want)) if key in INSTANTS and want else _normal(want)
         if want_n != _normal(got):
             out.append((key, want, got))
     return out

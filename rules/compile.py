@@ -20,7 +20,7 @@ from .conditions import walk
 from .model import All, AnyOf, Condition, FieldType, Not, Op, Rule, RuleSet, Section, Test
 from .parse import used_fields
 
-OUTPUT_FIELDS = ("segment", "score", "grade", "stage", "owner")
+OUTPUT_FIELDS = ("segment", "score", "grade", "stage", "previous_stage", "stage_entered_at", "owner")
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Program:
     functions: dict[str, Callable] = field(default_factory=dict)
     test_exprs: dict[int, str] = field(default_factory=dict)  # id(Test) -> expression
     rule_exprs: dict[tuple[Section, int], str] = field(default_factory=dict)  # a rule's `when`
+    now_index: int = -1  # T[now_index] is the evaluation time itself
 
     def thresholds(self, now_ts: float) -> list[float]:
         return [now_ts - seconds for seconds in self.durations]
@@ -187,6 +188,7 @@ def compile_ruleset(ruleset: RuleSet) -> Program:
             program.sources[fname] = _first_match(gen, fname, rules)
         if section is Section.SLA:
             program.sources["m_met"] = _met(gen, "m_met", rules)
+    program.now_index = gen.duration(0)
     program.sources = {name: _localize(src) for name, src in program.sources.items()}
     namespace: dict[str, Any] = dict(program.consts)
     for fname, source in program.sources.items():

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import Any, Iterable, Iterator, Protocol
+from datetime import datetime, time
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from .compile import OUTPUT_FIELDS, Program, compile_ruleset
 from .model import Decision, FieldType, Hit, Rule, RuleSet, ScoreConfig, Section
 from .fused import build as build_decider
 from .prepare import Preparer
-from .routing import RoundRobin, owner_label, resolve
+from .lifecycle import Lifecycle
+from .routing import RoundRobin
 from .trace import Tracer
-from .values import UTC, coerce, from_epoch, to_utc
+from .values import UTC, to_utc
 
 ALL_MATCH_SECTIONS = (Section.SCORE, Section.ROUTE)
 
@@ -31,6 +32,8 @@ class Context:
     positions: dict[str, int] = field(default_factory=dict)
     inactive: frozenset[str] = frozenset()  # users (name, email or Id, folded) known inactive
     reroute: bool = False
+    # The Id an owner label is written as, where an org can say (a sync); None offline.
+    owner_id: Callable[[str], str | None] | None = None
 
 
 class Matcher(Protocol):
@@ -70,7 +73,7 @@ class Evaluator:
         self.fused = build_decider(self.program) if engine == "default" else None
         self.teams = {t.name: t for t in ruleset.teams}
         self.calendars = {c.name: _business_calendar(c) for c in ruleset.calendars}
-        self._due_cache: dict[tuple, datetime] = {}
+        self.life = Lifecycle(ruleset, self.teams, self.calendars)
         self._slot = {name: self.program.slots.get(name) for name in OUTPUT_FIELDS}
         self._score_slots = [(s, name[7:]) for name, s in self.program.slots.items()
                              if name.startswith("scores.")]
@@ -116,16 +119,20 @@ class Evaluator:
         sla = self.ruleset.rules(Section.SLA) if self.ruleset.has(Section.SLA) else None
         m_sla, m_met = self.program.functions.get("m_sla"), self.program.functions.get("m_met")
         rr = RoundRobin(ctx.positions, ctx.inactive)
-        route_one, sla_one = self._route_one, self._sla_one
+        route_one, life, facts = self._route_one, self.life, self._stage_facts
         for rec in records:
             d, v, route_hits = decide(rec, T, tracer)
             rows.append(v)
             outs.append(d)
+            life.remember(rec, d)
+            life.stage(rec, d, now)
+            facts(v, d)
             if route is not None:
                 route_one(route, rec, v, route_hits, d, now, ctx, rr)
         if sla is not None:
             # After the whole batch is routed, as on the section-by-section path: escalations
             # to a team take their round-robin turns after the batch's routing.
+            sla_one = life.sla
             for rec, v, d in zip(records, rows, outs):
                 i = m_sla(v, T)
                 if i >= 0:
@@ -143,6 +150,7 @@ class Evaluator:
             d = Decision(None if rid is None else str(rid), tracer=tracer)
             if problems:
                 d.problems = tuple(f"{n}: {bad.raw!r} is {bad.reason}" for n, bad in problems)
+            self.life.remember(rec, d)
             outs.append(d)
         rr = RoundRobin(ctx.positions, ctx.inactive)
         for section, rules in self.ruleset.sections:
@@ -156,6 +164,9 @@ class Evaluator:
                 self._score(rules, rows, hits, outs)
             elif section is Section.QUALIFY:
                 self._first("stage", rules, rows, hits, outs)
+                for rec, v, d in zip(records, rows, outs):
+                    self.life.stage(rec, d, now)
+                    self._stage_facts(v, d)
             elif section is Section.ROUTE:
                 for rec, v, h, d in zip(records, rows, hits, outs):
                     self._route_one(rules, rec, v, h, d, now, ctx, rr)
@@ -163,7 +174,7 @@ class Evaluator:
                 met = self.matcher.met(rows, T, [max(i, 0) for i in hits])
                 for rec, i, is_met, d in zip(records, hits, met, outs):
                     if i >= 0:
-                        self._sla_one(rules, rec, i, rules[i].met_when is not None and is_met, d, now, rr)
+                        self.life.sla(rules, rec, i, rules[i].met_when is not None and is_met, d, now, rr)
         return outs, rows
 
     # -- sections ------------------------------------------------------------------
@@ -219,88 +230,21 @@ class Evaluator:
                     v[s_grade], v[s_grade + 1], v[s_grade + 2] = label, label.casefold(), False
 
     def _route_one(self, rules, rec, v, hits, d, now, ctx, rr):
-        raw = self.preparer.raw
+        self.life.route(rules, rec, hits, d, now, ctx, rr)
         s = self._slot["owner"]
-        routed = raw(rec, "routed_at") is not None
-        routed_at = self._instant(rec, "routed_at", d) if routed else None
-        # Routed before, even when its time cannot be read (reported): never reshuffled.
-        if routed and not ctx.reroute:
-            current = raw(rec, "owner_id")
-            active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
-            if current is not None and active is not False and str(current).casefold() not in ctx.inactive:
-                d.owner = d.routed_owner = owner_label(current)
-                d.routed_at, d.kept_owner = routed_at, True
-                if s is not None:
-                    v[s], v[s + 1], v[s + 2] = d.owner, d.owner.casefold(), False
-                return
-        for i in hits:
-            rule = rules[i]
-            owner = resolve(rule.assign, self.teams, rr, rec, raw)
-            if owner is None:
-                d.notes += (Hit(Section.ROUTE, rule.name, rule.loc,
-                                f"matched but {rule.assign.kind.value} "
-                                f"'{rule.assign.target}' names nobody; next entry"),)
-                continue
-            d.owner = d.routed_owner = owner
-            d.routed_at, d.route_rule = now, i
-            if s is not None:
-                v[s], v[s + 1], v[s + 2] = owner, owner.casefold(), False
-            return
-        d.routed_at = routed_at
+        if s is not None and d.owner is not None:
+            v[s], v[s + 1], v[s + 2] = d.owner, d.owner.casefold(), False
 
-    def _sla_one(self, rules, rec, i, is_met, d, now, rr):
-        rule: Rule = rules[i]
-        if rule.start_field:
-            start = self._instant(rec, rule.start_field, d)
-            basis = rule.start_field
-        else:
-            # Routed by this evaluation, kept, or (with no route section) routed before.
-            start, basis = d.routed_at or self._instant(rec, "routed_at", d), "routed_at"
-            if start is None:
-                start, basis = self._instant(rec, "created_at", d) or now, "created_at"
-        if start is None:
-            why = "cannot be read" if self.preparer.raw(rec, basis) is not None else "is empty"
-            d.notes += (Hit(Section.SLA, rule.name, rule.loc, f"no SLA: {basis} {why}"),)
-            return
-        due = self._due(rule, start)
-        d.sla_due, d.sla_start, d.sla_basis, d.sla_rule = due, start, basis, i
-        d.sla_status = status = "met" if is_met else ("breached" if now > due else "pending")
-        if status == "breached" and rule.escalate:
-            previous = coerce(self.preparer.raw(rec, "previous.sla_status"), FieldType.STRING)
-            if previous is None or previous.casefold() != "breached":
-                owner = resolve(rule.escalate, self.teams, rr, rec, self.preparer.raw)
-                if owner is not None:
-                    d.owner, d.escalated = owner, True
-                    d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalated to {owner}"),)
-
-    def _instant(self, rec, name: str, d: Decision) -> datetime | None:
-        """The instant in field `name`, or None; a value there that is not one is reported
-        on the decision, as a rule testing the field would report it."""
-        value = self.preparer.raw(rec, name)
-        if value is None:
-            return None
-        got = coerce(value, FieldType.DATETIME)
-        if isinstance(got, float):
-            return from_epoch(got)
-        note = f"{name}: {value!r} is {got.reason}"
-        if note not in d.problems:
-            d.problems += (note,)
-        return None
-
-    def _due(self, rule: Rule, start: datetime) -> datetime:
-        key = (id(rule), start)  # rules live as long as the evaluator
-        due = self._due_cache.get(key)
-        if due is None:
-            d = rule.within
-            if rule.calendar:
-                due = self.calendars[rule.calendar].add(start, weeks=d.weeks, days=d.days, minutes=d.minutes)
-            else:
-                due = start + timedelta(seconds=d.seconds)
-            due = to_utc(due)
-            if len(self._due_cache) > 10_000:
-                self._due_cache.clear()
-            self._due_cache[key] = due
-        return due
+    def _stage_facts(self, v, d) -> None:
+        """previous_stage and stage_entered_at as facts for route and SLA tests."""
+        s = self._slot["previous_stage"]
+        if s is not None:
+            p = d.previous_stage
+            v[s], v[s + 1], v[s + 2] = p, (p.strip().casefold() if p is not None else None), p is None
+        s = self._slot["stage_entered_at"]
+        if s is not None:
+            e = d.stage_entered_at
+            v[s], v[s + 1], v[s + 2] = (e.timestamp() if e is not None else None), None, e is None
 
 
 def _business_calendar(cal):

@@ -113,7 +113,7 @@ class Explainer:
                  if h.section is Section.SLA and h.rule == rule.name and h.effect.startswith("breached")]
         if rule.calendar and d.sla_due is not None:
             cal = self.ev.calendars[rule.calendar]
-            start = d.sla_start
+            start = d.sla_started_at
             if start is not None:
                 w = rule.within
                 lines += [f"      {s}" for s in cal.steps(start, weeks=w.weeks, days=w.days, minutes=w.minutes)]

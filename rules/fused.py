@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .compile import Program
 from .model import Decision, Section
+from .lifecycle import stage_facts
 from .prepare import read_field
 from .values import COERCE, Unreadable
 
@@ -43,7 +44,7 @@ def _record_id(value: Any) -> str | None:
 
 
 _DECISION_ORDER = ("id", "segment", "score", "scores", "grade", "stage", "owner", "routed_at", "sla_due",
-                   "sla_status", "problems", "escalated", "sla_start", "tracer", "seg_rule", "score_rules",
+                   "sla_status", "problems", "escalated", "sla_started_at", "tracer", "seg_rule", "score_rules",
                    "capped", "grade_basis", "stage_rule")
 
 
@@ -96,6 +97,7 @@ def build(program: Program) -> Callable:
     _first(src, sections.get(Section.SEGMENT), "segment", "si")
     _score(src, sections.get(Section.SCORE), ruleset)
     _first(src, sections.get(Section.QUALIFY), "stage", "qi")
+    _stage_facts(src, used, Section.QUALIFY in sections)
     route = sections.get(Section.ROUTE)
     if route is not None:
         src.add("rh = []")
@@ -110,7 +112,7 @@ def build(program: Program) -> Callable:
             "False, None, tracer, si, h, cp, basis, qi)")
     src.add("return d, [" + ", ".join(f"v{i}" for i in range(program.width)) + "], rh")
 
-    src.names.update({"D": Decision, "PR": _problems, "RID": _record_id, "C": {t.value: f for t, f in COERCE.items()},
+    src.names.update({"LS": stage_facts, "D": Decision, "PR": _problems, "RID": _record_id, "C": {t.value: f for t, f in COERCE.items()},
                       "U": Unreadable, "DC": {}, "TC": {}})
     consts = [n for n in src.names if n not in ("DC", "TC")]
     head = "def decide(rec, T, tracer, " + ", ".join(f"{n}={n}" for n in consts) + "):"
@@ -140,6 +142,16 @@ def _first(src: _Source, rules, output: str, index: str) -> None:
         src.set_text(output, value, folded, 3)
         src.add("break", 3)
     src.add("break", 2)
+
+
+def _stage_facts(src: _Source, used: set[int], has_qualify: bool) -> None:
+    """previous_stage and stage_entered_at, for route and SLA tests that read them."""
+    ps, se = src.slot("previous_stage"), src.slot("stage_entered_at")
+    if not has_qualify or not ({ps, se} & used):
+        return
+    src.add(f"ps, se, _ = LS(rec, stage, T[{src.program.now_index}])")
+    src.add(f"v[{ps}] = ps; v[{ps + 1}] = ps.strip().casefold() if ps is not None else None; v[{ps + 2}] = ps is None")
+    src.add(f"v[{se}] = se; v[{se + 1}] = None; v[{se + 2}] = se is None")
 
 
 def _score(src: _Source, rules, ruleset) -> None:

@@ -200,7 +200,7 @@ SECTION_ORDER = (Section.SEGMENT, Section.SCORE, Section.QUALIFY, Section.ROUTE,
 PRODUCED: dict[Section, tuple[str, ...]] = {
     Section.SEGMENT: ("segment",),
     Section.SCORE: ("score", "grade"),  # and scores.<category>
-    Section.QUALIFY: ("stage",),
+    Section.QUALIFY: ("stage", "previous_stage", "stage_entered_at"),  # the last two: the lifecycle
     Section.ROUTE: ("owner",),
     Section.SLA: (),
 }
@@ -222,6 +222,8 @@ class Rule:
     met_when: Condition | None = None  # sla
     escalate: Assignment | None = None  # sla
     start_field: str | None = None  # sla `from`
+    warn_before: Duration | None = None  # sla: `at_risk` from this long before the due
+    met_at_field: str | None = None  # sla `met_at`: when the SLA was met, if a field says
 
     @property
     def key(self) -> str:
@@ -335,7 +337,7 @@ class Decision:
     sla_status: str | None = None
     problems: tuple[str, ...] = ()  # values that could not be read as their field's type
     escalated: bool = False
-    sla_start: datetime | None = None  # when the SLA clock started (for explanations)
+    sla_started_at: datetime | None = None  # when the running SLA clock started
     # What decided, compactly: filled by the evaluator (which always sets `tracer`), read
     # through `trace`, `matched` and `citation()`.
     tracer: Any = field(default=None, repr=False, compare=False)
@@ -352,6 +354,17 @@ class Decision:
     notes: tuple[Hit, ...] = field(default=(), repr=False, compare=False)  # rarer route and SLA entries
     _trace: list[Hit] | None = field(default=None, repr=False, compare=False)
     _matched: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    # The lifecycle (see rules/lifecycle.py): where the record stood and what revsync gave it.
+    previous_stage: str | None = None
+    stage_entered_at: datetime | None = None
+    sla_met_at: datetime | None = None
+    memory: Any = field(default=None, repr=False, compare=False)  # what the record carried in
+    owner_by: str | None = None  # "route/<rule>" or "sla/<entry>": who gave the current owner
+    owner_given: str | None = None  # the owner revsync gave (an Id once written, a label offline)
+    owners: tuple[str, ...] = field(default=(), repr=False)  # owners the record has had, oldest first
+    handoff_from: str | None = None  # the owner a handoff took the record from
+    clock_started: bool = False  # this evaluation started the SLA clock
+    clock_escalated: bool = False  # the running clock has escalated (now or before)
 
     @property
     def trace(self) -> list[Hit]:
@@ -380,9 +393,11 @@ class Decision:
         return {
             "segment": self.segment, "score": _num(self.score),
             "scores": {k: _num(v) for k, v in self.scores.items()},
-            "grade": self.grade, "stage": self.stage, "owner": self.owner,
+            "grade": self.grade, "stage": self.stage, "previous_stage": self.previous_stage,
+            "stage_entered_at": _instant(self.stage_entered_at), "owner": self.owner,
             "routed_at": _instant(self.routed_at), "sla_due": _instant(self.sla_due),
-            "sla_status": self.sla_status,
+            "sla_status": self.sla_status, "sla_started_at": _instant(self.sla_started_at),
+            "sla_met_at": _instant(self.sla_met_at),
         }
 
     def asdict(self) -> dict:

@@ -20,8 +20,13 @@ ENTRY_KEYS = {
     Section.SCORE: ("name", "when", "points", "category", "description"),
     Section.QUALIFY: ("name", "when", "stage", "description"),
     Section.ROUTE: ("name", "when", "assign", "description"),
-    Section.SLA: ("name", "when", "within", "calendar", "met_when", "escalate", "from", "description"),
+    Section.SLA: ("name", "when", "within", "calendar", "met_when", "met_at", "warn_before", "escalate", "from",
+                  "description"),
 }
+# What the sections produce, as rules of later sections test them.
+PRODUCED_TYPES = {"segment": FieldType.STRING, "score": FieldType.NUMBER, "grade": FieldType.STRING,
+                  "stage": FieldType.STRING, "previous_stage": FieldType.STRING,
+                  "stage_entered_at": FieldType.DATETIME, "owner": FieldType.STRING}
 SCORE_KEYS = ("caps", "min", "max", "grade", "rules")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -100,8 +105,7 @@ class RuleFileParser:
 
     def all_fields(self) -> dict[str, FieldType]:
         out = dict(self.fields)
-        out.update(segment=FieldType.STRING, score=FieldType.NUMBER, grade=FieldType.STRING,
-                   stage=FieldType.STRING, owner=FieldType.STRING)
+        out.update(PRODUCED_TYPES)
         out.update({f"scores.{c}": FieldType.NUMBER for c in self.categories})
         return out
 
@@ -114,7 +118,7 @@ class RuleFileParser:
                 produced += [f"scores.{c}" for c in self.categories]
             for name in produced:
                 if i < index:
-                    types[name] = FieldType.NUMBER if name.startswith("score") else FieldType.STRING
+                    types[name] = PRODUCED_TYPES.get(name, FieldType.NUMBER)  # scores.<category>
                 else:
                     later[name] = sec.value
         return FieldScope(types, later, section.value)
@@ -341,6 +345,13 @@ class RuleFileParser:
                      (within or entry).loc, "write a number and a unit: 30m, 4h, 2d, 1w")
             ok = False
         kwargs["within"] = duration
+        warn = entry.get("warn_before")
+        if warn is not None:
+            kwargs["warn_before"] = parse_duration(warn.value) if warn.is_scalar else None
+            if kwargs["warn_before"] is None:
+                self.err("E114", f"bad duration {warn.value!r}", warn.loc,
+                         "write a number and a unit: 30m, 4h, 2d, 1w")
+                ok = False
         cal = entry.get("calendar")
         if cal is not None:
             name = str(cal.value)
@@ -370,6 +381,20 @@ class RuleFileParser:
                 ftype = None
             ok = ok and ftype is not None
             kwargs["start_field"] = fname
+        met_at = entry.get("met_at")
+        if met_at is not None:
+            fname = str(met_at.value)
+            ftype = scope.check(fname, met_at.loc, self.problems)
+            if ftype is not None and not ftype.is_temporal:
+                self.err("E112", f"`met_at` needs a date or datetime field; '{fname}' is {ftype.value}",
+                         met_at.loc)
+                ftype = None
+            if met is None:
+                self.err("E122", "`met_at` without `met_when`: it says when the SLA was met, "
+                         "`met_when` says whether", met_at.loc, "add met_when: {...}")
+                ftype = None
+            ok = ok and ftype is not None
+            kwargs["met_at_field"] = fname
         return ok
 
     # -- calendars and teams ----------------------------------------------------------
@@ -497,6 +522,5 @@ def used_fields(ruleset: RuleSet) -> set[str]:
         for a in (rule.assign, rule.escalate):
             if a is not None and a.kind is AssignKind.FIELD:
                 out.add(a.target)
-        if rule.start_field:
-            out.add(rule.start_field)
+        out |= {f for f in (rule.start_field, rule.met_at_field) if f}
     return out

@@ -43,13 +43,20 @@ class RoundRobin:
         self._cycles: dict[str, tuple[str, ...]] = {}
         self._labels: dict[int, str | None] = {}  # by id(): rule sets outlive the run
 
-    def next_label(self, team: Team) -> str | None:
-        """The next member's owner label, `team:<team>/<member>`."""
+    def _cycle(self, team: Team) -> tuple[str, ...]:
         cycle = self._cycles.get(team.name)
         if cycle is None:
             active = tuple((u, w) for u, w in team.members if u.casefold() not in self.inactive)
             cycle = self._cycles[team.name] = tuple(f"team:{team.name}/{u}" for u in wrr_sequence(active)) \
                 if active else ()
+        return cycle
+
+    def has_members(self, team: Team) -> bool:
+        return bool(self._cycle(team))
+
+    def next_label(self, team: Team) -> str | None:
+        """The next member's owner label, `team:<team>/<member>`."""
+        cycle = self._cycle(team)
         if not cycle:
             return None
         position = self.positions.get(team.name, 0)
@@ -66,6 +73,16 @@ class RoundRobin:
                 label = f"queue:{assign.target}"
             self._labels[id(assign)] = label
             return label
+
+
+def names_somebody(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict, raw) -> bool:
+    """Whether `resolve` would give an owner, without taking a round-robin turn."""
+    if assign.kind is AssignKind.TEAM:
+        return rr.has_members(teams[assign.target])
+    if assign.kind is not AssignKind.FIELD:
+        return rr.fixed(assign) is not None
+    value = raw(record, assign.target)
+    return not (value is None or str(value).strip() == "" or str(value).strip().casefold() in rr.inactive)
 
 
 def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict, raw) -> str | None:

@@ -92,7 +92,7 @@ class Tracer:
             sla = self.rules[Section.SLA][d.sla_rule]
             out.append((cites[Section.SLA][d.sla_rule], lambda: Hit(
                 Section.SLA, sla.name, sla.loc,
-                f"due {fmt(d.sla_due)} ({sla.within.text} from {d.sla_basis} {fmt(d.sla_start)}"
+                f"due {fmt(d.sla_due)} ({sla.within.text} from {d.sla_basis} {fmt(d.sla_started_at)}"
                 f"{' on ' + sla.calendar if sla.calendar else ''}): {d.sla_status}")))
         out += [(_cite(h), h) for h in d.notes if h.section is Section.SLA]
         return out

@@ -181,6 +181,30 @@ def coerce(value: Any, ftype: FieldType) -> Any:
     return COERCE[ftype](value)
 
 
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def id18(value: str) -> str:
+    """The 18-character form of a 15-character Salesforce Id (its suffix encodes which of
+    the 15 characters are upper case, five at a time); other values unchanged."""
+    if len(value) != 15 or not value.isalnum():
+        return value
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(value[start:start + 5]) if "A" <= ch <= "Z")
+        suffix += _SUFFIX[bits]
+    return value + suffix
+
+
+def same_id(a: str, b: str) -> bool:
+    """Whether two texts name the same Salesforce Id (15 or 18 characters), or are the same text."""
+    if a == b:
+        return True
+    if len(a) in (15, 18) and len(b) in (15, 18) and a.isalnum() and b.isalnum():
+        return id18(a).casefold() == id18(b).casefold()
+    return a.strip().casefold() == b.strip().casefold()
+
+
 def format_instant(value: datetime) -> str:
     # isoformat is several times faster than strftime, and syncs format every deadline.
     return to_utc(value).isoformat(timespec="seconds")[:19] + "Z"

@@ -88,7 +88,8 @@ class _BulkMixin:
         job["state"], ok, failed = "UploadComplete", [], []
         for row in job["upload"]:
             rid = row["Id"]
-            values = {k: (None if v == "#N/A" else v) for k, v in row.items() if k != "Id"}
+            # As Salesforce documents it: an empty cell leaves the field alone, #N/A nulls it.
+            values = {k: (None if v == "#N/A" else v) for k, v in row.items() if k != "Id" and v != ""}
             if rid in self.faults.lock_rows:
                 self.faults.lock_rows.discard(rid)
                 failed.append({"sf__Id": rid, "sf__Error": "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access", **row})

@@ -207,7 +207,7 @@ def test_init_scaffolds_a_repository_whose_rules_validate_and_pass(tmp_path):
     # Settings come from the scaffolded revsync.toml: no --rules needed inside the repository.
     assert "ok: 2 rule file(s)" in run("rules", "validate", cwd=target).stdout
     tested = run("rules", "test", cwd=target)
-    assert tested.stdout.strip().endswith("20 passed, 0 failed")
+    assert tested.stdout.strip().endswith("23 passed, 0 failed")
     # A second init keeps the admin's edits.
     (target / "rules" / "lead.yaml").write_text("object: Lead\n")
     again = run("init", str(target))
@@ -222,7 +222,7 @@ def test_rules_test_reports_a_failing_case_with_a_diff(tmp_path):
     cases.write_text(cases.read_text().replace("score: 95", "score: 96"))
     proc = run("rules", "test", cwd=target, check_rc=1)
     assert "FAIL" in proc.stdout and "expected: 96" in proc.stdout and "actual:   95" in proc.stdout
-    assert "19 passed, 1 failed" in proc.stdout
+    assert "22 passed, 1 failed" in proc.stdout
     cases.write_text(cases.read_text().replace("sla_due: 2026-11-23T19:00:00Z", "sla_due: 2026-11-23T18:00:00Z"))
     proc = run("rules", "test", cwd=target, check_rc=1)
     assert "expected: 2026-11-23T18:00:00Z" in proc.stdout and "actual:   2026-11-23T19:00:00Z" in proc.stdout
@@ -236,4 +236,4 @@ def test_rules_test_with_the_durable_engine(tmp_path):
     if "durable_engine" in proc.stderr and "No module" in proc.stderr:
         pytest.skip("durable engine not built")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "20 passed, 0 failed" in proc.stdout
+    assert "23 passed, 0 failed" in proc.stdout

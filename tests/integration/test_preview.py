@@ -146,4 +146,4 @@ def test_owners_have_one_name_whether_kept_or_routed(ws):
     for side in ("baseline", "candidate"):
         owners = list(data["owner_share"][side])
         assert owners and not [o for o in owners if o.split(":", 1)[1][:3] in ("005", "00G")], owners
-        assert "queue:Inbound SDR" in owners
+        assert "queue:Inbound Nurture" in owners

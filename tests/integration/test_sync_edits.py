@@ -206,8 +206,8 @@ def test_an_unknown_queue_skips_every_record_routed_to_it(env):
     tmp_path, org, state = env
     rules = tmp_path / "rules" / "lead.yaml"
     text = rules.read_text()
-    assert "assign: {queue: Inbound SDR}" in text
-    rules.write_text(text.replace("assign: {queue: Inbound SDR}", "assign: {queue: Nobody Home}"))
+    assert "assign: {queue: Inbound Nurture}" in text
+    rules.write_text(text.replace("assign: {queue: Inbound Nurture}", "assign: {queue: Nobody Home}"))
     report = sync(org, tmp_path, state, accept_changes=True)
     why = [w for _, w in report.skipped if "Nobody Home" in w]
     assert len(why) >= 2 and set(why) == {"queue:Nobody Home: no such queue in the org"}

@@ -42,7 +42,10 @@ OWNER = {"id": ("Id", F.ID), "username": ("Username", F.STRING), "email": ("Emai
          "name": ("Name", F.STRING), "is_active": ("IsActive", F.BOOLEAN), "manager_id": ("ManagerId", F.ID)}
 OUTPUTS = {"score": "Revsync_Score__c", "grade": "Revsync_Grade__c", "stage": "Revsync_Stage__c",
            "segment": "Revsync_Segment__c", "owner": "OwnerId", "routed_at": "Revsync_Routed_At__c",
-           "sla_due": "Revsync_SLA_Due__c", "sla_status": "Revsync_SLA_Status__c", "reason": "Revsync_Reason__c"}
+           "sla_due": "Revsync_SLA_Due__c", "sla_status": "Revsync_SLA_Status__c", "reason": "Revsync_Reason__c",
+           "previous_stage": "Revsync_Previous_Stage__c", "stage_entered_at": "Revsync_Stage_Entered_At__c",
+           "sla_started_at": "Revsync_SLA_Started_At__c", "sla_met_at": "Revsync_SLA_Met_At__c",
+           "lifecycle": "Revsync_Lifecycle__c"}
 
 
 def specs(fields):
@@ -87,6 +90,7 @@ def test_default_outputs_and_read_back(lead, opportunity):
         fields = m.rule_fields()
         assert fields["routed_at"] is F.DATETIME
         assert fields["previous.sla_status"] is F.PICKLIST and fields["previous.sla_due"] is F.DATETIME
+        assert fields["previous.stage_entered_at"] is F.DATETIME and fields["previous.lifecycle"] is F.STRING
         crm = m.crm_fields()
         assert crm[0] == "Id" and len(crm) == len(set(crm))
         # output fields are read back, so routing stays sticky and escalation happens once

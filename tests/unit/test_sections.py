@@ -192,14 +192,39 @@ def test_sla_clock_starts_when_routed_now():
     assert d.asdict()["sla_due"] == "2026-11-23T19:00:00Z"
 
 
-def test_sla_clock_starts_at_routed_at_and_breaches_then_escalates_once():
-    rec = {"lead_source": "Demo Request", "routed_at": "2026-11-23T09:00:00Z", "owner_id": "005BOB"}
+def test_a_clock_starts_when_its_entry_first_applies_not_at_routed_at():
+    rec = {"lead_source": "Demo Request", "routed_at": "2026-11-20T09:00:00Z", "owner_id": "005BOB"}
     (d,) = decide(SLA, [rec])
-    assert d.sla_due.isoformat() == "2026-11-23T13:00:00+00:00"
+    assert d.sla_started_at == NOW and d.sla_due == NOW + timedelta(hours=4) and d.sla_status == "pending"
+    assert d.clock_started and not d.escalated
+
+
+def test_a_running_clock_keeps_its_due_breaches_and_escalates_once():
+    rec = {"lead_source": "Demo Request", "routed_at": "2026-11-23T09:00:00Z", "owner_id": "005BOB",
+           "previous.sla_started_at": "2026-11-23T09:00:00Z", "previous.sla_due": "2026-11-23T13:00:00Z",
+           "previous.sla_status": "pending", "previous.lifecycle": '{"v":1,"by":"route/Everyone","sla":"Demo"}'}
+    (d,) = decide(SLA, [rec])
+    assert d.sla_due.isoformat() == "2026-11-23T13:00:00+00:00" and not d.clock_started
     assert d.sla_status == "breached" and d.owner == "queue:SDR Managers" and d.escalated
-    (d,) = decide(SLA, [{**rec, "previous.sla_status": "breached", "owner_id": "00G000000000001AAA"}])
-    assert d.sla_status == "breached" and not d.escalated
+    assert d.routed_at == NOW and d.owner_by == "sla/Demo" and d.clock_escalated
+    again = {**rec, "previous.sla_status": "breached", "owner_id": "00G000000000001AAA",
+             "previous.lifecycle": {"by": "sla/Demo", "owner": "00G000000000001AAA", "sla": "Demo", "esc": 1}}
+    (d,) = decide(SLA, [again])
+    assert d.sla_status == "breached" and not d.escalated and d.clock_escalated
     assert d.owner == "queue:00G000000000001AAA"
+
+
+def test_a_clock_an_earlier_version_started_at_routed_at_keeps_running():
+    legacy = {"lead_source": "Demo Request", "routed_at": "2026-11-23T09:00:00Z", "owner_id": "005BOB",
+              "previous.sla_due": "2026-11-23T13:00:00Z", "previous.sla_status": "pending"}
+    (d,) = decide(SLA, [legacy])
+    assert d.sla_started_at.isoformat() == "2026-11-23T09:00:00+00:00" and d.sla_status == "breached"
+    assert d.escalated  # it was pending when the earlier version last looked: this breach is new
+    (d,) = decide(SLA, [{**legacy, "previous.sla_status": "breached"}])
+    assert d.sla_status == "breached" and not d.escalated  # already breached: never escalated again
+    # A due no entry would give from routed_at was another entry's: this one starts now.
+    (d,) = decide(SLA, [{**legacy, "previous.sla_due": "2026-11-25T13:00:00Z"}])
+    assert d.sla_started_at == NOW and d.sla_status == "pending"
 
 
 def test_sla_met_when_holds():
@@ -210,7 +235,9 @@ def test_sla_met_when_holds():
 
 
 def test_sla_pending_until_due_passes():
-    rec = {"lead_source": "Demo Request", "routed_at": "2026-11-23T11:00:00Z", "owner_id": "005BOB"}
+    rec = {"lead_source": "Demo Request", "routed_at": "2026-11-23T11:00:00Z", "owner_id": "005BOB",
+           "previous.sla_started_at": "2026-11-23T11:00:00Z", "previous.sla_due": "2026-11-23T15:00:00Z",
+           "previous.lifecycle": '{"v":1,"sla":"Demo"}'}
     (d,) = decide(SLA, [rec], now=NOW.replace(hour=15))
     assert d.sla_status == "pending"  # due exactly now
     (d,) = decide(SLA, [rec], now=NOW.replace(hour=15, second=1))
@@ -225,15 +252,18 @@ def test_sla_from_another_field():
 
 
 @pytest.mark.parametrize("engine", ["default", "durable"])
-def test_sla_without_a_route_section_starts_at_routed_at(engine):
+def test_sla_without_a_route_section_starts_when_the_entry_first_applies(engine):
     if engine == "durable":
         pytest.importorskip("durable.lang")
     only_sla = SLA.replace("route:\n  - {name: Everyone, assign: {queue: Inbound SDR}}\n", "")
     rec = {"lead_source": "Demo Request", "routed_at": "2026-11-23T10:00:00Z", "created_at": "2026-11-20T10:00:00Z"}
     (d,) = decide(only_sla, [rec], engine=engine)
-    assert d.sla_due.isoformat() == "2026-11-23T14:00:00+00:00" and d.sla_basis == "routed_at"
-    (d,) = decide(only_sla, [{**rec, "routed_at": None}], engine=engine)  # never routed: since it was created
-    assert d.sla_due.isoformat() == "2026-11-20T14:00:00+00:00" and d.sla_basis == "created_at"
+    assert d.sla_started_at == NOW and d.sla_due == NOW + timedelta(hours=4) and d.sla_basis == "entry matched"
+    later = NOW + timedelta(hours=1)
+    carried = {**rec, "previous.sla_started_at": "2026-11-23T15:00:00Z", "previous.sla_due": "2026-11-23T19:00:00Z",
+               "previous.lifecycle": '{"v":1,"sla":"Demo"}'}
+    (d,) = decide(only_sla, [carried], now=later, engine=engine)
+    assert d.sla_started_at == NOW and d.sla_due == NOW + timedelta(hours=4) and d.sla_basis == "clock start"
 
 
 def test_an_unreadable_routed_at_keeps_the_owner_and_is_reported():

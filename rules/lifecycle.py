@@ -1,0 +1,381 @@
+"""A record's lifecycle across runs: stage entries, routing with handoffs, SLA clocks.
+
+revsync decides each record from what it holds now and from what revsync wrote on it last
+(read back as `previous.<output>`, `routed_at`, and one compact text, the memory): the stage
+it was in, when it entered it, which rule gave the current owner and which owner that was,
+the SLA entry whose clock runs and whether it escalated, the owners it has had. Nothing is
+kept per record anywhere else, so a new state file, another machine or an export evaluated
+offline decide exactly as the sync would (RULES.md, Lifecycle).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from .model import AssignKind, Decision, FieldType, Hit, Rule, Section
+from .prepare import Preparer
+from .routing import RoundRobin, names_somebody, owner_label, resolve
+from .values import coerce, from_epoch, same_id, to_utc
+
+MAX_OWNERS = 10  # owners remembered on the record, newest last: the field stays small
+raw = Preparer.raw
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What revsync keeps on the record about its own decisions (one text field)."""
+
+    by: str | None = None  # "route/<rule>" or "sla/<entry>": what gave the current owner
+    owner: str | None = None  # the owner it gave
+    sla: str | None = None  # the SLA entry whose clock runs
+    escalated: bool = False  # that clock has escalated
+    owners: tuple[str, ...] = ()  # owners the record has had, oldest first
+
+    def text(self, limit: int | None = None) -> str:
+        """Compact JSON, keys in a fixed order, so an unchanged memory is an unchanged text.
+        The oldest owners are dropped first when the field cannot hold them all."""
+        owners = list(self.owners[-MAX_OWNERS:])
+        while True:
+            data: dict[str, Any] = {"v": 1}
+            for key, value in (("by", self.by), ("owner", self.owner), ("sla", self.sla)):
+                if value is not None:
+                    data[key] = value
+            if self.escalated:
+                data["esc"] = 1
+            if owners:
+                data["owners"] = owners
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            if limit is None or len(text) <= limit or not owners:
+                return text
+            owners.pop(0)
+
+
+def read_memory(value: Any) -> Memory | None:
+    """The memory a record carries: None when it has none; ValueError when it cannot be read.
+    Case files may give it as a mapping ({by: route/Nurture, owner: "queue:Inbound Nurture"})."""
+    if value is None or isinstance(value, Memory):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise ValueError("is not revsync's lifecycle text (JSON)") from None
+    else:
+        data = value
+    if not isinstance(data, dict):
+        raise ValueError(f"is not revsync's lifecycle text (got {type(data).__name__})")
+    owners = data.get("owners") or ()
+    if isinstance(owners, str):
+        owners = (owners,)
+    if not isinstance(owners, (list, tuple)):
+        raise ValueError("has `owners` that are not a list")
+
+    def text(key: str) -> str | None:
+        found = data.get(key)
+        return None if found is None or str(found).strip() == "" else str(found).strip()
+
+    return Memory(text("by"), text("owner"), text("sla"), bool(data.get("esc")),
+                  tuple(str(o).strip() for o in owners if o is not None and str(o).strip()))
+
+
+def bare(owner: Any) -> str:
+    """An owner without its label's kind: `team:sdr/ann@x` -> `ann@x`, `queue:Q` -> `Q`."""
+    text = str(owner).strip()
+    kind, sep, rest = text.partition(":")
+    if sep and kind in ("user", "queue", "field", "team"):
+        text = rest.split("/", 1)[1] if kind == "team" and "/" in rest else rest
+    return text.strip()
+
+
+def same_owner(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and same_id(bare(a), bare(b))
+
+
+def is_queue(owner: Any) -> bool:
+    text = str(owner).strip()
+    return text.startswith("queue:") or bare(text).startswith("00G")
+
+
+def stage_facts(rec: dict, stage: str | None, now_ts: float) -> tuple[str | None, float | None, bool]:
+    """(previous_stage, stage_entered_at as epoch seconds, whether the entry time was known).
+
+    The stage revsync wrote last is `previous.stage`; a stage decided for the first time, or
+    a changed one, is entered now; an unchanged stage keeps its entry time, and one revsync
+    never recorded (an org synced by an earlier version) starts now."""
+    before = raw(rec, "previous.stage")
+    if before is None:
+        return None, (now_ts if stage is not None else None), True
+    if stage is not None and str(before).strip().casefold() == stage.strip().casefold():
+        previous = raw(rec, "previous.previous_stage")
+        entered = coerce(raw(rec, "previous.stage_entered_at"), FieldType.DATETIME)
+        known = entered.__class__ is float
+        return (None if previous is None else str(previous).strip()), (entered if known else now_ts), known
+    return str(before).strip(), (now_ts if stage is not None else None), True
+
+
+class Lifecycle:
+    """Stage entries, routing and SLA clocks for one evaluator (rules, teams, calendars)."""
+
+    def __init__(self, ruleset, teams: dict, calendars: dict):
+        self.ruleset = ruleset
+        self.teams = teams
+        self.calendars = calendars
+        self.has_qualify = ruleset.has(Section.QUALIFY)
+        self._due_cache: dict[tuple, datetime] = {}
+
+    # -- reading what the record carries ----------------------------------------------------
+    def instant(self, rec: dict, name: str, d: Decision) -> datetime | None:
+        """The instant in field `name`, or None; a value there that is not one is reported
+        on the decision, as a rule testing the field would report it."""
+        value = raw(rec, name)
+        if value is None:
+            return None
+        got = coerce(value, FieldType.DATETIME)
+        if isinstance(got, float):
+            return from_epoch(got)
+        note = f"{name}: {value!r} is {got.reason}"
+        if note not in d.problems:
+            d.problems += (note,)
+        return None
+
+    def remember(self, rec: dict, d: Decision) -> None:
+        """Read the record's memory once; an unreadable one is treated as none and noted."""
+        try:
+            d.memory = read_memory(raw(rec, "previous.lifecycle"))
+        except ValueError as exc:
+            d.memory = None
+            d.notes += (Hit(Section.ROUTE, "(lifecycle)", self.ruleset.section_loc(Section.ROUTE)
+                            or _nowhere(), f"revsync's lifecycle field {exc}: read as empty"),)
+        mem = d.memory
+        if mem is not None:
+            d.owners, d.owner_by, d.owner_given = mem.owners, mem.by, mem.owner
+
+    def stage(self, rec: dict, d: Decision, now: datetime) -> None:
+        if not self.has_qualify:
+            return
+        previous, entered, _ = stage_facts(rec, d.stage, now.timestamp())
+        d.previous_stage = previous
+        d.stage_entered_at = None if entered is None else from_epoch(entered)
+
+    # -- routing -------------------------------------------------------------------------------
+    def route(self, rules, rec, hits, d: Decision, now: datetime, ctx, rr: RoundRobin) -> int | None:
+        """Decide the owner; returns the route rule that assigned, or None (kept or nobody)."""
+        current = raw(rec, "owner_id")
+        routed = raw(rec, "routed_at") is not None
+        routed_at = self.instant(rec, "routed_at", d) if routed else None
+        # Routed before, even when its time cannot be read (reported): never reshuffled.
+        if routed and not ctx.reroute:
+            active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
+            if current is not None and active is not False and str(current).casefold() not in ctx.inactive:
+                i = self._handoff(rules, rec, hits, d, routed_at, current, ctx, rr)
+                if i is not None:
+                    return self._assign(rules, i, rec, d, now, rr, handoff_from=owner_label(current))
+                d.owner = d.routed_owner = owner_label(current)
+                d.routed_at, d.kept_owner = routed_at, True
+                return None
+        for i in hits:
+            if names_somebody(rules[i].assign, self.teams, rr, rec, raw):
+                return self._assign(rules, i, rec, d, now, rr)
+            rule = rules[i]
+            d.notes += (Hit(Section.ROUTE, rule.name, rule.loc,
+                            f"matched but {rule.assign.kind.value} '{rule.assign.target}' names nobody; "
+                            "next entry"),)
+        d.routed_at = routed_at
+        return None
+
+    def _assign(self, rules, i: int, rec, d: Decision, now, rr, handoff_from: str | None = None) -> int:
+        rule = rules[i]
+        owner = resolve(rule.assign, self.teams, rr, rec, raw)
+        d.owner = d.routed_owner = owner
+        d.routed_at, d.route_rule, d.handoff_from = now, i, handoff_from
+        d.owner_by, d.owner_given = f"route/{rule.name}", owner
+        d.owners = _passed(d.owners, raw(rec, "owner_id"), owner)
+        return i
+
+    def _handoff(self, rules, rec, hits, d: Decision, routed_at, current, ctx, rr) -> int | None:
+        """The route rule a handoff goes to, or None when the record keeps its owner."""
+        entered = d.stage_entered_at
+        if entered is None or routed_at is None or entered <= routed_at:
+            return None
+        now_rule = next((i for i in hits if names_somebody(rules[i].assign, self.teams, rr, rec, raw)), None)
+        if now_rule is None:
+            return None
+        rule = rules[now_rule]
+        mem = d.memory
+        if mem is not None and mem.by == f"route/{rule.name}":
+            return None
+        queue = is_queue(current)
+        if mem is None or mem.by is None:
+            # Routed before revsync recorded by which rule: only a queue is taken as unowned.
+            if not queue:
+                return None
+            if rule.assign.kind is AssignKind.QUEUE and self._gives(rule.assign.target, current, ctx):
+                d.owner_by, d.owner_given = f"route/{rule.name}", str(current).strip()
+                return None  # the rule that assigns now is the one that put it in this queue
+            return now_rule
+        if not queue and not same_owner(current, mem.owner):
+            return None  # a person changed the owner revsync gave: people's decisions win
+        return now_rule
+
+    @staticmethod
+    def _gives(queue: str, current: Any, ctx) -> bool:
+        if same_owner(f"queue:{queue}", current):
+            return True
+        found = ctx.owner_id(f"queue:{queue}") if ctx.owner_id is not None else None
+        return found is not None and same_owner(found, current)
+
+    # -- SLA clocks ----------------------------------------------------------------------------
+    def sla(self, rules, rec, i: int, is_met: bool, d: Decision, now: datetime, rr: RoundRobin) -> None:
+        rule: Rule = rules[i]
+        mem = d.memory
+        prev_start = self.instant(rec, "previous.sla_started_at", d)
+        prev_due = self.instant(rec, "previous.sla_due", d)
+        same_entry = mem is not None and mem.sla == rule.name
+        legacy = False
+        if rule.start_field:
+            start, basis = self.instant(rec, rule.start_field, d), rule.start_field
+            if start is None:
+                why = "cannot be read" if raw(rec, rule.start_field) is not None else "is empty"
+                d.notes += (Hit(Section.SLA, rule.name, rule.loc, f"no SLA: {rule.start_field} {why}"),)
+                return
+            same = same_entry and prev_start == start
+        elif prev_start is not None and (same_entry or mem is None and self._written_due(rule, prev_start, prev_due)):
+            # A mapping without the memory field still keeps a clock whose written due is this entry's.
+            start, basis, same = prev_start, "clock start", True
+        else:
+            start, basis, same = self._legacy_start(rec, rule, d, prev_due)
+            legacy = same
+            if not same:
+                start, basis = now, self._why_now(d, now)
+                d.clock_started = True
+        due = prev_due if same and prev_due is not None else self._due(rule, start)
+        d.sla_due, d.sla_started_at, d.sla_basis, d.sla_rule = due, start, basis, i
+        met_at = self._met_at(rec, rule, d, same, is_met, start, now)
+        d.sla_met_at = met_at
+        if met_at is not None:
+            status = "met"
+        elif now > due:
+            status = "breached"
+        elif rule.warn_before is not None and now >= self.at_risk_from(rule, start, due):
+            status = "at_risk"
+        else:
+            status = "pending"
+        d.sla_status = status
+        previous_status = raw(rec, "previous.sla_status")
+        escalated_before = same and ((mem.escalated if mem is not None and not legacy else False)
+                                     or (legacy and str(previous_status).strip().casefold() == "breached"))
+        d.clock_escalated = escalated_before
+        if status != "breached" or not rule.escalate or escalated_before:
+            return
+        if rule.start_field and raw(rec, "previous.stage") is None and mem is None and \
+                raw(rec, "previous.sla_status") is None:
+            d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc,
+                            "breached before revsync first decided the record: not escalated"),)
+            d.clock_escalated = True  # this clock's breach is history, not news
+            return
+        owner = resolve(rule.escalate, self.teams, rr, rec, raw)
+        if owner is None:
+            return
+        d.owner, d.escalated, d.clock_escalated = owner, True, True
+        d.routed_at, d.owner_by, d.owner_given = now, f"sla/{rule.name}", owner
+        d.owners = _passed(d.owners, raw(rec, "owner_id"), owner)
+        d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalated to {owner}"),)
+
+    def _legacy_start(self, rec, rule: Rule, d: Decision, prev_due) -> tuple[datetime | None, str, bool]:
+        """A clock an earlier version started at `routed_at` keeps running (due as written)
+        while the stage and the SLA entry stay the same: the entry is the same when its
+        deadline from `routed_at` is the one written."""
+        if d.memory is not None or prev_due is None or raw(rec, "previous.sla_started_at") is not None:
+            return None, "", False
+        before = raw(rec, "previous.stage")
+        if self.has_qualify and (before is None or d.stage is None
+                                 or str(before).strip().casefold() != d.stage.strip().casefold()):
+            return None, "", False
+        routed = self.instant(rec, "routed_at", d)
+        if routed is None or not self._written_due(rule, routed, prev_due):
+            return None, "", False
+        return routed, "routed_at", True
+
+    def _written_due(self, rule: Rule, start: datetime, written: datetime | None) -> bool:
+        return written is not None and abs((self._due(rule, start) - written).total_seconds()) < 1
+
+    @staticmethod
+    def _why_now(d: Decision, now: datetime) -> str:
+        if d.stage_entered_at is not None and abs((d.stage_entered_at - now).total_seconds()) < 1e-3:
+            return "stage entered"
+        if d.routed_at == now:
+            return "routed"
+        return "entry matched"
+
+    def _met_at(self, rec, rule: Rule, d: Decision, same: bool, is_met: bool, start, now) -> datetime | None:
+        if same:
+            before = self.instant(rec, "previous.sla_met_at", d)
+            if before is not None:
+                return before
+            if str(raw(rec, "previous.sla_status") or "").strip().casefold() == "met":
+                return now  # met before revsync recorded when: it stays met from now
+        if not is_met:
+            return None
+        at = self.instant(rec, rule.met_at_field, d) if rule.met_at_field else None
+        if at is None:
+            return now
+        return min(max(at, start), now)  # a touch before the clock started counts at the start
+
+    def at_risk_from(self, rule: Rule, start: datetime, due: datetime) -> datetime:
+        warn = rule.warn_before
+        if rule.calendar:
+            cal = self.calendars[rule.calendar]
+            w = rule.within
+            left = cal._total(w.weeks, w.days, w.minutes) - cal._total(warn.weeks, warn.days, warn.minutes)
+            return to_utc(cal.add_minutes(start, max(left, 0)))
+        return max(start, due - timedelta(seconds=warn.seconds))
+
+    def _due(self, rule: Rule, start: datetime) -> datetime:
+        key = (id(rule), start)  # rules live as long as the evaluator
+        due = self._due_cache.get(key)
+        if due is None:
+            w = rule.within
+            if rule.calendar:
+                due = self.calendars[rule.calendar].add(start, weeks=w.weeks, days=w.days, minutes=w.minutes)
+            else:
+                due = start + timedelta(seconds=w.seconds)
+            due = to_utc(due)
+            if len(self._due_cache) > 10_000:
+                self._due_cache.clear()
+            self._due_cache[key] = due
+        return due
+
+
+def _passed(owners: tuple[str, ...], current: Any, new: str | None) -> tuple[str, ...]:
+    """The owners a record has had, once revsync passes it from `current` to `new`: whoever
+    held it (a person's choice included) is history from then on."""
+    out = list(owners)
+    for owner in (current, new):
+        if owner is not None and str(owner).strip() and not (out and same_owner(out[-1], owner)):
+            out.append(str(owner).strip())
+    return tuple(out)
+
+
+def _nowhere():
+    from .model import NOWHERE
+    return NOWHERE
+
+
+def memory_of(d: Decision, sla_entry: str | None, resolve_owner: Callable[[str], str | None] | None = None) -> Memory:
+    """What the record should carry after this decision. Owner labels become the Ids they were
+    written as when `resolve_owner` can say (a sync); offline they stay labels."""
+    def written(owner: str | None) -> str | None:
+        if owner is None or resolve_owner is None or ":" not in owner:
+            return owner
+        return resolve_owner(owner) or owner
+
+    owners: list[str] = []
+    for owner in d.owners:
+        w = written(owner)
+        if w is not None and not (owners and same_owner(owners[-1], w)):
+            owners.append(w)
+    return Memory(d.owner_by, written(d.owner_given), sla_entry, d.clock_escalated, tuple(owners))
