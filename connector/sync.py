@@ -276,8 +276,9 @@ class SyncRun:
         """The next instant this record's decision may change with time alone."""
         now = self.opts.now.timestamp()
         times = []
-        if d.sla_status == "pending" and d.sla_due is not None:
-            times.append(d.sla_due.timestamp() + 1)
+        upcoming = self.evaluator.life.next_sla_change(d)
+        if upcoming is not None:
+            times.append(upcoming.timestamp())
         for slot, seconds in self._age_tests:
             value = v[slot]
             if isinstance(value, float) and value + seconds > now:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from .compile import OUTPUT_FIELDS, Program, compile_ruleset
-from .model import Decision, FieldType, Hit, Rule, RuleSet, ScoreConfig, Section
+from .model import Decision, RuleSet, ScoreConfig, Section
 from .fused import build as build_decider
 from .prepare import Preparer
 from .lifecycle import Lifecycle

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from .compile import Program
 from .evaluate import Context, Evaluator
-from .model import All, AnyOf, Condition, Decision, Not, Rule, Section, Test
+from .lifecycle import same_owner as _same_owner
+from .model import All, Condition, Decision, Not, Rule, Section, Test
 from .values import from_epoch
 
 SECTION_KIND = {
@@ -62,6 +63,9 @@ class Explainer:
         lines.append(f"values read: {read or 'none'}")
         for problem in d.problems:
             lines.append(f"unreadable: {problem} (tests on it fail)")
+        story = self.lifecycle(d, ctx)
+        if story:
+            lines += ["", "lifecycle:"] + [f"  {line}" for line in story]
         for section, rules in rs.sections:
             lines.append("")
             lines.append(f"{section.value}: {SECTION_KIND[section]}")
@@ -108,6 +112,37 @@ class Explainer:
             out.append("  = nothing matched: output stays empty")
         return out
 
+    def lifecycle(self, d: Decision, ctx: Context) -> list[str]:
+        """The record's story across runs: its stage entry, who gave the owner and why, its clock."""
+        rs, now = self.ev.ruleset, ctx.now
+        out = []
+        if d.stage is not None:
+            since = "now" if _same_instant(d.stage_entered_at, now) else f"since {_at(d.stage_entered_at)}"
+            was = f" (was {d.previous_stage})" if d.previous_stage else ""
+            out.append(f"stage {d.stage} {since}{was}")
+        route = rs.rules(Section.ROUTE)
+        if d.route_rule >= 0:
+            rule = route[d.route_rule]
+            how = f"handoff from {d.handoff_from} to" if d.handoff_from else "routed to"
+            out.append(f"{how} {d.routed_owner} by rule '{rule.name}' at {rule.loc.short}")
+        elif d.kept_owner:
+            given = d.memory.owner if d.memory is not None else None
+            by = f", given by {d.owner_by}" if d.owner_by else ", given before revsync recorded by which rule"
+            changed = "" if given is None or _same_owner(given, d.routed_owner) else "; a person changed it since"
+            out.append(f"owner {d.routed_owner} kept (routed {_at(d.routed_at)}{by}{changed})")
+        if d.escalated:
+            out.append(f"escalated to {d.owner} by SLA '{rs.rules(Section.SLA)[d.sla_rule].name}'")
+        if d.sla_rule >= 0 and d.sla_due is not None:
+            sla = rs.rules(Section.SLA)[d.sla_rule]
+            started = "now" if d.clock_started else _at(d.sla_started_at)
+            span = f"{sla.within.text} on {sla.calendar}" if sla.calendar else sla.within.text
+            status = d.sla_status + (f" at {_at(d.sla_met_at)}" if d.sla_met_at is not None else "")
+            if d.sla_status == "met" and d.sla_met_at is not None and d.sla_met_at > d.sla_due:
+                status += " (late)"
+            out.append(f"SLA '{sla.name}' started {started} ({d.sla_basis}), due {_at(d.sla_due)} ({span}), {status}"
+                       + ("; escalated already" if d.clock_escalated and not d.escalated else ""))
+        return out
+
     def deadline(self, rule: Rule, d: Decision) -> list[str]:
         lines = [f"      {h.effect}" for h in d.trace
                  if h.section is Section.SLA and h.rule == rule.name and h.effect.startswith("breached")]
@@ -118,6 +153,14 @@ class Explainer:
                 w = rule.within
                 lines += [f"      {s}" for s in cal.steps(start, weeks=w.weeks, days=w.days, minutes=w.minutes)]
         return lines
+
+
+def _at(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "at a time not recorded"
+
+
+def _same_instant(a, b) -> bool:
+    return a is not None and b is not None and abs((a - b).total_seconds()) < 1e-3
 
 
 def rules_index(rules: tuple[Rule, ...], name: str | None) -> int:

@@ -86,8 +86,9 @@ class Tracer:
         out += [(_cite(h), h) for h in d.notes if h.section is Section.ROUTE]
         if d.route_rule >= 0:
             rule = self.rules[Section.ROUTE][d.route_rule]
-            out.append((cites[Section.ROUTE][d.route_rule],
-                        lambda: Hit(Section.ROUTE, rule.name, rule.loc, f"owner = {d.routed_owner}")))
+            out.append((cites[Section.ROUTE][d.route_rule], lambda: Hit(
+                Section.ROUTE, rule.name, rule.loc,
+                (f"handoff from {d.handoff_from}: " if d.handoff_from else "") + f"owner = {d.routed_owner}")))
         if d.sla_rule >= 0:
             sla = self.rules[Section.SLA][d.sla_rule]
             out.append((cites[Section.SLA][d.sla_rule], lambda: Hit(
