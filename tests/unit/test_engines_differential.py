@@ -70,6 +70,13 @@ RECORD = st.fixed_dictionaries({
     "account.share_of_wallet": st.one_of(st.none(), st.floats(0, 1, allow_nan=False), st.just("0.5")),
     "account.owner_id": st.sampled_from([None, "005000000000001AAA"]),
     "status": st.sampled_from([None, "Working - Contacted", "Open"]),
+    # What revsync wrote last, read back: the lifecycle decides from it on both engines.
+    "owner_id": st.sampled_from([None, "005000000000001AAA", "00G000000000002AAA"]),
+    "routed_at": DATES, "previous.stage": st.sampled_from([None, "MQL", "Nurture", "Disqualified"]),
+    "previous.stage_entered_at": DATES, "previous.sla_started_at": DATES, "previous.sla_due": DATES,
+    "previous.sla_status": st.sampled_from([None, "pending", "met", "breached", "at_risk"]),
+    "previous.lifecycle": st.sampled_from([None, "", "{}", "garbage", '{"v":1,"by":"route/Everyone","sla":"MQL"}',
+                                           '{"v":1,"by":"sla/MQL","owner":"00G000000000002AAA","sla":"MQL","esc":1}']),
 })
 
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rules.evaluate import Context, Evaluator
+from rules.memory import memory_of
 from rules.model import ConfigError, Section
 from tests.rulekit import NOW, ruleset
 
@@ -32,10 +33,16 @@ def _run(rs, records, now, engine, fused, batch_size, ctx):
         else:  # the section-by-section path, without building the fused function at all
             with mock.patch("rules.evaluate.build_decider", lambda program: None):
                 ev = Evaluator(rs, engine)
-        out = [d.asdict() for d in ev.evaluate(records, Context(now=now, **kwargs), batch_size=batch_size)]
+        out = [whole(d) for d in ev.evaluate(records, Context(now=now, **kwargs), batch_size=batch_size)]
     except Exception as exc:  # noqa: BLE001 - compared, not hidden
         return ("raised", type(exc).__name__), positions
     return out, positions
+
+
+def whole(d) -> dict:
+    """Everything a decision says, the lifecycle it leaves on the record included."""
+    return {**d.asdict(), "memory": memory_of(d, d.matched["sla"]).text(), "handoff_from": d.handoff_from,
+            "clock_started": d.clock_started, "escalated": d.escalated}
 
 
 def paths(text, records, now=NOW, durable=True, batch_size=1000, **ctx):
@@ -310,6 +317,23 @@ SLA_RECORDS = [
     {"id": "8", "state": "CA", "stage_changed_at": "garbage"},
     {"id": "9", "created_at": "2026-11-01T00:00:00Z", "routed_at": "2026-11-23T14:00:00Z", "owner_id": "005B"},
     {"id": "10", "employees": 500, "routed_at": "2026-11-26T20:00:00Z", "owner_id": "005A"},
+    # What revsync wrote last: a running clock, a met one, an escalated one, a legacy one.
+    {"id": "11", "employees": 500, "routed_at": "2026-11-19T14:00:00Z", "owner_id": "005A",
+     "previous.stage": "MQL", "previous.stage_entered_at": "2026-11-19T14:00:00Z",
+     "previous.sla_started_at": "2026-11-19T14:00:00Z", "previous.sla_due": "2026-11-19T18:00:00Z",
+     "previous.sla_status": "pending", "previous.lifecycle": '{"v":1,"by":"route/Q","owner":"005A","sla":"Hot"}'},
+    {"id": "12", "employees": 500, "routed_at": "2026-11-19T14:00:00Z", "owner_id": "005A",
+     "previous.stage": "MQL", "previous.sla_started_at": "2026-11-19T14:00:00Z",
+     "previous.sla_due": "2026-11-19T18:00:00Z", "previous.sla_status": "met",
+     "previous.sla_met_at": "2026-11-19T15:00:00Z", "previous.lifecycle": '{"v":1,"sla":"Hot"}'},
+    {"id": "13", "employees": 500, "routed_at": "2026-11-20T14:00:00Z", "owner_id": "00G000000000001AAA",
+     "previous.stage": "MQL", "previous.sla_started_at": "2026-11-19T14:00:00Z",
+     "previous.sla_due": "2026-11-19T18:00:00Z", "previous.sla_status": "breached",
+     "previous.lifecycle": '{"v":1,"by":"sla/Hot","owner":"00G000000000001AAA","sla":"Hot","esc":1}'},
+    {"id": "14", "employees": 500, "routed_at": "2026-11-19T14:00:00Z", "owner_id": "005A",
+     "previous.stage": "MQL", "previous.sla_due": "2026-11-19T18:00:00Z", "previous.sla_status": "pending"},
+    {"id": "15", "employees": 5, "routed_at": "2026-11-19T14:00:00Z", "owner_id": "005A",
+     "previous.stage": "MQL", "previous.lifecycle": "not json"},
 ]
 
 
@@ -320,6 +344,61 @@ def test_sla_calendars_met_when_and_escalation(hours, inactive):
 
 
 # -- divergences found in review ------------------------------------------------------------
+
+HANDOFFS = """
+object: Lead
+teams:
+  sdr: {members: [ann, {user: bob, weight: 2}]}
+qualify:
+  - {name: M, when: {employees: {gte: 100}}, stage: MQL}
+  - {name: N, stage: Nurture}
+route:
+  - {name: Fresh MQLs, when: {stage: MQL, previous_stage: Nurture, stage_entered_at: {newer_than: 1d}}, assign: {team: sdr}}
+  - {name: MQLs, when: {stage: MQL}, assign: {user: carl}}
+  - {name: Nurture, assign: {queue: Nurture}}
+sla:
+  - {name: Just qualified, when: {previous_stage: Nurture, stage_entered_at: {newer_than: 2d}}, within: 2h, warn_before: 30m}
+  - {name: MQL, when: {stage: MQL}, within: 1d, met_when: {status: Contacted}, escalate: {team: sdr}}
+"""
+
+NURTURED = {"routed_at": "2026-11-10T10:00:00Z", "previous.stage": "Nurture",
+            "previous.stage_entered_at": "2026-11-10T10:00:00Z"}
+HANDOFF_RECORDS = [
+    {"id": "queue", "employees": 500, "owner_id": "00G000000000009AAA", **NURTURED,
+     "previous.lifecycle": '{"v":1,"by":"route/Nurture","owner":"00G000000000009AAA"}'},
+    {"id": "given", "employees": 500, "owner_id": "005000000000001AAA", **NURTURED,
+     "previous.lifecycle": '{"v":1,"by":"route/Nurture","owner":"005000000000001AAA"}'},
+    {"id": "person", "employees": 500, "owner_id": "005000000000002AAA", **NURTURED,
+     "previous.lifecycle": '{"v":1,"by":"route/Nurture","owner":"005000000000001AAA"}'},
+    {"id": "legacy-queue", "employees": 500, "owner_id": "00G000000000009AAA", **NURTURED},
+    {"id": "legacy-user", "employees": 500, "owner_id": "005000000000001AAA", **NURTURED},
+    {"id": "same-rule", "employees": 5, "owner_id": "00G000000000009AAA", **NURTURED,
+     "previous.lifecycle": '{"v":1,"by":"route/Nurture","owner":"00G000000000009AAA"}'},
+    {"id": "held", "employees": 500, "owner_id": "00G000000000009AAA", "routed_at": "2026-11-10T10:00:00Z",
+     "previous.stage": "MQL", "previous.previous_stage": "Nurture", "previous.stage_entered_at": "2026-11-22T10:00:00Z",
+     "previous.lifecycle": '{"v":1,"by":"route/Nurture","owner":"00G000000000009AAA"}'},
+    {"id": "breached", "employees": 500, "owner_id": "005000000000001AAA", "routed_at": "2026-11-19T10:00:00Z",
+     "previous.stage": "MQL", "previous.stage_entered_at": "2026-11-19T10:00:00Z",
+     "previous.sla_started_at": "2026-11-19T10:00:00Z", "previous.sla_due": "2026-11-20T10:00:00Z",
+     "previous.lifecycle": '{"v":1,"by":"route/MQLs","owner":"005000000000001AAA","sla":"MQL",'
+                           '"owners":["00G000000000009AAA","team:sdr/bob"]}'},
+]
+
+
+@pytest.mark.parametrize("hours", [0, 1, 30, 24 * 5])
+def test_handoffs_and_clocks_from_lifecycle_fields_agree(hours):
+    out = agree(HANDOFFS, HANDOFF_RECORDS, now=NOW + timedelta(hours=hours), positions={"sdr": 1})
+    by_id = {d["id"]: d for d in out}
+    assert by_id["queue"]["handoff_from"] == "queue:00G000000000009AAA"
+    assert by_id["given"]["handoff_from"] == "user:005000000000001AAA"
+    assert by_id["person"]["owner"] == "user:005000000000002AAA" and by_id["person"]["handoff_from"] is None
+    assert by_id["legacy-queue"]["handoff_from"] and by_id["legacy-user"]["handoff_from"] is None
+    assert by_id["same-rule"]["owner"] == "queue:00G000000000009AAA" and by_id["same-rule"]["handoff_from"] is None
+    # A stage entered after the last routing whose handoff did not happen then happens now.
+    assert by_id["held"]["handoff_from"] == "queue:00G000000000009AAA"
+    if hours == 0:
+        assert by_id["held"]["owner"] == "user:carl" and by_id["queue"]["owner"] == "team:sdr/ann"
+
 
 def test_escalation_to_the_team_that_routing_also_uses():
     """Round robin is shared by route and SLA escalation: the positions each record gets
