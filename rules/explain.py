@@ -17,9 +17,18 @@ SECTION_KIND = {
 
 
 class Explainer:
-    def __init__(self, evaluator: Evaluator):
+    def __init__(self, evaluator: Evaluator, names: dict[str, str] | None = None):
         self.ev = evaluator
         self.program: Program = evaluator.program
+        self.names = names or {}  # owner Id -> how people know it, where an org can say
+
+    def who(self, owner: str | None) -> str:
+        """An owner label as people know it: `queue Inbound Nurture` for `queue:00G...`."""
+        if owner is None:
+            return "nobody"
+        kind, _, rest = owner.partition(":")
+        named = self.names.get(rest.strip()) or self.names.get(rest.strip()[:15])
+        return f"{named}" if named else owner
 
     def actual(self, v: list, field: str) -> str:
         s = self.program.slots[field]
@@ -51,6 +60,13 @@ class Explainer:
         if passing:
             return True, passing
         return False, ["none of: " + " | ".join(r for _, rs in results for r in rs)]
+
+    def story(self, record: dict, ctx: Context) -> str:
+        """The short form: the record's lifecycle and its decision, without every rule."""
+        d = self.ev.evaluate_batch([record], ctx)[0]
+        lines = [f"{self.ev.ruleset.object} {d.id} at {ctx.now.strftime('%Y-%m-%dT%H:%M:%SZ')}:"]
+        lines += [f"  {line}" for line in self.lifecycle(d, ctx)]
+        return "\n".join(lines)
 
     def explain(self, record: dict, ctx: Context) -> str:
         decisions, rows = self.ev.evaluate_with_facts([record], ctx)
@@ -123,15 +139,15 @@ class Explainer:
         route = rs.rules(Section.ROUTE)
         if d.route_rule >= 0:
             rule = route[d.route_rule]
-            how = f"handoff from {d.handoff_from} to" if d.handoff_from else "routed to"
-            out.append(f"{how} {d.routed_owner} by rule '{rule.name}' at {rule.loc.short}")
+            how = f"handoff from {self.who(d.handoff_from)} to" if d.handoff_from else "routed to"
+            out.append(f"{how} {self.who(d.routed_owner)} by rule '{rule.name}' at {rule.loc.short}")
         elif d.kept_owner:
             given = d.memory.owner if d.memory is not None else None
             by = f", given by {d.owner_by}" if d.owner_by else ", given before revsync recorded by which rule"
             changed = "" if given is None or _same_owner(given, d.routed_owner) else "; a person changed it since"
-            out.append(f"owner {d.routed_owner} kept (routed {_at(d.routed_at)}{by}{changed})")
+            out.append(f"owner {self.who(d.routed_owner)} kept (routed {_at(d.routed_at)}{by}{changed})")
         if d.escalated:
-            out.append(f"escalated to {d.owner} by SLA '{rs.rules(Section.SLA)[d.sla_rule].name}'")
+            out.append(f"escalated to {self.who(d.owner)} by SLA '{rs.rules(Section.SLA)[d.sla_rule].name}'")
         if d.sla_rule >= 0 and d.sla_due is not None:
             sla = rs.rules(Section.SLA)[d.sla_rule]
             started = "now" if d.clock_started else _at(d.sla_started_at)

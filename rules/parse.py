@@ -352,6 +352,10 @@ class RuleFileParser:
                 self.err("E114", f"bad duration {warn.value!r}", warn.loc,
                          "write a number and a unit: 30m, 4h, 2d, 1w")
                 ok = False
+            elif duration is not None and kwargs["warn_before"].seconds >= duration.seconds:
+                self.err("W202", f"warn_before {warn.value} is not shorter than within {within.value}: "
+                         "every clock is at risk from its start", warn.loc,
+                         "warn a few hours before the due, e.g. warn_before: 2h", Severity.WARNING)
         cal = entry.get("calendar")
         if cal is not None:
             name = str(cal.value)

@@ -84,7 +84,8 @@ def schema() -> dict:
             "route": {"type": "array", "items": _entry({"assign": _assignment()}, ["assign"])},
             "sla": {"type": "array", "items": _entry({
                 "within": DURATION, "calendar": {"type": "string"}, "met_when": _condition_ref(),
-                "escalate": _assignment(), "from": {"type": "string"}}, ["within"])},
+                "escalate": _assignment(), "from": {"type": "string"}, "warn_before": DURATION,
+                "met_at": {"type": "string"}}, ["within"])},
         },
         "$defs": {
             "condition": {

@@ -209,3 +209,28 @@ route:
   - {name: Unowned, assign: {queue: Sales Ops}}
 """
     assert "E124" in [c for c, _, _ in codes(text)]
+
+
+def test_sla_lifecycle_keys_are_checked():
+    text = """\
+object: Lead
+calendars:
+  ny: {timezone: America/New_York, days: [mon, fri], hours: ["09:00", "17:00"]}
+qualify:
+  - {name: Q, when: {previous_stage: Nurture}, stage: MQL}
+route:
+  - {name: R, when: {stage_entered_at: {newer_than: 1d}, previous_stage: Nurture}, assign: {queue: Q}}
+sla:
+  - {name: A, within: 4h, warn_before: soon}
+  - {name: B, within: 4h, warn_before: 4h, calendar: ny}
+  - {name: C, within: 4h, met_at: title, met_when: {status: Contacted}}
+  - {name: D, within: 4h, met_at: last_activity_at}
+  - {name: E, when: {stage_entered_at: {older_than: 2d}}, within: 1d, warn_before: 2h, met_at: last_activity_at,
+     met_when: {status: Contacted}}
+"""
+    found = codes(text)
+    assert ("E121", 5, 22) in found  # previous_stage is derived after qualify, as stage is
+    assert ("E114", 9, 40) in found and ("W202", 10, 40) in found
+    assert ("E112", 11, 35) in found  # met_at needs a date or datetime field
+    assert ("E122", 12, 35) in found  # met_at without met_when
+    assert not [c for c in found if c[1] in (7, 13, 14) and c[0] != "W201"], found  # route and SLA may test them
