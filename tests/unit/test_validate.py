@@ -224,7 +224,7 @@ sla:
   - {name: A, within: 4h, warn_before: soon}
   - {name: B, within: 4h, warn_before: 4h, calendar: ny}
   - {name: C, within: 4h, met_at: title, met_when: {status: Contacted}}
-  - {name: D, within: 4h, met_at: last_activity_at}
+  - {name: D, when: {status: X}, within: 4h, met_at: last_activity_at}
   - {name: E, when: {stage_entered_at: {older_than: 2d}}, within: 1d, warn_before: 2h, met_at: last_activity_at,
      met_when: {status: Contacted}}
 """
@@ -232,5 +232,5 @@ sla:
     assert ("E121", 5, 22) in found  # previous_stage is derived after qualify, as stage is
     assert ("E114", 9, 40) in found and ("W202", 10, 40) in found
     assert ("E112", 11, 35) in found  # met_at needs a date or datetime field
-    assert ("E122", 12, 35) in found  # met_at without met_when
+    assert ("E122", 12, 54) in found  # met_at without met_when
     assert not [c for c in found if c[1] in (7, 13, 14) and c[0] != "W201"], found  # route and SLA may test them
