@@ -140,8 +140,10 @@ def explain_org_record(ws: Workspace, org, record_id: str, now: datetime) -> str
         return None
     reader._load_context()
     record = reader._rule_record(found[0])
-    ctx = Context(now=now, inactive=reader.directory.inactive())
-    return Explainer(Evaluator(ws.ruleset)).explain(record, ctx)
+    ctx = Context(now=now, inactive=reader.directory.inactive(), owner_id=reader.outbound.written_id)
+    names = {uid: u.get("Username") or uid for uid, u in reader.users.items()}
+    names.update({g["Id"]: f"queue {g['Name']}" for g in org.read_all("Group", ["Name"]) if g.get("Name")})
+    return Explainer(Evaluator(ws.ruleset), names).explain(record, ctx)
 
 
 def summarize(decisions: list[Decision]) -> str:
