@@ -63,6 +63,7 @@ class SyncReport:
     failed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     fields: Counter = field(default_factory=Counter)
+    lifecycle: Counter = field(default_factory=Counter)  # handoffs, clocks started, escalations planned
     seconds: dict[str, float] = field(default_factory=lambda: Counter())
     recovered: int = 0
     api_calls: int | None = None  # API calls the run made, where the backend counts them
@@ -75,7 +76,7 @@ class SyncReport:
                 **({"would_write": self.would_write} if self.dry_run else {}),
                 "skipped": len(self.skipped), "recovered": self.recovered, "api_calls": self.api_calls,
                 **({"guard_would_stop": self.guard} if self.guard else {}),
-                "fields": dict(self.fields), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+                "fields": dict(self.fields), "lifecycle": dict(self.lifecycle), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
     def __str__(self) -> str:
         verb = f"would write {self.would_write}" if self.dry_run else f"wrote {self.written}"
@@ -83,6 +84,8 @@ class SyncReport:
                 f"{verb}, {self.failed} failed, {len(self.skipped)} skipped")
         if self.fields:
             text += "\n  fields: " + ", ".join(f"{k} {v}" for k, v in self.fields.most_common())
+        if self.lifecycle:
+            text += "\n  lifecycle: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.lifecycle.items())
         if self.guard:
             text += f"\n  the change guard would stop the real run: {self.guard}"
         for rid, why in self.skipped[:20]:
@@ -266,6 +269,8 @@ class SyncRun:
             if not changes:
                 continue
             old = {k: crm.get(k) for k in changes}
+            self.report.lifecycle.update(k for k, hit in (("handoffs", d.handoff_from), ("SLA_clocks_started",
+                                         d.clock_started), ("escalated", d.escalated)) if hit)
             planned.patches.append(Patch(self.opts.object, rid, changes, old, d.citation()[:2000]))
             self.report.fields.update(changes.keys())
         self.report.changed += len(planned.patches)
