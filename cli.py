@@ -649,6 +649,48 @@ def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None, r
 
 
 @main.command()
+@click.argument("record_id")
+@org_option
+@state_option
+@mappings_option
+@object_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
+    """One record's timeline across runs, oldest first: stage entries, owners and the rules that
+    gave them (first routing, handoffs, escalations), SLA clocks, reverts. RECORD_ID has 15 or 18
+    characters; a record no run changed prints `no runs changed ID` and exits 0."""
+    import mappings
+    from connector.base import BackendError
+    from connector.history import owner_names, record_history
+    from rules.model import ConfigError
+    try:
+        mapping = mappings.load(object_name, mappings_dir)
+    except ConfigError as exc:
+        report_problems(exc.problems)
+        sys.exit(EXIT_CONFIG)
+    path = _state_path(org_spec, state_path)
+    if not path.exists():
+        click.echo(f"no runs recorded in {path} (sync with the same --org, or pass --state)", err=True)
+        return
+    names = {}
+    if org_spec.startswith("local:") and org_spec[6:]:  # from Salesforce names would cost API calls: Ids
+        try:
+            org = _connect(org_spec)
+            names = owner_names(org)
+            org.close()
+        except BackendError:
+            pass
+    found = record_history(_open_state(path), mapping, record_id, names)
+    if fmt == "json":
+        click.echo(json.dumps(found.asdict(), indent=2, default=str))
+    if not found.events:
+        hint = f"; {' and '.join(found.elsewhere)} runs did (pass --object)" if found.elsewhere else ""
+        click.echo(f"no runs changed {record_id} in {path}{hint}", err=True)
+    elif fmt == "table":
+        click.echo(str(found))
+
+
+@main.command()
 @org_option
 @state_option
 @click.argument("run_id", type=int)
@@ -732,6 +774,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
             limit, sample, seed, fail_on_change, max_owner_changes, max_stage_changes, max_score_changes, encoding):
     """What a rule change does to every record, before it is live. Writes nothing."""
     from connector import preview as pv
+    from connector.preview_render import exceeded, render_csv, render_table
     from rules.model import ConfigError
     if (org_spec is None) == (input_path is None):
         raise click.UsageError("give exactly one of --org or --input")
@@ -766,12 +809,12 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     if fmt == "json":
         text = json.dumps(data, indent=2, default=str)
     elif fmt == "csv":
-        text = pv.render_csv(data)
+        text = render_csv(data)
     elif fmt == "html":
         from connector.preview_html import render_html
         text = render_html(data, f"revsync preview: {candidate.ruleset.file} against {baseline}")
     else:
-        text = pv.render_table(data)
+        text = render_table(data)
     if output is not None:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
@@ -779,7 +822,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
         click.echo(text)
     for bad in result.bad_rows:
         click.echo(str(bad), err=True)
-    reasons = pv.exceeded(data, fail_on_change, limits)
+    reasons = exceeded(data, fail_on_change, limits)
     for reason in reasons:
         click.echo(f"preview check failed: {reason}", err=True)
     sys.exit(EXIT_PARTIAL if reasons else EXIT_OK)

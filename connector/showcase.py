@@ -13,6 +13,7 @@ from rules.templates import example_rules_dir
 
 from .base import Patch
 from .demo import create_demo_org
+from .history import owner_names, record_history
 from .local import LocalOrg
 from .state import State
 from .sync import SyncOptions, SyncRun
@@ -21,12 +22,6 @@ from .workspace import load_workspace
 NOW = datetime.fromisoformat("2026-11-24T15:00:00+00:00")  # Tuesday 10:00 in New York
 LATER = NOW + timedelta(days=1)  # Wednesday 10:00: the day before Thanksgiving
 HEATED = 40  # nurtured leads that ask for a demo overnight
-
-
-def _names(org: LocalOrg) -> dict[str, str]:
-    names = {u["Id"]: u["Username"] for u in org.read_all("User", ["Username"])}
-    names.update({g["Id"]: f"queue {g['Name']}" for g in org.read_all("Group", ["Name"])})
-    return names
 
 
 def _indent(text: str) -> str:
@@ -54,7 +49,7 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
     fields = ["OwnerId", "Revsync_Stage__c", "Revsync_Score__c", "Revsync_Grade__c", "Revsync_SLA_Due__c",
               "Revsync_SLA_Status__c", "IsConverted", "LeadSource"]
     open_leads = [r for r in org.read_all("Lead", fields) if not r["IsConverted"]]
-    names = _names(org)
+    names = owner_names(org)
     yield "\n".join(["\n3. What the rules decided for the open leads:"] + _decided(open_leads, names))
 
     run_ = SyncRun(org, ws, state, SyncOptions(object="Lead", now=NOW))
@@ -72,7 +67,6 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
     heated = [r["Id"] for r in open_leads if r["OwnerId"] == nurture_queue and r["Revsync_Grade__c"] in ("A", "B")
               and r["LeadSource"] != "Demo Request"][:HEATED]
     org.write([Patch("Lead", rid, {"LeadSource": "Demo Request"}) for rid in heated])
-    ahead = {r["Id"]: r for r in org.read_ids("Lead", crm_fields, heated)}  # as the next sync reads them
     second = SyncRun(org, ws, state, SyncOptions(object="Lead", now=LATER)).run()
     after = {r["Id"]: r for r in org.read_ids("Lead", crm_fields + ["Revsync_Previous_Stage__c"], heated)}
     handed = [rid for rid in heated if after[rid]["OwnerId"] != nurture_queue]
@@ -87,8 +81,9 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
              f"   {len(heated) - len(handed)} stayed in the queue: a demo request alone did not make them MQLs."]
     yield "\n".join(lines)
     if handed:
-        yield (f"\n6. What that sync decided for {handed[0]}, as `revsync explain` tells it:\n"
-               + _indent(explainer.story(run_._rule_record(ahead[handed[0]]), Context(now=LATER))))
+        story = record_history(state, ws.mapping, handed[0], names)
+        yield f"\n6. The story of {handed[0]} so far, as `revsync history` tells it from the journal:\n" \
+              + _indent(str(story))
 
     again = SyncRun(org, ws, state, SyncOptions(object="Lead", now=LATER)).run()
     yield (f"\n7. A third sync with nothing new: read {again.read}, evaluated {again.evaluated}, "

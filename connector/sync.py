@@ -68,9 +68,11 @@ class SyncReport:
     recovered: int = 0
     api_calls: int | None = None  # API calls the run made, where the backend counts them
     guard: str = ""  # a dry run's: why the change guard would stop the real run, if it would
+    evaluated_at: str | None = None  # the evaluation time (`--now`, or the clock when the run began)
 
     def asdict(self) -> dict:
         return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
+                "evaluated_at": self.evaluated_at,
                 "status": self.status, "read": self.read, "evaluated": self.evaluated,
                 "changed": self.changed, "written": self.written, "failed": self.failed,
                 **({"would_write": self.would_write} if self.dry_run else {}),
@@ -110,7 +112,7 @@ class SyncRun:
         self.backend, self.ws, self.state, self.opts = backend, ws, state, opts
         self.mapping = ws.mapping
         self.evaluator = Evaluator(ws.ruleset, opts.engine)
-        self.report = SyncReport(opts.object, dry_run=opts.dry_run)
+        self.report = SyncReport(opts.object, dry_run=opts.dry_run, evaluated_at=format_instant(opts.now))
         self.outputs = {o.name: (o.crm, o.max_length) for o in self.mapping.outputs}
         self.fields = self.mapping.crm_fields()
         self.on_page = on_page or (lambda n: None)

@@ -116,6 +116,8 @@ class Outbound:
         self.directory = directory
         self._owners: dict[str, str | UnknownOwner] = {}  # owner label -> Id, or why not
         self._reasons: dict[tuple, str] = {}
+        self._memories: dict[tuple, str] = {}
+        self.sla_names = [r.name for r in ruleset.rules(Section.SLA)]
 
     def values(self, decision: Decision) -> dict[str, Any]:
         """CRM field -> value. Raises UnknownOwner when the owner cannot be resolved (the
@@ -140,8 +142,16 @@ class Outbound:
         return values
 
     def _memory(self, d: Decision) -> str:
-        return memory_of(d, d.matched["sla"], self.written_id if self.directory is not None else None) \
-            .text(self.memory[1])
+        # Records that went the same way share their text: it is made once per combination.
+        sla = self.sla_names[d.sla_rule] if d.sla_rule >= 0 else None
+        key = (d.owner_by, d.owner_given, sla, d.clock_escalated, d.owners)
+        text = self._memories.get(key)
+        if text is None:
+            if len(self._memories) > 4096:
+                self._memories.clear()
+            text = self._memories[key] = memory_of(
+                d, sla, self.written_id if self.directory is not None else None).text(self.memory[1])
+        return text
 
     def written_id(self, owner: str) -> str | None:
         """The Id an owner label is written as, or None when the org has no such owner."""

@@ -61,13 +61,6 @@ class Explainer:
             return True, passing
         return False, ["none of: " + " | ".join(r for _, rs in results for r in rs)]
 
-    def story(self, record: dict, ctx: Context) -> str:
-        """The short form: the record's lifecycle and its decision, without every rule."""
-        d = self.ev.evaluate_batch([record], ctx)[0]
-        lines = [f"{self.ev.ruleset.object} {d.id} at {ctx.now.strftime('%Y-%m-%dT%H:%M:%SZ')}:"]
-        lines += [f"  {line}" for line in self.lifecycle(d, ctx)]
-        return "\n".join(lines)
-
     def explain(self, record: dict, ctx: Context) -> str:
         decisions, rows = self.ev.evaluate_with_facts([record], ctx)
         d, v = decisions[0], rows[0]

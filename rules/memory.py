@@ -85,7 +85,9 @@ def bare(owner: Any) -> str:
 
 
 def same_owner(a: Any, b: Any) -> bool:
-    return a is not None and b is not None and same_id(bare(a), bare(b))
+    if a is None or b is None:
+        return False
+    return a == b or same_id(bare(a), bare(b))
 
 
 def is_queue(owner: Any) -> bool:
