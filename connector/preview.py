@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import random
 import subprocess
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from rules.evaluate import Context, Evaluator
-from rules.loader import parse_rules, rule_files
+from rules.loader import parse_rules
 from rules.model import ConfigError, Decision, FieldType, Location, Problem
+from rules.prepare import Preparer
 from rules.values import coerce
 
 from .files import DEFAULT_ENCODING, BadRow, read_records
+from .preview_lifecycle import LifecycleTally
 from .workspace import Workspace, load_workspace
 
 COMPARED = ("segment", "score", "grade", "stage", "owner", "sla_due")
@@ -153,22 +154,26 @@ class Preview:
     # Users the org knows inactive (set when records come from an org): routing passes over
     # them and re-routes their records, as a sync does.
     inactive: frozenset[str] = frozenset()
+    lifecycle: LifecycleTally | None = field(default=None, repr=False)  # handoffs and SLA clocks
 
     def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None],
-                  closed: list[bool] | None = None) -> None:
+                  closed: list[bool] | None = None, written: list | None = None) -> None:
         """`closed`: converted leads and closed opportunities, which a sync leaves alone: they
-        count for the closed loop, not as changes, owners or stages."""
+        count for the closed loop, not as changes, owners, stages or the lifecycle. `written`:
+        each record's stage as revsync wrote it last (`previous.stage`), where known."""
         self.evaluated += len(d0s)
+        written = written if written is not None else [None] * len(d0s)
         if closed is None or not any(closed):
             open0, open1 = d0s, d1s
-            self.open += len(open0)
         else:
             open0 = [d for d, c in zip(d0s, closed) if not c]
             open1 = [d for d, c in zip(d1s, closed) if not c]
-        self.open += len(open0)
+            written = [w for w, c in zip(written, closed) if not c]
+        self.open += len(open0)  # once per open record, on either path
         name = self.owner_name or _same
         self.before.add_batch(d0s, self._day, self._week, outcomes, open0, name)
         self.after.add_batch(d1s, self._day, self._week, outcomes, open1, name)
+        self.lifecycle.add(open0, open1, written, name)
         self.with_outcomes += sum(o is not None for o in outcomes)
         for d0, d1 in zip(open0, open1):
             # Raw attributes compare as the formatted outputs would; formatting only what changed.
@@ -203,6 +208,8 @@ class Preview:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._day, self._week = self.now + timedelta(days=1), self.now + timedelta(days=7)
+        if self.lifecycle is None:
+            self.lifecycle = LifecycleTally(self.baseline.ruleset, self.candidate.ruleset)
 
     def asdict(self) -> dict:
         def shares(c: Counter) -> dict:
@@ -219,6 +226,7 @@ class Preview:
         all_b = {r.key for r in self.baseline.ruleset.all_rules()}
         all_a = {r.key for r in self.candidate.ruleset.all_rules()}
         return {
+            "object": self.candidate.object,
             "evaluated": self.evaluated,
             "open": self.open,
             "changed": {k: self.changed.get(k, 0) for k in COMPARED},
@@ -232,6 +240,7 @@ class Preview:
             "sla_load": {"baseline": {"due_1d": dict(self.before.due_day), "due_7d": dict(self.before.due_week)},
                          "candidate": {"due_1d": dict(self.after.due_day), "due_7d": dict(self.after.due_week)}},
             "rules": {"baseline": rules_b, "candidate": rules_a},
+            "lifecycle": self.lifecycle.asdict(),
             "unmatched_rules": {"baseline": sorted(all_b - set(rules_b)), "candidate": sorted(all_a - set(rules_a))},
             "closed_loop": ({"records_with_outcomes": self.with_outcomes,
                              "baseline": closed_loop(self.before), "candidate": closed_loop(self.after)}
@@ -311,7 +320,7 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
             contexts.extend(Context(now=preview.now, inactive=preview.inactive) for _ in range(4))
         ctx0, ctx1, closed0, closed1 = contexts
         preview.add_batch(decide(e0, batch, closed, ctx0, closed0), decide(e1, batch, closed, ctx1, closed1),
-                          [outcome_of(r) for r in batch], closed)
+                          [outcome_of(r) for r in batch], closed, [Preparer.raw(r, "previous.stage") for r in batch])
         if on_batch:
             on_batch(preview.evaluated)
 
@@ -361,69 +370,3 @@ def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = Non
                 record["converted_opportunity.is_won"] = opp.get("IsWon")
                 record["converted_opportunity.amount"] = opp.get("Amount")
             yield record
-
-
-def render_table(data: dict) -> str:
-    closed = data["evaluated"] - data.get("open", data["evaluated"])
-    lines = [f"{data['evaluated']} records evaluated"
-             + (f" ({closed} closed: they count for the closed loop only)" if closed else "")
-             + f"; {data['changed_records']} of {data.get('open', data['evaluated'])} open change "
-             f"({', '.join(f'{k} {v}' for k, v in data['changed'].items())})"]
-    if data["owner_moves"]:
-        lines.append("\nowner moves (from -> to):")
-        lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["owner_moves"][:20]]
-    share_b, share_a = data["owner_share"]["baseline"], data["owner_share"]["candidate"]
-    lines.append("\nowner share: baseline -> candidate")
-    for owner in sorted(set(share_b) | set(share_a), key=lambda o: -share_a.get(o, 0)):
-        lines.append(f"  {owner:46} {100 * share_b.get(owner, 0):5.1f}% -> {100 * share_a.get(owner, 0):5.1f}%")
-    if data["stage_moves"]:
-        lines.append("\nstage moves:")
-        lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["stage_moves"]]
-    lines.append("\nscore bands: baseline -> candidate")
-    bands = sorted(set(data["score_bands"]["baseline"]) | set(data["score_bands"]["candidate"]))
-    lines += [f"  {b:8} {data['score_bands']['baseline'].get(b, 0):6} -> {data['score_bands']['candidate'].get(b, 0):6}"
-              for b in bands]
-    sla_b, sla_a = data["sla_load"]["baseline"], data["sla_load"]["candidate"]
-    lines.append(f"\nSLA deadlines due within a day: {sum(sla_b['due_1d'].values())} -> {sum(sla_a['due_1d'].values())}; "
-                 f"within a week: {sum(sla_b['due_7d'].values())} -> {sum(sla_a['due_7d'].values())}")
-    for side in ("baseline", "candidate"):
-        if data["unmatched_rules"][side]:
-            lines.append(f"rules matching nothing ({side}): " + ", ".join(data["unmatched_rules"][side]))
-    loop = data.get("closed_loop")
-    if loop:
-        lines.append(f"\nclosed loop over {loop['records_with_outcomes']} records with outcomes:")
-        for side in ("baseline", "candidate"):
-            c = loop[side]
-            share = "n/a" if c["mql_converted_share"] is None else f"{100 * c['mql_converted_share']:.1f}%"
-            lines.append(f"  {side:9} MQLs {c['mql']:6}, converted {share}, won revenue from MQLs {c['won_revenue_from_mqls']:,.0f}")
-    if data["records"]:
-        lines.append("\nchanged records:")
-        for r in data["records"]:
-            lines.append(f"  {r['id']}: {r['before']} -> {r['after']}")
-    return "\n".join(lines)
-
-
-def render_csv(data: dict) -> str:
-    import csv
-    import io
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "field", "before", "after", "rules_before", "rules_after"])
-    for r in data["records"]:
-        for k in r["before"]:
-            writer.writerow([r["id"], k, r["before"][k], r["after"][k], "; ".join(r["rules"]["before"]),
-                             "; ".join(r["rules"]["after"])])
-    return out.getvalue()
-
-
-def exceeded(data: dict, fail_on_change: bool, limits: dict[str, float]) -> list[str]:
-    """Why a CI check should fail, if it should."""
-    reasons = []
-    if fail_on_change and data["changed_records"]:
-        reasons.append(f"{data['changed_records']} record(s) change (--fail-on-change)")
-    total = data.get("open", data["evaluated"]) or 1  # closed records never change
-    for output, limit in limits.items():
-        share = data["changed"].get(output, 0) / total
-        if share > limit:
-            reasons.append(f"{output} changes for {share:.1%} of records, above the {limit:.1%} limit")
-    return reasons

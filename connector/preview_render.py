@@ -1,0 +1,132 @@
+"""Previews for people and for CI: the table, the CSV of changed fields, the checks that fail
+a pull request, and the lifecycle paragraph (handoffs and SLA clocks) the table ends its
+summary with. Everything here reads `Preview.asdict()` only."""
+from __future__ import annotations
+
+from collections import Counter
+
+NOUNS = {"Lead": ("lead", "leads"), "Opportunity": ("opportunity", "opportunities")}
+
+
+def render_table(data: dict) -> str:
+    closed = data["evaluated"] - data.get("open", data["evaluated"])
+    lines = [f"{data['evaluated']} records evaluated"
+             + (f" ({closed} closed: they count for the closed loop only)" if closed else "")
+             + f"; {data['changed_records']} of {data.get('open', data['evaluated'])} open change "
+             f"({', '.join(f'{k} {v}' for k, v in data['changed'].items())})"]
+    if data["owner_moves"]:
+        lines.append("\nowner moves (from -> to):")
+        lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["owner_moves"][:20]]
+    share_b, share_a = data["owner_share"]["baseline"], data["owner_share"]["candidate"]
+    lines.append("\nowner share: baseline -> candidate")
+    for owner in sorted(set(share_b) | set(share_a), key=lambda o: -share_a.get(o, 0)):
+        lines.append(f"  {owner:46} {100 * share_b.get(owner, 0):5.1f}% -> {100 * share_a.get(owner, 0):5.1f}%")
+    if data["stage_moves"]:
+        lines.append("\nstage moves:")
+        lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["stage_moves"]]
+    paragraph = lifecycle_paragraph(data)
+    if paragraph:
+        lines.append("\nlifecycle (candidate; the baseline's count in parentheses where it differs):")
+        lines.append(f"  {paragraph}")
+    lines.append("\nscore bands: baseline -> candidate")
+    bands = sorted(set(data["score_bands"]["baseline"]) | set(data["score_bands"]["candidate"]))
+    lines += [f"  {b:8} {data['score_bands']['baseline'].get(b, 0):6} -> {data['score_bands']['candidate'].get(b, 0):6}"
+              for b in bands]
+    sla_b, sla_a = data["sla_load"]["baseline"], data["sla_load"]["candidate"]
+    lines.append(f"\nSLA deadlines due within a day: {sum(sla_b['due_1d'].values())} -> {sum(sla_a['due_1d'].values())}; "
+                 f"within a week: {sum(sla_b['due_7d'].values())} -> {sum(sla_a['due_7d'].values())}")
+    for side in ("baseline", "candidate"):
+        if data["unmatched_rules"][side]:
+            lines.append(f"rules matching nothing ({side}): " + ", ".join(data["unmatched_rules"][side]))
+    loop = data.get("closed_loop")
+    if loop:
+        lines.append(f"\nclosed loop over {loop['records_with_outcomes']} records with outcomes:")
+        for side in ("baseline", "candidate"):
+            c = loop[side]
+            share = "n/a" if c["mql_converted_share"] is None else f"{100 * c['mql_converted_share']:.1f}%"
+            lines.append(f"  {side:9} MQLs {c['mql']:6}, converted {share}, won revenue from MQLs {c['won_revenue_from_mqls']:,.0f}")
+    if data["records"]:
+        lines.append("\nchanged records:")
+        for r in data["records"]:
+            lines.append(f"  {r['id']}: {r['before']} -> {r['after']}")
+    return "\n".join(lines)
+
+
+def lifecycle_paragraph(data: dict) -> str:
+    """"105 leads become MQL: 105 handoffs from queue Inbound Nurture to team sdr; 105 MQL clocks
+    start". The candidate's counts, each with the baseline's in parentheses where it differs;
+    a count that is zero on both sides is left out (one that is zero in the candidate only is
+    kept: it is what the change removes). Empty when there is nothing to say."""
+    life = data.get("lifecycle")
+    if not life:
+        return ""
+    base, cand = life["baseline"], life["candidate"]
+    one, many = NOUNS.get(data.get("object") or "", ("record", "records"))
+
+    def pairs(key: str, group) -> list[tuple[object, int, int]]:
+        b, c = group(base[key]), group(cand[key])
+        return sorted(((k, c.get(k, 0), b.get(k, 0)) for k in set(b) | set(c) if b.get(k) or c.get(k)),
+                      key=lambda t: (-t[1], -t[2], str(t[0])))
+
+    def was(n: int, b: int) -> str:
+        return "" if n == b else f" (baseline {b})"
+
+    def moves(rows: list[dict]) -> Counter:
+        return Counter({(r["from"], r["to"]): r["count"] for r in rows})
+
+    def entered(rows: list[dict]) -> Counter:
+        into: Counter = Counter()
+        for r in rows:
+            into[r["to"]] += r["count"]
+        return into
+
+    lead = [f"{n} {one if n == 1 else many} {'becomes' if n == 1 else 'become'} {stage}{was(n, b)}"
+            for stage, n, b in pairs("stage_entries", entered)]
+    rest = [f"{n} handoff{'' if n == 1 else 's'} from {_who(f)} to {_who(t)}{was(n, b)}"
+            for (f, t), n, b in pairs("handoffs", moves)]
+    rest += [f"{n} {entry} clock{' starts' if n == 1 else 's start'}{was(n, b)}"
+             for entry, n, b in pairs("clocks_started", Counter)]
+    rest += [f"{n} {entry} clock{' escalates' if n == 1 else 's escalate'}{was(n, b)}"
+             for entry, n, b in pairs("escalations", Counter)]
+    rest += [f"{n} {entry} clock{' falls' if n == 1 else 's fall'} due at a different time"
+             for entry, n in sorted(life.get("due_changed", {}).items())]
+    rest += [f"{n} running {entry} clock{' keeps its' if n == 1 else 's keep their'} due "
+             "(the candidate's `within` applies to clocks that start after the change)"
+             for entry, n in sorted(life.get("running_clocks_keep_due", {}).items())]
+    if lead and rest:
+        return f"{', '.join(lead)}: {'; '.join(rest)}"
+    return ", ".join(lead) or "; ".join(rest)
+
+
+def _who(owner: str | None) -> str:
+    """`queue:Inbound Nurture` -> `queue Inbound Nurture`, as a sentence names it."""
+    if owner is None:
+        return "nobody"
+    kind, sep, rest = owner.partition(":")
+    return f"{kind} {rest}" if sep and kind in ("user", "queue", "team") else owner
+
+
+def render_csv(data: dict) -> str:
+    import csv
+    import io
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "field", "before", "after", "rules_before", "rules_after"])
+    for r in data["records"]:
+        for k in r["before"]:
+            writer.writerow([r["id"], k, r["before"][k], r["after"][k], "; ".join(r["rules"]["before"]),
+                             "; ".join(r["rules"]["after"])])
+    return out.getvalue()
+
+
+def exceeded(data: dict, fail_on_change: bool, limits: dict[str, float]) -> list[str]:
+    """Why a CI check should fail, if it should."""
+    reasons = []
+    if fail_on_change and data["changed_records"]:
+        reasons.append(f"{data['changed_records']} record(s) change (--fail-on-change)")
+    total = data.get("open", data["evaluated"]) or 1  # closed records never change
+    for output, limit in limits.items():
+        share = data["changed"].get(output, 0) / total
+        if share > limit:
+            reasons.append(f"{output} changes for {share:.1%} of records, above the {limit:.1%} limit")
+    return reasons
