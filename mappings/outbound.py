@@ -82,12 +82,14 @@ def reason_text(decision: Decision, limit: int | None = 255) -> str:
         parts.append(f"score {_num(decision.score)}: " + (", ".join(m["score"]) or "no rule"))
     if m.get("qualify"):
         parts.append(f"stage: {m['qualify']}")
-    if m.get("route"):
-        parts.append(f"owner: {m['route']}")
+    if decision.escalated:
+        parts.append(f"owner: escalated by SLA {m['sla']}")
+    elif m.get("route"):
+        parts.append(f"owner: {m['route']}" + (" (handoff)" if decision.handoff_from else ""))
     elif decision.kept_owner:
         parts.append("owner: kept")
     if m.get("sla"):
-        parts.append(f"SLA: {m['sla']}" + (" (escalated)" if decision.escalated else ""))
+        parts.append(f"SLA: {m['sla']}" + (" (escalated)" if decision.clock_escalated else ""))
     text = "revsync | " + " | ".join(parts)
     if limit and len(text) > limit:
         text = text[:limit - 1] + "…"
@@ -173,7 +175,7 @@ class Outbound:
     def _reason(self, d: Decision) -> str:
         # Records decided by the same rules share their text: it is made once per combination.
         key = (d.seg_rule, tuple(d.score_rules), d.score, d.stage_rule, d.route_rule, d.kept_owner,
-               d.sla_rule, d.escalated)
+               d.sla_rule, d.escalated, d.handoff_from is not None, d.clock_escalated)
         text = self._reasons.get(key)
         if text is None:
             if len(self._reasons) > 4096:

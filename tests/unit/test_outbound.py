@@ -1,5 +1,6 @@
 """Decisions -> CRM values: `Outbound.changes` writes exactly the fields whose value the CRM
 does not already hold, however the CRM spells the value it holds."""
+import json
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -97,3 +98,35 @@ def test_the_reason_is_the_same_text_however_often_it_is_asked_for():
     assert first == again == [reason_text(d) for d in decisions(records)]
     assert first[0] == first[2] != first[1] != first[3]
     assert "score 37.5: vp, ca, many" in first[0]
+
+
+ESCALATING = ruleset("""
+object: Lead
+qualify:
+  - {name: mql, when: {employees: {gte: 100}}, stage: MQL}
+  - {name: open, stage: Open}
+route:
+  - {name: ann, when: {stage: MQL}, assign: {user: ann@acme.example}}
+  - {name: queue, assign: {queue: Inbound}}
+sla:
+  - {name: mql, when: {stage: MQL}, within: 4h, escalate: {queue: Inbound}}
+""")
+
+
+def test_the_reason_says_handoff_and_escalation_and_the_memory_names_written_owners():
+    moved = {"employees": 500, "owner_id": "00G000000000001AAA", "routed_at": "2026-11-01T10:00:00Z",
+             "previous.stage": "Open", "previous.lifecycle": '{"v":1,"by":"route/queue","owner":"00G000000000001AAA"}'}
+    late = {"employees": 500, "owner_id": "005000000000001AAA", "routed_at": "2026-11-01T10:00:00Z",
+            "previous.stage": "MQL", "previous.sla_started_at": "2026-11-01T10:00:00Z",
+            "previous.sla_due": "2026-11-01T14:00:00Z",
+            "previous.lifecycle": '{"v":1,"by":"route/ann","owner":"005000000000001AAA","sla":"mql"}'}
+    handed, escalated = Evaluator(ESCALATING).evaluate_batch([moved, late], Context(now=NOW))
+    assert reason_text(handed) == "revsync | stage: mql | owner: ann (handoff) | SLA: mql"
+    assert reason_text(escalated) == "revsync | stage: mql | owner: escalated by SLA mql | SLA: mql (escalated)"
+    outbound = Outbound(ESCALATING, OUTPUTS, DIRECTORY)
+    memory = json.loads(outbound.values(escalated)["Revsync_Lifecycle__c"])
+    assert memory == {"v": 1, "by": "sla/mql", "owner": "00G000000000001AAA", "sla": "mql", "esc": 1,
+                      "owners": ["005000000000001AAA", "00G000000000001AAA"]}
+    memory = json.loads(outbound.values(handed)["Revsync_Lifecycle__c"])
+    assert memory["by"] == "route/ann" and memory["owner"] == "005000000000001AAA"
+    assert memory["owners"] == ["00G000000000001AAA", "005000000000001AAA"]
