@@ -1,9 +1,12 @@
 """revsync's command line: the only module that parses arguments, prints, reads the clock and exits.
 
 Exit codes (docs/operations.md): 0 success; 1 partial (rule tests failed, or some records were
-skipped or failed to write and are kept for retry); 2 rule, mapping or command-line problems
-(nothing was read or written); 3 cannot reach or authenticate to the org; 4 another run holds
-the lock; 5 the change guard stopped the run before writing.
+skipped or failed to write and are kept for retry); 2 bad input: rule, mapping, settings or
+command-line problems, a state or org file that is not usable (nothing was read or written);
+3 cannot reach or authenticate to the org; 4 another run holds the lock; 5 the change guard
+stopped the run before writing; 6 the API budget floor was reached and the run paused; 70 an
+internal error (a bug). Errors carry their code (rules.model.RevsyncError); `report_error` is
+the one place an error becomes a message and an exit code.
 """
 from __future__ import annotations
 
@@ -12,26 +15,94 @@ import logging
 import os
 import sys
 import tomllib
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 import structlog
 
+from rules.model import GuardStop, Locked, RevsyncError
+
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_ORG, EXIT_LOCKED, EXIT_GUARD = 0, 1, 2, 3, 4, 5
+EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h: a bug, not something the user can fix
 CONFIG_FILE = "revsync.toml"
+# Secret values from the environment are masked in everything revsync prints or logs, whatever
+# carried them there (an org echoing a request back in an error page, say).
+SECRET_ENV = ("SF_ACCESS_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_CONSUMER_SECRET")
+_VERBOSE = False
+
+
+def redact(text: str) -> str:
+    for name in SECRET_ENV:
+        value = (os.environ.get(name) or "").strip()
+        if len(value) >= 4 and value in text:
+            text = text.replace(value, f"<{name}>")
+    return text
+
+
+def _log_safely(logger, method: str, event: dict) -> dict:
+    """No traceback with local variables, ever (they hold tokens and passwords): an exception
+    logged with exc_info becomes its type and message, and with -v a plain traceback."""
+    exc_info = event.pop("exc_info", None)
+    if exc_info:
+        exc = (exc_info if isinstance(exc_info, BaseException) else
+               exc_info[1] if isinstance(exc_info, tuple) else sys.exc_info()[1])
+        if exc is not None:
+            event["error"] = f"{type(exc).__name__}: {exc}"
+            if _VERBOSE:
+                event["exception"] = "".join(traceback.format_exception(exc))
+    return {k: redact(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
 def setup_logging(verbose: bool = False) -> None:
-    renderer = (structlog.dev.ConsoleRenderer() if sys.stderr.isatty()
-                else structlog.processors.JSONRenderer())
+    global _VERBOSE
+    _VERBOSE = verbose
+    # plain_traceback: structlog's default on a terminal is rich's traceback with local variables.
+    renderer = (structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+                if sys.stderr.isatty() else structlog.processors.JSONRenderer())
     structlog.configure(
-        processors=[structlog.processors.add_log_level,
+        processors=[structlog.processors.add_log_level, _log_safely,
                     structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if verbose else logging.INFO),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def report_error(exc: Exception) -> int:
+    """The one place an error becomes a message on stderr (and a JSON event for machines) and
+    an exit code: revsync's own errors carry theirs; anything else is a bug (70)."""
+    from connector.dbfile import is_file_error
+    from rules.model import ConfigError
+    code, lead, text = exc.exit_code if isinstance(exc, RevsyncError) else EXIT_INTERNAL, "error", str(exc)
+    if isinstance(exc, ConfigError):
+        report_problems(exc.problems)
+    elif isinstance(exc, GuardStop):
+        lead = "stopped before writing"
+    elif not isinstance(exc, RevsyncError):
+        name = getattr(exc, "sqlite_errorname", None) or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):  # another process kept it past the timeout
+            code, text = EXIT_LOCKED, (f"{exc}: another process is writing the state or embedded-org file; "
+                                       "this command stopped there. Run it again when that one is done")
+        elif is_file_error(exc):  # damaged where the checks at opening did not look, or a full disk
+            code, text = EXIT_CONFIG, (f"{exc} ({exc.sqlite_errorname}): the state or embedded-org file is "
+                                       "damaged or read-only, or its disk is full; revsync stopped there. "
+                                       "Check the disk and the file, or restore the file from a backup")
+        elif isinstance(exc, OSError) and exc.filename is not None:
+            code, text = EXIT_CONFIG, f"{exc.filename}: {exc.strerror}"
+        else:
+            code, lead = EXIT_INTERNAL, "internal error (a bug in revsync, exit 70)"
+            one_line = " ".join(text.split())[:500]
+            text = (f"{type(exc).__name__}: {one_line}. Run the command again with -v for the traceback "
+                    f"and report it to revsync's maintainers with that and `revsync --version`")
+    if not sys.stderr.isatty():  # on a terminal the line below says it all
+        structlog.get_logger().error("command_failed", exit_code=code, error_type=type(exc).__name__,
+                                     error=text)
+    click.echo(redact(f"{lead}: {text}"), err=True)
+    if code == EXIT_INTERNAL and _VERBOSE:
+        click.echo(redact("".join(traceback.format_exception(exc))), err=True)
+    return code
 
 
 SETTINGS = {"rules", "mappings", "object", "engine", "org", "state", "max_change_share", "page_size",
@@ -88,6 +159,8 @@ def _settings_default(key: str, fallback):
     return get
 
 
+# An export to read: `-` is stdin; pipes and FIFOs (`--input <(cat f)`) are read once, as they flow.
+_INPUT = click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
 rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path),
                             default=_settings_default("rules", "rules"), show_default="rules",
                             help="Directory of rule files.")
@@ -106,17 +179,24 @@ engine_option = click.option("--engine", type=click.Choice(["default", "durable"
 
 
 class _Main(click.Group):
+    def main(self, *args, **kwargs):
+        setup_logging()  # before anything can log: structlog's own default shows local variables
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx):
-        from connector.files import InputError
         try:
             return super().invoke(ctx)
-        except InputError as exc:  # an input file as a whole cannot be read: refused before its first row
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors (exit 2), --help, Ctrl-C
+        except BrokenPipeError:  # `revsync ... | head` closed the pipe: not an error of ours
+            sys.stdout = open(os.devnull, "w")  # the interpreter's last flush would fail again
+            sys.exit(141)
+        except Exception as exc:
+            sys.exit(report_error(exc))
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging, and the traceback of an internal error.")
 @click.version_option(package_name="revsync")
 def main(verbose: bool) -> None:
     """revsync: sales and marketing agreements as code."""
@@ -216,7 +296,7 @@ def rules_fields(mappings_dir: Path | None, object_name: str) -> None:
 @rules_option
 @mappings_option
 @object_option
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--input", "input_path", required=True, type=_INPUT,
               help="CSV or JSONL export named by CRM fields.")
 @now_option
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
@@ -228,10 +308,7 @@ def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, tr
     from connector.offline import evaluate_file
     now = parse_now(now_text)
     ws = _load(rules_dir, mappings_dir, object_name)
-    table = None
-    if fmt == "table":
-        from connector.report import DecisionTable
-        table = DecisionTable()
+    table = _TableStream() if fmt == "table" else None
     result = evaluate_file(ws, input_path, now, engine, encoding=encoding)
     try:
         _print_decisions(result, table, trace)
@@ -256,14 +333,72 @@ def _print_decisions(result, table, trace: bool) -> None:
         out = decision.asdict()
         if not trace:
             out.pop("trace")
-        click.echo(json.dumps(out, ensure_ascii=False))
+        try:
+            click.echo(json.dumps(out, ensure_ascii=False))
+        except UnicodeEncodeError:  # a lone surrogate from a JSON export, or stdout not UTF-8:
+            click.echo(json.dumps(out))  # \u escapes, still one JSON object on the line
+
+
+def _echo_text(text: str) -> None:
+    """Text for people that may quote record values: what stdout cannot encode (a lone
+    surrogate) is shown as a backslash escape instead of ending the command."""
+    try:
+        click.echo(text)
+    except UnicodeEncodeError:
+        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        click.echo(text.encode(encoding, "backslashreplace").decode(encoding))
+
+
+class _TableStream:
+    """`evaluate --format table` printed CHUNK rows at a time: memory stays flat however long
+    the file (one table holding every row took 558 MB at 100k rows; this takes 60 MB). Cells
+    are rich Text, never markup: an Id `[/bold]` is shown as written instead of being read as
+    a tag (or `:smile:` as an emoji code)."""
+
+    CHUNK = 500
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        from connector.report import COLUMNS
+        self.columns = COLUMNS
+        self.console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
+        self.rows: list[tuple[str, ...]] = []
+        self.widths: list[int] | None = None
+
+    def add(self, decision) -> None:
+        out = {"id": decision.id, **decision.outputs()}
+        cells = ("" if out.get(c) is None else str(out[c]) for c in self.columns)
+        # A lone surrogate cannot be written to a UTF-8 stream: show it escaped.
+        self.rows.append(tuple(c if c.isascii() else c.encode("utf-8", "backslashreplace").decode() for c in cells))
+        if len(self.rows) >= self.CHUNK:
+            self.print()
+
+    def print(self) -> None:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+        first = self.widths is None
+        if not first and not self.rows:
+            return
+        # Widths only grow (to 60, then text folds): chunks line up unless a later one is wider.
+        self.widths = [min(max([len(c) if first else self.widths[i], *(len(r[i]) for r in self.rows)]), 60)
+                       for i, c in enumerate(self.columns)]
+        table = Table(title="revsync decisions" if first else None, show_header=first, box=box.SIMPLE_HEAD,
+                      show_edge=False)
+        for name, width in zip(self.columns, self.widths):
+            table.add_column(name, width=width, overflow="fold")
+        for row in self.rows:
+            table.add_row(*(Text(c) for c in row))
+        self.console.print(table)
+        self.rows.clear()
 
 
 @main.command()
 @rules_option
 @mappings_option
 @object_option
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--input", "input_path", type=_INPUT,
               help="CSV or JSONL export holding the record.")
 @click.option("--org", "org_spec", default=None,
               help="Read the record from an org instead (local:PATH or salesforce), with its account and owner.")
@@ -291,7 +426,7 @@ def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_i
     if text is None:
         click.echo(f"no {ws.object} with id {record_id} in {input_path or org_spec}", err=True)
         sys.exit(EXIT_PARTIAL)
-    click.echo(text)
+    _echo_text(text)
 
 
 @main.command()
@@ -335,12 +470,18 @@ def _check_org_spec(spec: str) -> None:
 
 
 def _open_org(spec: str, create: bool = False):
-    from connector.base import BackendError
-    try:
-        return _connect(spec, create)
-    except BackendError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ORG)
+    """As `_connect`; what goes wrong reaches `report_error`, as everything does (exit 3 for the org)."""
+    return _connect(spec, create)
+
+
+def _check_files(org_spec: str, state: Path) -> None:
+    """Before taking the locks, whose files sit beside them: a state or embedded-org file that is
+    empty, damaged, read-only or not revsync's is refused (exit 2) and nothing is created."""
+    from connector import local, state as state_file
+    state_file.check_file(state, writable=True)
+    kind, _, rest = org_spec.partition(":")
+    if kind == "local" and rest:
+        local.check_file(Path(rest))
 
 
 def _state_path(org: str, state: Path | None) -> Path:
@@ -385,7 +526,7 @@ def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
 
 @org_group.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=_INPUT)
 @click.option("--object", "object_name", required=True, type=click.Choice(ORG_OBJECTS, case_sensitive=False))
 @encoding_option
 def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
@@ -460,8 +601,13 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, fu
     ws = _load(rules_dir, mappings_dir, object_name)
     try:
         while True:
-            code = _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute,
-                              accept_changes, max_change_share, now_text, engine)
+            try:
+                code = _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute,
+                                  accept_changes, max_change_share, now_text, engine)
+            except Exception as exc:
+                if interval is None or isinstance(exc, click.ClickException):
+                    raise
+                code = report_error(exc)  # a long-lived --every loop survives one failed run
             if interval is None:
                 sys.exit(code)
             click.echo(f"next run in {every}", err=True)
@@ -493,21 +639,17 @@ def _reload(rules_dir, mappings_dir, object_name, previous):
 
 def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, accept_changes,
                max_change_share, now_text, engine) -> int:
-    from connector.base import BackendError
-    from connector.state import State, StateError
-    from connector.sync import GuardTripped, SyncOptions, SyncRun
+    from connector.state import State
+    from connector.sync import SyncOptions, SyncRun
     if ws is None:
-        click.echo("error: the rules do not validate; this run did nothing (see the problems above)", err=True)
-        return EXIT_CONFIG
-    log = structlog.get_logger()
+        raise RevsyncError("the rules do not validate; this run did nothing (see the problems above)")
     path = _state_path(org_spec, state_path)
     # A dry run writes nothing, state included: it takes no lock and reads a copy in memory.
     locks = []
     if not dry_run:
+        _check_files(org_spec, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         locks = _take_locks(org_spec, path)
-        if locks is None:
-            return EXIT_LOCKED
     try:
         org = _connect(org_spec)
         # A dry run checks too: it must not promise writes the real run would refuse.
@@ -515,9 +657,8 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
         if problems:
             report_problems(problems)
-            click.echo("the org is missing what revsync writes, or users and queues the rules name; "
-                       "nothing was written. `revsync doctor` lists what to create.", err=True)
-            return EXIT_CONFIG
+            raise RevsyncError("the org is missing what revsync writes, or users and queues the rules name; "
+                               "nothing was written. `revsync doctor` lists what to create.")
         state = State.for_reading(path) if dry_run else State(path)
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
@@ -528,22 +669,6 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
             report = SyncRun(org, ws, state, opts, on_page=advance).run()
         click.echo(str(report))
         return EXIT_PARTIAL if report.status == "partial" else EXIT_OK
-    except GuardTripped as exc:
-        click.echo(f"stopped before writing: {exc}", err=True)
-        return EXIT_GUARD
-    except StateError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_CONFIG
-    except BackendError as exc:
-        log.error("org_unavailable", error=str(exc))
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_ORG
-    except click.ClickException:
-        raise
-    except Exception as exc:  # a long-lived --every loop must survive one failed run
-        log.exception("run_failed", error=str(exc))
-        click.echo(f"error: the run failed: {exc}; failed writes stay queued for the next run", err=True)
-        return EXIT_PARTIAL
     finally:
         for lock in locks:
             lock.release()
@@ -552,7 +677,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
 def _take_locks(org_spec: str, state: Path):
     """The state's lock and, for an embedded org, one beside its file: two runs on one org
     never overlap, whichever directory or spelling of the path they were started with.
-    None (and a message) when another run holds one."""
+    Locked (exit 4) when another run holds one."""
     from filelock import FileLock, Timeout
     paths = [Path(str(state) + ".lock")]
     kind, _, rest = org_spec.partition(":")
@@ -567,8 +692,7 @@ def _take_locks(org_spec: str, state: Path):
         except Timeout:
             for held in taken:
                 held.release()
-            click.echo(f"error: another revsync run holds {lock_path}; this run did nothing", err=True)
-            return None
+            raise Locked(f"another revsync run holds {lock_path}; this run did nothing") from None
         taken.append(lock)
     return taken
 
@@ -589,12 +713,9 @@ def _progress():
 
 
 def _open_state(path: Path):
-    from connector.state import State, StateError
-    try:
-        return State(path)
-    except StateError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+    """The state file; one that is not usable is refused (exit 2) by `report_error`, untouched."""
+    from connector.state import State
+    return State(path)
 
 
 @main.group("runs", invoke_without_command=True)
@@ -636,11 +757,10 @@ def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None, r
         state_file = state_path
     elif org_spec is not None and ctx.parent.params.get("state_path") is None:
         state_file = _state_path(org_spec, None)  # an explicit --state before `show` still wins
-    run = _open_state(state_file).run(run_id) if Path(state_file).exists() else None
-    state = _open_state(state_file) if run is not None else None
+    state = _open_state(state_file) if Path(state_file).exists() else None
+    run = state.run(run_id) if state is not None else None
     if run is None:
-        click.echo(f"no run {run_id} in {state_file}; `revsync runs` lists them", err=True)
-        sys.exit(EXIT_CONFIG)
+        raise RevsyncError(f"no run {run_id} in {state_file}; `revsync runs` lists them")
     click.echo(json.dumps(run.asdict(), indent=2))
     for c in state.changes(run_id):
         if (record and c.record_id[:15] != record[:15]) or (field_name and c.field.casefold() != field_name.casefold()):
@@ -696,19 +816,14 @@ def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
 @click.argument("run_id", type=int)
 def revert(org_spec, state_path, run_id):
     """Restore a run's old values where records still hold what it wrote."""
-    from connector.revert import RevertRefused, revert as do_revert
+    from connector.revert import revert as do_revert
     path = _state_path(org_spec, state_path)
     if not path.exists():
-        click.echo(f"error: no runs recorded in {path} (use the same --org as the sync, or pass --state)", err=True)
-        sys.exit(EXIT_CONFIG)
+        raise RevsyncError(f"no runs recorded in {path} (use the same --org as the sync, or pass --state)")
+    _check_files(org_spec, path)
     locks = _take_locks(org_spec, path)
-    if locks is None:
-        sys.exit(EXIT_LOCKED)
     try:
         report = do_revert(_open_org(org_spec), _open_state(path), run_id)
-    except RevertRefused as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
     finally:
         for lock in locks:
             lock.release()
@@ -724,13 +839,8 @@ def revert(org_spec, state_path, run_id):
 def doctor(org_spec, rules_dir, mappings_dir, object_name):
     """Check the org has every field revsync reads and writes, and what to create or change."""
     from connector.preflight import preflight
-    from connector.base import BackendError
     ws = _load(rules_dir, mappings_dir, object_name)
-    try:
-        problems = preflight(_open_org(org_spec), ws.mapping, ws.ruleset)
-    except BackendError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ORG)
+    problems = preflight(_open_org(org_spec), ws.mapping, ws.ruleset)
     report_problems(problems)
     errors = [p for p in problems if p.severity.value == "error"]
     click.echo(f"{ws.object}: {len(errors)} problem(s) to fix in the org, "
@@ -738,13 +848,16 @@ def doctor(org_spec, rules_dir, mappings_dir, object_name):
     sys.exit(EXIT_CONFIG if errors else EXIT_OK)
 
 
-def parse_share(text: str | None, param: str) -> float | None:
+def parse_share(text: str | None, param: str):
+    """An exact fraction (`12.5%` is 1/8): a float would put 0.7% a hair below 7 of 1,000."""
+    from fractions import Fraction
     if text is None:
         return None
+    stripped = text.strip()
     try:
-        share = float(text.rstrip("%")) / 100 if text.strip().endswith("%") else float(text)
-    except ValueError:
-        share = -1.0
+        share = Fraction(stripped[:-1]) / 100 if stripped.endswith("%") else Fraction(stripped)
+    except (ValueError, ZeroDivisionError):
+        share = Fraction(-1)
     if not 0 <= share <= 1:
         raise click.BadParameter(f"{text!r}: use a share from 0 to 1 such as 5% or 0.05", param_hint=param)
     return share
@@ -756,7 +869,7 @@ def parse_share(text: str | None, param: str) -> float | None:
 @mappings_option
 @object_option
 @click.option("--org", "org_spec", default=None, help="Read records from an org (local:PATH), read-only.")
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--input", "input_path", type=_INPUT, default=None,
               help="Read records from a CSV or JSONL export.")
 @click.option("--where", default=None, help="Only records matching this condition, e.g. '{state: [CA, WA]}'.")
 @now_option
@@ -816,10 +929,10 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     else:
         text = render_table(data)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(text, encoding="utf-8", errors="backslashreplace")  # a lone surrogate in an Id
         click.echo(f"wrote {output}", err=True)
     else:
-        click.echo(text)
+        _echo_text(text)
     for bad in result.bad_rows:
         click.echo(str(bad), err=True)
     reasons = exceeded(data, fail_on_change, limits)

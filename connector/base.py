@@ -11,13 +11,27 @@ from rules.model import RevsyncError
 class BackendError(RevsyncError):
     """The org could not be reached or refused us: retry later or fix credentials (exit 3)."""
 
+    exit_code = 3
+    retryable = True
+
 
 class AuthError(BackendError):
-    """Credentials were refused."""
+    """Credentials were refused: running again with the same ones will not help."""
+
+    retryable = False
 
 
-class BudgetExhausted(BackendError):
-    """The org's API budget fell below the configured floor; the run stopped cleanly."""
+class BudgetExhausted(RevsyncError):
+    """The org's API budget fell below the configured floor: the run paused between pages (the
+    pages written so far are checkpointed) and the next run carries on (exit 6). Not a
+    BackendError: the org answered, and a scheduler should not page anyone for it."""
+
+    exit_code = 6
+    retryable = True
+
+    def __init__(self, message: str):
+        super().__init__(f"paused: {message}; the pages written so far are kept and the next run "
+                         "carries on from there")
 
 
 @dataclass(frozen=True)

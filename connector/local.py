@@ -15,11 +15,23 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .base import BackendError, FieldInfo, Patch, WriteResult
+from .dbfile import check
 from .schema import OBJECTS, PREFIX, READ_ONLY, REVSYNC_FIELDS
 from .synthetic import sf_id
 
 SQL_TYPE = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL",
             "percent": "REAL"}
+
+
+def check_file(path: Path) -> None:
+    """Refuse (exit 2, file untouched) an org file that is empty, damaged, read-only or not an
+    embedded org: opening it would make it one (WAL mode, revsync's tables and columns)."""
+    def ours(tables: set[str], version: int) -> str | None:
+        return None if tables & set(OBJECTS) else f"it has none of the tables {', '.join(OBJECTS)}"
+    check(path, "an embedded org", ours,
+          fix="name the org's file with --org local:PATH; revsync left this one as it is",
+          empty_fix=f"Delete it, then create an org with `revsync org demo {path}` or "
+                    f"`revsync org import {path} FILE --object Lead`")
 
 
 def format_stamp(value: datetime) -> str:
@@ -37,6 +49,7 @@ class LocalOrg:
         if not create and not self.path.exists():
             raise BackendError(f"no embedded org at {self.path}: create one with "
                                f"`revsync org demo {self.path}`")
+        check_file(self.path)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         # WAL with SQLite's default synchronous=FULL: a write is on disk when it returns, as a
         # write Salesforce acknowledged is, before the state marks its page done.

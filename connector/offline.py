@@ -13,7 +13,7 @@ from rules.evaluate import Context, Evaluator
 from rules.explain import Explainer
 from rules.model import Decision
 
-from .files import DEFAULT_ENCODING, BadRow, read_items, read_records
+from .files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
 from .workspace import Workspace
 
 log = structlog.get_logger()
@@ -64,11 +64,14 @@ def _edits(a: str, b: str) -> int:
 
 def rule_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
     inbound = ws.mapping.inbound
-    for number, crm in enumerate(read_records(path, bad, encoding), 1):
+    for number, crm in read_numbered(path, encoding):
+        if crm.__class__ is BadRow:
+            bad.append(crm)
+            continue
         try:
             yield inbound(crm)
         except Exception as exc:  # a record the mapping cannot read is skipped, not fatal
-            bad.append(BadRow(str(path), number, f"cannot map record: {exc}"))
+            bad.append(BadRow(display_name(path), number, f"cannot map record: {exc}"))
 
 
 def evaluate_file(ws: Workspace, path: Path, now: datetime, engine: str = "default",
@@ -87,7 +90,8 @@ def _in_file_order(ws, evaluator, path, ctx, batch_size, result, encoding) -> It
     checked = False
     id_spec = ws.mapping.field("id")
     id_column = id_spec.crm if id_spec is not None and id_spec.crm else "Id"
-    batch: list[dict | Decision] = []
+    batch: list[tuple[int, dict | Decision]] = []
+    name = display_name(path)
 
     def undecided(row: BadRow) -> Decision:
         bad.append(row)
@@ -96,21 +100,30 @@ def _in_file_order(ws, evaluator, path, ctx, batch_size, result, encoding) -> It
                         tracer=evaluator.tracer)
 
     def flush() -> Iterator[Decision]:
-        decided = iter(evaluator.evaluate_batch([x for x in batch if x.__class__ is not Decision], ctx))
-        for x in batch:
-            yield x if x.__class__ is Decision else next(decided)
+        decided = iter(evaluator.evaluate_batch([x for _, x in batch if x.__class__ is not Decision], ctx))
+        for line, x in batch:
+            if x.__class__ is Decision:
+                yield x
+                continue
+            d = next(decided)
+            # A record whose evaluation raised is as undecided as an unreadable row: reported
+            # on stderr and in the exit code too.
+            if d.problems and d.problems[0].startswith("not evaluated: "):
+                bad.append(BadRow(name, line, d.problems[0][len("not evaluated: "):]))
+                d.problems = (f"{d.problems[0]} (line {line})",)
+            yield d
         batch.clear()
 
-    for number, item in enumerate(read_items(path, encoding), 1):
+    for line, item in read_numbered(path, encoding):
         if item.__class__ is BadRow:
-            batch.append(undecided(item))
+            batch.append((line, undecided(item)))
         else:
             if not checked:
                 result.unknown_columns, checked = unknown_columns(ws, item), True
             try:
-                batch.append(inbound(item))
+                batch.append((line, inbound(item)))
             except Exception as exc:  # a record the mapping cannot read is reported, not fatal
-                batch.append(undecided(BadRow(str(path), number, f"cannot map record: {exc}", item)))
+                batch.append((line, undecided(BadRow(name, line, f"cannot map record: {exc}", item))))
         if len(batch) >= batch_size:
             yield from flush()
     yield from flush()

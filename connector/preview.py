@@ -19,7 +19,7 @@ from rules.model import ConfigError, Decision, FieldType, Location, Problem
 from rules.prepare import Preparer
 from rules.values import coerce
 
-from .files import DEFAULT_ENCODING, BadRow, read_records
+from .files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
 from .preview_lifecycle import LifecycleTally
 from .workspace import Workspace, load_workspace
 
@@ -207,7 +207,9 @@ class Preview:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
-        self._day, self._week = self.now + timedelta(days=1), self.now + timedelta(days=7)
+        # Clamped: a --now within a week of the end of year 9999 has no later datetime.
+        left = datetime.max.replace(tzinfo=self.now.tzinfo) - self.now
+        self._day, self._week = self.now + min(timedelta(days=1), left), self.now + min(timedelta(days=7), left)
         if self.lifecycle is None:
             self.lifecycle = LifecycleTally(self.baseline.ruleset, self.candidate.ruleset)
 
@@ -292,8 +294,9 @@ def outcome_of(record: dict) -> Outcome | None:
     is_true = _true(converted)
     won = record.get("converted_opportunity.is_won")
     amount = record.get("converted_opportunity.amount")
+    amount = coerce(amount, FieldType.NUMBER)  # read as rules read a number: "n/a" is no amount, not a crash
     return Outcome(is_true, None if won is None else str(won).lower() in ("true", "1"),
-                   float(amount) if amount not in (None, "") else None)
+                   float(amount) if amount.__class__ in (int, float) else None)
 
 
 def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size: int = 1000,
@@ -335,11 +338,14 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
 
 
 def file_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
-    for n, crm in enumerate(read_records(path, bad, encoding), 1):
+    for n, crm in read_numbered(path, encoding):
+        if crm.__class__ is BadRow:
+            bad.append(crm)
+            continue
         try:
             record = ws.mapping.inbound(crm)
-        except Exception as exc:
-            bad.append(BadRow(str(path), n, f"cannot map record: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - one record the mapping cannot read is skipped
+            bad.append(BadRow(display_name(path), n, f"cannot map record: {exc}"))
             continue
         for key in ("IsWon", "Amount"):
             value = crm.get(f"ConvertedOpportunity.{key}")

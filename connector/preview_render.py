@@ -4,6 +4,7 @@ summary with. Everything here reads `Preview.asdict()` only."""
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 
 NOUNS = {"Lead": ("lead", "leads"), "Opportunity": ("opportunity", "opportunities")}
 
@@ -107,26 +108,33 @@ def _who(owner: str | None) -> str:
 
 
 def render_csv(data: dict) -> str:
+    """Changed fields, one row each. Text that a spreadsheet would run as a formula (an Id or a
+    rule name starting with =, +, -, @) is quoted by csv_cell; numbers (a score of -5) are not."""
     import csv
     import io
+
+    from .files import csv_cell
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "field", "before", "after", "rules_before", "rules_after"])
     for r in data["records"]:
         for k in r["before"]:
-            writer.writerow([r["id"], k, r["before"][k], r["after"][k], "; ".join(r["rules"]["before"]),
-                             "; ".join(r["rules"]["after"])])
+            writer.writerow([csv_cell(x) for x in (r["id"], k, r["before"][k], r["after"][k],
+                                                   "; ".join(r["rules"]["before"]), "; ".join(r["rules"]["after"]))])
     return out.getvalue()
 
 
-def exceeded(data: dict, fail_on_change: bool, limits: dict[str, float]) -> list[str]:
-    """Why a CI check should fail, if it should."""
+def exceeded(data: dict, fail_on_change: bool, limits: dict[str, Fraction | float]) -> list[str]:
+    """Why a CI check should fail, if it should. Shares are compared as exact fractions: 7 of
+    1,000 is not above `0.7%`, as float division (0.7 / 100 < 7 / 1000) would have it."""
     reasons = []
     if fail_on_change and data["changed_records"]:
         reasons.append(f"{data['changed_records']} record(s) change (--fail-on-change)")
     total = data.get("open", data["evaluated"]) or 1  # closed records never change
     for output, limit in limits.items():
-        share = data["changed"].get(output, 0) / total
-        if share > limit:
-            reasons.append(f"{output} changes for {share:.1%} of records, above the {limit:.1%} limit")
+        count = data["changed"].get(output, 0)
+        share = Fraction(count, total)
+        if share > Fraction(limit):
+            reasons.append(f"{output} changes for {count} of {total} open records ({float(share):.1%}), "
+                           f"above the {float(limit) * 100:g}% limit")
     return reasons

@@ -7,6 +7,7 @@ and keeps API usage only on its top-level object.
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -18,6 +19,8 @@ import requests
 import structlog
 from tenacity import (RetryCallState, retry, retry_if_exception, stop_after_attempt,
                       wait_exponential_jitter)
+
+from rules.model import RevsyncError
 
 from .base import AuthError, BackendError, BudgetExhausted, FieldInfo, Patch, WriteResult
 
@@ -143,6 +146,28 @@ class SalesforceOrg:
         if c.kind == "password":
             log.warning("salesforce_password_login",
                         note="Salesforce is retiring SOAP login; prefer the JWT bearer flow (docs/salesforce.md)")
+        if c.kind == "jwt" and not os.access(c.private_key_file, os.R_OK):
+            raise RevsyncError(f"SF_PRIVATE_KEY_FILE {c.private_key_file} cannot be read by this user "
+                               "(see docs/salesforce.md)")
+        # Errors below say what failed and never carry these values: no `from exc` chaining
+        # either, so not even a traceback printed with -v holds them.
+        try:
+            token, instance = SalesforceLogin(**self._login_kwargs())
+        except SalesforceAuthenticationFailed as exc:
+            detail = getattr(exc, "auth_message", None) or str(exc)
+            raise AuthError(self._clean(f"Salesforce refused the {c.kind} login: {getattr(exc, 'code', '')} "
+                                        f"{detail}")) from None
+        except requests.RequestException as exc:
+            raise BackendError(f"cannot reach Salesforce to log in: {exc.__class__.__name__}") from None
+        except Exception as exc:  # the library choked on an answer that was not a login's (HTML, a JSON list)
+            key = "SF_PRIVATE_KEY_FILE is not the app's RSA key in PEM, or " if c.kind == "jwt" else ""
+            raise BackendError(f"the {c.kind} login failed ({exc.__class__.__name__}): {key}the answer from "
+                               f"{c.domain} was not a Salesforce login's; check SF_DOMAIN (docs/salesforce.md)") from None
+        self._token, self.instance_url = token, f"https://{instance}"
+        log.info("salesforce_login", kind=c.kind, instance=self.instance_url)
+
+    def _login_kwargs(self) -> dict[str, Any]:
+        c = self.credentials
         kwargs: dict[str, Any] = {"domain": c.domain, "session": self.session, "sf_version": API_VERSION}
         if c.kind == "jwt":
             kwargs.update(username=c.username, consumer_key=c.consumer_key, privatekey_file=c.private_key_file)
@@ -150,16 +175,18 @@ class SalesforceOrg:
             kwargs.update(consumer_key=c.consumer_key, consumer_secret=c.consumer_secret)
         else:
             kwargs.update(username=c.username, password=c.password, security_token=c.security_token)
-        try:
-            token, instance = SalesforceLogin(**kwargs)
-        except SalesforceAuthenticationFailed as exc:
-            detail = getattr(exc, "auth_message", None) or str(exc)
-            raise AuthError(f"Salesforce refused the {c.kind} login: {getattr(exc, 'code', '')} "
-                            f"{detail}".strip()) from None
-        except requests.RequestException as exc:
-            raise BackendError(f"cannot reach Salesforce to log in: {exc.__class__.__name__}") from None
-        self._token, self.instance_url = token, f"https://{instance}"
-        log.info("salesforce_login", kind=c.kind, instance=self.instance_url)
+        return kwargs
+
+    def _clean(self, text: Any) -> str:
+        """Text from the other end, fit for a message: any credential it echoes masked, on one
+        line, bounded (an error page can be megabytes)."""
+        c = self.credentials
+        text = str(text)
+        for secret in (self._token, c.access_token, c.password, c.security_token, c.consumer_secret):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***").replace(html.escape(secret), "***")
+        text = " ".join(text.split())
+        return text if len(text) <= 300 else text[:300] + "..."
 
     # -- one request ---------------------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -169,35 +196,48 @@ class SalesforceOrg:
         """Like `request`, for answers that are not JSON (Bulk API CSV)."""
         return self.request(method, path, _raw=True, **kwargs)
 
-    def request(self, method: str, path: str, **kwargs) -> Any:
+    def request(self, method: str, path: str, expect: type | None = None, **kwargs) -> Any:
         """A REST call: re-login once on an expired session (replaying the same request with
-        its headers), retries by policy, API budget read from every response."""
+        its headers), retries by policy, API budget read from every response. With `expect`,
+        an answer of another JSON shape is the org's problem (exit 3), not a crash of ours."""
         try:
-            return self._send(method, path, **kwargs)
+            data = self._send(method, path, **kwargs)
         except AuthError as exc:
             if "INVALID_SESSION_ID" not in str(exc) or self.credentials.kind == "session":
                 raise
             log.info("salesforce_session_expired", note="logging in again and replaying the request")
             self.login()
-            return self._send(method, path, **kwargs)
+            data = self._send(method, path, **kwargs)
+        if expect is not None and not isinstance(data, expect):
+            raise BackendError(f"{method} {path}: the answer is a JSON {type(data).__name__}, where the API "
+                               f"answers a {expect.__name__}; check the instance URL ({self.instance_url})")
+        return data
 
     def _send_once(self, method: str, path: str, headers: dict | None = None, _raw: bool = False,
                    **kwargs) -> Any:
         # The caller's headers are merged anew on every attempt and replay, never consumed.
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json", **(headers or {})}
+        # Errors name the request, never its headers (the token): no `from exc` chaining.
         try:
             response = self.session.request(method, self._url(path), headers=headers, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise RetryableError(f"{method} {path}: {exc.__class__.__name__}") from None
+        except requests.RequestException as exc:
+            raise BackendError(f"{method} {path}: {exc.__class__.__name__}") from None
         self.calls += 1
         self._read_limits(response)
         if response.status_code < 300:
-            if _raw:
-                return response
-            return response.json() if response.content else None
+            if _raw or not response.content:
+                return response if _raw else None
+            try:
+                return response.json()
+            except ValueError:  # a maintenance page or a proxy's login page, not the API
+                kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+                raise BackendError(f"{method} {path}: HTTP {response.status_code} with {kind}, not the API's "
+                                   f"JSON; check the instance URL ({self.instance_url})") from None
         body = _error_body(response)
-        code = body.get("errorCode", "")
-        message = body.get("message", response.text[:300])
+        code = self._clean(body.get("errorCode", ""))
+        message = self._clean(body.get("message", response.text[:2000]))
         if response.status_code == 401 or code == "INVALID_SESSION_ID":
             raise AuthError(f"INVALID_SESSION_ID: {message}")
         if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in message.lower():
@@ -217,7 +257,7 @@ class SalesforceOrg:
         """Between pages: stop cleanly (the last page is checkpointed) below the floor."""
         if self.api_max is not None and self.api_max - self.api_used < self.api_floor:
             raise BudgetExhausted(f"{self.api_max - self.api_used} API calls left today, below the floor "
-                                  f"of {self.api_floor}; stopping before the next page")
+                                  f"of {self.api_floor} (api_floor)")
 
     # -- the backend protocol ----------------------------------------------------------------------
     def now(self) -> datetime:
@@ -225,12 +265,17 @@ class SalesforceOrg:
 
     def describe(self, object: str) -> dict[str, FieldInfo]:
         if object not in self._describe:
-            data = self.request("GET", f"/services/data/v{API_VERSION}/sobjects/{object}/describe")
-            self._describe[object] = {
-                f["name"]: FieldInfo(f["name"], f["type"], bool(f.get("updateable")), f.get("length") or None,
-                                     tuple(p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)),
-                                     f.get("label", ""))
-                for f in data["fields"]}
+            path = f"/services/data/v{API_VERSION}/sobjects/{object}/describe"
+            data = self.request("GET", path, expect=dict)
+            try:
+                self._describe[object] = {
+                    f["name"]: FieldInfo(f["name"], f["type"], bool(f.get("updateable")), f.get("length") or None,
+                                         tuple(p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)),
+                                         f.get("label", ""))
+                    for f in data["fields"]}
+            except (KeyError, TypeError, AttributeError):
+                raise BackendError(f"GET {path}: the answer is not shaped like a describe; check the "
+                                   f"instance URL ({self.instance_url})") from None
         return self._describe[object]
 
     def _select(self, object: str, fields: list[str]) -> str:
@@ -241,13 +286,13 @@ class SalesforceOrg:
     def query(self, soql: str) -> Iterator[list[dict]]:
         """Pages of a query as the API returns them, following nextRecordsUrl: never the whole
         result in memory."""
-        data = self.request("GET", f"/services/data/v{API_VERSION}/query", params={"q": soql})
+        data = self.request("GET", f"/services/data/v{API_VERSION}/query", expect=dict, params={"q": soql})
         while True:
             yield data.get("records", [])
             if data.get("done", True) or not data.get("nextRecordsUrl"):
                 return
             self.check_budget()
-            data = self.request("GET", data["nextRecordsUrl"])
+            data = self.request("GET", data["nextRecordsUrl"], expect=dict)
 
     def changed_since(self, object: str, fields: list[str], since: datetime | str | None,
                       page_size: int = 200) -> Iterator[list[dict]]:
@@ -264,7 +309,7 @@ class SalesforceOrg:
         pages = self.query(soql)
         if since is None and self.bulk_query_threshold:
             # A backfill: above the threshold, Bulk API 2.0 reads it in a constant number of calls.
-            count = self.request("GET", f"/services/data/v{API_VERSION}/query",
+            count = self.request("GET", f"/services/data/v{API_VERSION}/query", expect=dict,
                                  params={"q": soql.split(" ORDER BY")[0].replace(
                                      soql[7:soql.index(" FROM ")], "COUNT()", 1)})["totalSize"]
             if count >= self.bulk_query_threshold:
@@ -312,7 +357,7 @@ class SalesforceOrg:
                 body = {"allOrNone": False, "records": [
                     {"attributes": {"type": p.object}, "id": p.id, **{k: _value(v) for k, v in p.values.items()}}
                     for p in pending]}
-                saved = self.request("PATCH", f"/services/data/v{API_VERSION}/composite/sobjects",
+                saved = self.request("PATCH", f"/services/data/v{API_VERSION}/composite/sobjects", expect=list,
                                      data=json.dumps(body), headers={"Content-Type": "application/json"})
                 retry_again = []
                 for patch, result in zip(pending, saved):

@@ -26,7 +26,7 @@ def _wait(org: "SalesforceOrg", path: str, poll: float, timeout: float, sleep: C
     started = time.monotonic()
     delay = poll
     while True:
-        info = org.request("GET", path)
+        info = org.request("GET", path, expect=dict)
         if info["state"] in DONE:
             if info["state"] != "JobComplete":
                 raise BulkJobFailed(f"bulk job {info.get('id')} {info['state']}: {info.get('errorMessage', '')}")
@@ -41,7 +41,7 @@ def query(org: "SalesforceOrg", soql: str, *, poll: float = 2.0, timeout: float 
           max_records: int = 50_000, sleep: Callable[[float], None] = time.sleep) -> Iterator[list[dict]]:
     """Pages of a Bulk API 2.0 query, one results call per page (Sforce-Locator)."""
     base = f"/services/data/v{org.api_version}/jobs/query"
-    job = org.request("POST", base, data=json.dumps({"operation": "query", "query": soql}),
+    job = org.request("POST", base, expect=dict, data=json.dumps({"operation": "query", "query": soql}),
                       headers={"Content-Type": "application/json"})
     _wait(org, f"{base}/{job['id']}", poll, timeout, sleep)
     locator: str | None = None
@@ -88,7 +88,7 @@ def update(org: "SalesforceOrg", patches: list[Patch], *, poll: float = 2.0, tim
         writer.writerow(["Id", *columns])
         for p in group:
             writer.writerow([p.id, *(_cell(p.values[c]) if c in p.values else "" for c in columns)])
-        job = org.request("POST", base, data=json.dumps({"object": obj, "operation": "update",
+        job = org.request("POST", base, expect=dict, data=json.dumps({"object": obj, "operation": "update",
                                                          "contentType": "CSV", "lineEnding": "LF"}),
                           headers={"Content-Type": "application/json"})
         org.raw("PUT", f"{base}/{job['id']}/batches", data=out.getvalue().encode(), headers={"Content-Type": "text/csv"})

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 from rules.model import RevsyncError
 
 from .base import Patch
+from .dbfile import check
 
 # 3: one journal row per record, {field: [old, new]}. 4: a change row stays 'pending' until it
 # fails; its page being done says it was written (an older revsync would misread that).
@@ -69,6 +70,22 @@ def _check_version(path: Path, version: int) -> None:
                          f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
 
 
+def check_file(path: Path, writable: bool) -> None:
+    """Refuse (exit 2, file untouched) a state file that is empty, damaged, read-only (when
+    writing) or not revsync's; only a path that does not exist starts a new state."""
+    def ours(tables: set[str], version: int) -> str | None:
+        if version:
+            _check_version(path, version)
+            return None
+        return f"it holds tables revsync does not write: {', '.join(sorted(tables)[:5])}" if tables \
+            else "an empty SQLite database"
+    check(path, "a revsync state file", ours, writable=writable,
+          fix="pass --state with this org's state file, or move this one aside (the next sync then reads "
+              "every record again, and `revsync revert` cannot undo earlier runs). revsync left it as it is.",
+          empty_fix="Delete it to start a new state (the next sync reads every record again), or restore "
+                    "it from a backup")
+
+
 def _dump(value: Any) -> str:
     return _ENCODE(value)
 
@@ -109,22 +126,18 @@ class Change:
 class State:
     def __init__(self, path: Path):
         self.path = path
+        if str(path) != ":memory:":
+            check_file(path, writable=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         # WAL with NORMAL survives the process being killed at any point, which is what the
         # page protocol relies on; only a power loss can cost the last transactions.
         self.db.execute("PRAGMA synchronous=NORMAL")
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-        if version or tables:
-            try:
-                _check_version(path, version)
-            except StateError:
-                self.db.close()
-                raise
-        self.db.executescript(SCHEMA)
-        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            # A new file or an upgrade, in one transaction: a process killed meanwhile leaves no
+            # tables without their schema version (a file the next run would refuse as not ours).
+            self.db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
     @classmethod
     def for_reading(cls, path: Path) -> "State":
@@ -133,9 +146,9 @@ class State:
         state = cls(Path(":memory:"))
         if not path.exists():
             return state
+        check_file(path, writable=False)  # read-only is fine here: nothing is written
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            _check_version(path, source.execute("PRAGMA user_version").fetchone()[0])
             for table in ("watermark", "rr_position", "retry", "recheck", "inactive_owner"):
                 rows = source.execute(f"SELECT * FROM {table}").fetchall()
                 if rows:

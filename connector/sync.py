@@ -4,97 +4,26 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import structlog
 
 from mappings.outbound import Directory, Outbound, UnknownOwner
 from rules.evaluate import Context, Evaluator
-from rules.model import Decision, Op, RevsyncError
+from rules.model import Decision, Op
 from rules.values import format_instant, parse_instant
 
-from .base import Backend, Patch
+from .base import BudgetExhausted, Backend, Patch
 from .state import State
+from .sync_types import GuardTripped, SyncOptions, SyncReport  # re-exported: cli and tests import them here
 from .workspace import Workspace
 
 log = structlog.get_logger()
 
 CLOSED_FLAG = {"Lead": "IsConverted", "Opportunity": "IsClosed"}  # closed records are left alone
 USER_FIELDS = ["Username", "Email", "Name", "IsActive", "ManagerId"]
-
-
-class GuardTripped(RevsyncError):
-    """The rules would change more owners or stages than allowed: look before proceeding (exit 5)."""
-
-    def __init__(self, message: str, moved: int = 0, decided: int = 0):
-        super().__init__(message)
-        self.moved, self.decided = moved, decided
-
-
-@dataclass
-class SyncOptions:
-    object: str = "Lead"
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    dry_run: bool = False
-    full: bool = False
-    reroute: bool = False
-    page_size: int = 200
-    overlap: timedelta | None = None  # None: the backend's `late_commits` window
-    max_change_share: float = 0.2  # of already-decided records whose stage or owner moves
-    accept_changes: bool = False
-    engine: str = "default"
-    fault: str | None = None  # for tests: "kill-after-write:N" or "kill-after-page:N" (SIGKILL there)
-
-
-@dataclass
-class SyncReport:
-    object: str
-    run_id: int | None = None
-    dry_run: bool = False
-    status: str = "running"
-    read: int = 0
-    evaluated: int = 0
-    changed: int = 0
-    written: int = 0
-    would_write: int = 0  # a dry run's: what a run would write
-    failed: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    fields: Counter = field(default_factory=Counter)
-    lifecycle: Counter = field(default_factory=Counter)  # handoffs, clocks started, escalations planned
-    seconds: dict[str, float] = field(default_factory=lambda: Counter())
-    recovered: int = 0
-    api_calls: int | None = None  # API calls the run made, where the backend counts them
-    guard: str = ""  # a dry run's: why the change guard would stop the real run, if it would
-    evaluated_at: str | None = None  # the evaluation time (`--now`, or the clock when the run began)
-
-    def asdict(self) -> dict:
-        return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
-                "evaluated_at": self.evaluated_at,
-                "status": self.status, "read": self.read, "evaluated": self.evaluated,
-                "changed": self.changed, "written": self.written, "failed": self.failed,
-                **({"would_write": self.would_write} if self.dry_run else {}),
-                "skipped": len(self.skipped), "recovered": self.recovered, "api_calls": self.api_calls,
-                **({"guard_would_stop": self.guard} if self.guard else {}),
-                "fields": dict(self.fields), "lifecycle": dict(self.lifecycle), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
-
-    def __str__(self) -> str:
-        verb = f"would write {self.would_write}" if self.dry_run else f"wrote {self.written}"
-        text = (f"{self.object}: read {self.read}, evaluated {self.evaluated}, {self.changed} changed, "
-                f"{verb}, {self.failed} failed, {len(self.skipped)} skipped")
-        if self.fields:
-            text += "\n  fields: " + ", ".join(f"{k} {v}" for k, v in self.fields.most_common())
-        if self.lifecycle:
-            text += "\n  lifecycle: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.lifecycle.items())
-        if self.guard:
-            text += f"\n  the change guard would stop the real run: {self.guard}"
-        for rid, why in self.skipped[:20]:
-            text += f"\n  skipped {rid}: {why}"
-        if len(self.skipped) > 20:
-            text += f"\n  ... {len(self.skipped) - 20} more skipped (see the JSON log)"
-        return text
 
 
 @dataclass
@@ -104,6 +33,7 @@ class _Planned:
     watermark: str | None
     moved: int = 0
     decided_before: int = 0
+    skipped: list[str] = field(default_factory=list)  # Ids skipped on this page (reported)
 
 
 class SyncRun:
@@ -229,6 +159,7 @@ class SyncRun:
     def _plan(self, page: list[dict], ctx: Context) -> tuple[_Planned, list[Decision]]:
         t = time.perf_counter()
         closed = CLOSED_FLAG.get(self.opts.object)
+        planned = _Planned([], {}, max((c.get("SystemModstamp") or "" for c in page), default=None))
         records, crms = [], []
         for crm in page:
             if closed and crm.get(closed) in (True, "true", 1):
@@ -236,34 +167,39 @@ class SyncRun:
             try:
                 records.append(self._rule_record(crm))
                 crms.append(crm)
-            except Exception as exc:
-                self.report.skipped.append((crm.get("Id", "?"), f"cannot map record: {exc}"))
+            except Exception as exc:  # noqa: BLE001 - one record the mapping cannot read is skipped
+                self._skip(planned, crm.get("Id", "?"), f"cannot map record: {_why(exc)}")
         self.report.read += len(page)
         self.report.seconds["map"] += time.perf_counter() - t
         t = time.perf_counter()
+        # A record whose evaluation raises comes back undecided, with the reason as its problem.
         decisions, rows = self.evaluator.evaluate_with_facts(records, ctx)
         self.report.evaluated += len(decisions)
         self.report.seconds["evaluate"] += time.perf_counter() - t
         t = time.perf_counter()
-        planned = _Planned([], {}, max((c.get("SystemModstamp") or "" for c in page), default=None))
         stage_field = self.outputs.get("stage", (None,))[0]
         owner_field = self.outputs.get("owner", (None,))[0]
         for crm, d, v in zip(crms, decisions, rows):
             rid = crm["Id"]
             if d.problems:
-                self.report.skipped.append((rid, "; ".join(d.problems)))
-                continue
-            owner_id = crm.get("OwnerId")
-            if owner_id and self.directory.users and owner_id not in self.users and \
-                    owner_id[:15].casefold() not in self.directory.queues:
-                self.report.skipped.append((rid, f"unknown owner id {owner_id}"))
+                self._skip(planned, rid, "; ".join(d.problems))
                 continue
             try:
+                owner_id = crm.get("OwnerId")
+                if owner_id and self.directory.users and owner_id not in self.users and \
+                        str(owner_id)[:15].casefold() not in self.directory.queues:
+                    self._skip(planned, rid, f"unknown owner id {owner_id}")
+                    continue
                 changes = self.outbound.changes(d, crm)
+                recheck = self._recheck_at(d, v)
+                citation = d.citation()[:2000] if changes else ""
             except UnknownOwner as exc:
-                self.report.skipped.append((rid, str(exc)))
+                self._skip(planned, rid, str(exc))
                 continue
-            planned.rechecks[rid] = self._recheck_at(d, v)
+            except Exception as exc:  # noqa: BLE001 - a record that cannot be diffed is skipped, not its page
+                self._skip(planned, rid, f"cannot plan its changes: {_why(exc)}")
+                continue
+            planned.rechecks[rid] = recheck
             if crm.get(stage_field) not in (None, ""):
                 planned.decided_before += 1
                 if (stage_field in changes) or (owner_field in changes and d.matched.get("route")):
@@ -273,11 +209,19 @@ class SyncRun:
             old = {k: crm.get(k) for k in changes}
             self.report.lifecycle.update(k for k, hit in (("handoffs", d.handoff_from), ("SLA_clocks_started",
                                          d.clock_started), ("escalated", d.escalated)) if hit)
-            planned.patches.append(Patch(self.opts.object, rid, changes, old, d.citation()[:2000]))
+            planned.patches.append(Patch(self.opts.object, rid, changes, old, citation))
             self.report.fields.update(changes.keys())
         self.report.changed += len(planned.patches)
         self.report.seconds["diff"] += time.perf_counter() - t
         return planned, decisions
+
+    def _skip(self, planned: _Planned, rid: str, why: str) -> None:
+        """Report a record and leave it until it changes: its re-check time is cleared and it
+        leaves the retry queue (see _commit_page), so a record that cannot be decided is read
+        again when someone edits it, not on every run."""
+        self.report.skipped.append((rid, why))
+        planned.rechecks[rid] = None
+        planned.skipped.append(rid)
 
     def _recheck_at(self, d: Decision, v: list) -> str | None:
         """The next instant this record's decision may change with time alone."""
@@ -292,7 +236,10 @@ class SyncRun:
                 times.append(value + seconds)
         if not times:
             return None
-        return format_instant(datetime.fromtimestamp(min(times), timezone.utc))
+        try:
+            return format_instant(datetime.fromtimestamp(min(times), timezone.utc))
+        except (OverflowError, ValueError, OSError):  # after year 9999: nothing to re-check before
+            return None
 
     # -- the run ------------------------------------------------------------------------------------
     def run(self) -> SyncReport:
@@ -347,7 +294,8 @@ class SyncRun:
                                      f"run with --accept-changes to proceed")
             self.report.status = "partial" if self.report.failed or self.report.skipped else "ok"
         except BaseException as exc:
-            self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
+                "paused" if isinstance(exc, BudgetExhausted) else "failed"
             raise
         finally:
             self.report.seconds["total"] = time.perf_counter() - start
@@ -373,7 +321,9 @@ class SyncRun:
         self.report.written += len(written)
         self.report.failed += len(failed)
         t = time.perf_counter()
-        self.state.finish_page(self.opts.object, run_id, page_no, written, failed, positions,
+        # finish_page clears the retry entries of the Ids it is given as written; skipped records
+        # leave the queue too, to be read again when they change (not on every run).
+        self.state.finish_page(self.opts.object, run_id, page_no, written + planned.skipped, failed, positions,
                                planned.watermark, planned.rechecks)
         self.report.seconds["journal"] += time.perf_counter() - t
 
@@ -423,6 +373,11 @@ class SyncRun:
                 f"the rules would change the stage or owner of {moved} of {decided} already-decided "
                 f"{self.opts.object} records ({share:.0%}, above the {self.opts.max_change_share:.0%} limit). "
                 f"Look with `revsync preview`, or run again with --accept-changes to proceed.", moved, decided)
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text if len(text) <= 200 else text[:200] + '...'}"
 
 
 def _same(current: Any, value: Any) -> bool:

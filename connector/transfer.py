@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -10,7 +11,7 @@ from rules.values import parse_instant
 
 from rules.model import RevsyncError
 
-from .files import DEFAULT_ENCODING, BadRow, read_records
+from .files import DEFAULT_ENCODING, BadRow, csv_cell, display_name, read_numbered
 from .local import LocalOrg, format_stamp
 from .schema import PREFIX
 
@@ -47,6 +48,8 @@ def _typed(value: Any, ftype: str) -> Any:
             number = float(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a number") from None
+        if not math.isfinite(number):  # "nan", "inf", "1e999": no CRM number, and int() would raise
+            raise ValueError(f"{text!r} is not a number")
         return int(number) if ftype == "int" else number
     if ftype == "boolean":
         if text.lower() in ("true", "1", "yes"):
@@ -57,7 +60,7 @@ def _typed(value: Any, ftype: str) -> Any:
     if ftype in ("date", "datetime"):
         instant = parse_instant(text)
         if instant is None:
-            raise ValueError(f"{text!r} is not an ISO 8601 {ftype}")
+            raise ValueError(f"{text!r} is not an ISO 8601 {ftype} (in the years 1 to 9999, UTC)")
         return instant.date().isoformat() if ftype == "date" else format_stamp(instant)
     return text
 
@@ -72,16 +75,21 @@ def import_csv(org: LocalOrg, object: str, path: Path, encoding: str = DEFAULT_E
     bad: list[BadRow] = []
     batch: list[tuple[int, dict]] = []
     columns: dict[str, str | None] = {}  # column -> field, or None: not a field (JSONL rows differ)
-    for line, row in enumerate(read_records(path, bad, encoding), 2):
+    first = True
+    for line, row in read_numbered(path, encoding):
+        if row.__class__ is BadRow:
+            bad.append(row)
+            continue
         for column in row:
             if column not in columns:
                 columns[column] = by_folded.get(column.strip().casefold())
                 if columns[column] is None:
                     result.ignored.append(column)
-        if line == 2 and not any(columns.values()):
-            raise ImportRefused(f"{path}: no column is a field of {object} (the header has "
+        if first and not any(columns.values()):
+            raise ImportRefused(f"{display_name(path)}: no column is a field of {object} (the header has "
                                 f"{', '.join(list(row)[:8])}); name columns by API name, e.g. "
                                 f"{', '.join(list(by_folded.values())[:4])}")
+        first = False
         record: dict[str, Any] = {}
         name = ""
         try:
@@ -90,11 +98,11 @@ def import_csv(org: LocalOrg, object: str, path: Path, encoding: str = DEFAULT_E
                 if name is not None:
                     record[name] = _typed(value, info[name].type)
         except ValueError as exc:
-            bad.append(BadRow(str(path), line, f"{name}: {exc}"))
+            bad.append(BadRow(display_name(path), line, f"{name}: {exc}"))
             continue
         rid = record.get("Id")
         if rid and not (len(rid) in (15, 18) and rid.isalnum() and rid.startswith(prefix)):
-            bad.append(BadRow(str(path), line, f"Id: {rid!r} is not {_article(object)} {object} Id "
+            bad.append(BadRow(display_name(path), line, f"Id: {rid!r} is not {_article(object)} {object} Id "
                                                f"({object} Ids are 15 or 18 letters and digits starting {prefix})"))
             continue
         batch.append((line, record))
@@ -118,7 +126,7 @@ def _insert_new(org: LocalOrg, object: str, batch: list[tuple[int, dict]], path:
     for line, record in batch:
         rid = record.get("Id")
         if rid in taken:
-            bad.append(BadRow(str(path), line, f"Id: {rid} is already in the org "
+            bad.append(BadRow(display_name(path), line, f"Id: {rid} is already in the org "
                                                f"(import creates records; drop the Id column to create copies)"))
             continue
         if rid:
@@ -128,14 +136,27 @@ def _insert_new(org: LocalOrg, object: str, batch: list[tuple[int, dict]], path:
 
 
 def export_csv(org: LocalOrg, object: str, out: TextIO) -> int:
-    fields = list(org.describe(object))
+    info = org.describe(object)
+    fields = list(info)
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     count = 0
     for record in org.read_all(object, fields):
-        writer.writerow({k: _text(record.get(k)) for k in fields})
+        # Text is made safe for spreadsheets (see csv_cell); number fields come back as numbers
+        # and stay as they are, negative ones included. `org import` reads either back as it was.
+        writer.writerow({k: csv_cell(_text(record.get(k)) if info[k].type not in NUMBER else _number(record.get(k)))
+                         for k in fields})
         count += 1
     return count
+
+
+def _number(value: Any) -> Any:
+    """A number field's value as written: a number (never quoted), or empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, (int, float)) else _text(value)
 
 
 def _text(value: Any) -> str:

@@ -58,7 +58,11 @@ class _Searched(dict):
     def __missing__(self, text: str) -> bool:
         if len(self) >= 4096:
             self.clear()  # bounded: memory stays flat whatever the input
-        found = self[text] = self.regex.search(text) is not None
+        try:
+            found = self.regex.search(text) is not None
+        except UnicodeEncodeError:  # RE2 reads UTF-8: a lone surrogate (JSON "\ud800") is U+FFFD to it
+            found = self.regex.search(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")) is not None
+        self[text] = found
         return found
 
     def __hash__(self) -> int:  # one per pattern: constants are shared by identity

@@ -6,9 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import re2
+
 from .model import All, AnyOf, Condition, FieldType, Location, Not, Op, Problem, Test
 from .source import Node
-from .values import norm_text, parse_duration, parse_instant
+from .values import bad_duration, norm_text, parse_duration, parse_instant
 
 COMBINATORS = ("all", "any", "not")
 OPERATORS = tuple(op.value for op in Op)
@@ -139,8 +141,7 @@ class ConditionParser:
                                    "older_than/newer_than apply to dates and datetimes")
             duration = parse_duration(arg.value) if arg.is_scalar else None
             if duration is None:
-                self._bad(arg.loc, "E114", f"bad duration {_show(arg.plain())}",
-                          "write a number and a unit: 30m, 4h, 2d, 1w")
+                self._bad(arg.loc, "E114", *bad_duration(arg.plain()))
                 return _FAIL
             return duration
         if op in TEXT_OPS and not ftype.is_text:
@@ -149,12 +150,11 @@ class ConditionParser:
         if op is Op.MATCHES:
             if not isinstance(arg.value, str):
                 return self._wrong(arg, name, ftype, op, "a regular expression in quotes")
-            try:
-                return re.compile(arg.value, re.IGNORECASE)
-            except re.error as exc:
-                self._bad(arg.loc, "E113", f"bad regular expression {arg.value!r}: {exc}",
-                          "use Python regex syntax; quote it with single quotes in YAML")
+            regex, why, fix = compile_regex(arg.value)
+            if regex is None:
+                self._bad(arg.loc, "E113", f"regular expression {_show(arg.value)} cannot run: {why}", fix)
                 return _FAIL
+            return regex
         if op in ORDER_OPS and ftype is FieldType.BOOLEAN:
             return self._wrong(arg, name, ftype, op, "eq/ne/in for a true/false field")
         if op in (Op.IN, Op.NOT_IN):
@@ -189,7 +189,10 @@ class ConditionParser:
         if ftype is FieldType.NUMBER:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return self._wrong(arg, name, ftype, op, "a number", "write numbers without quotes")
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                return self._wrong(arg, name, ftype, op, "a number below 1e308")
         if ftype is FieldType.BOOLEAN:
             if not isinstance(value, bool):
                 return self._wrong(arg, name, ftype, op, "true or false")
@@ -205,6 +208,49 @@ class ConditionParser:
 
 _FAIL = object()
 
+# RE2 matches in time linear in the text, whatever the pattern, so no pattern an admin
+# writes can hang a run; the price is the constructs that need backtracking. Its error
+# names the construct; each gets the reason and a rewrite.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.case_sensitive = False
+_RE2_OPTIONS.log_errors = False  # it would print every refused pattern on stderr
+_UNSUPPORTED = (  # (what RE2's error or the pattern shows, what it is, how to rewrite it)
+    (re.compile(r"invalid escape sequence: \\[1-9]|\(\?P="), "a backreference",
+     "RE2 has no backreferences: spell out the repeated text, or test the field twice with `all`"),
+    (re.compile(r"invalid perl operator: \(\?<?[=!]"), "lookaround",
+     "RE2 has no lookaround: split into two tests with all/not, e.g. all: [{title: {matches: 'vp'}}, "
+     "{not: {title: {matches: 'assistant'}}}]"),
+    (re.compile(r"invalid perl operator: \(\?>"), "an atomic group",
+     "RE2 never backtracks: a plain group (?:...) means the same"),
+    (re.compile(r"bad repetition operator: .\+"), "a possessive quantifier",
+     "RE2 never backtracks: drop the second +"),
+    (re.compile(r"invalid escape sequence: \\Z"), "\\Z", "use $ instead of \\Z (or \\z)"),
+    (re.compile(r"pattern too large|invalid repetition size"),
+     "too large to match in linear time (a count is at most 1000, and nested counts multiply)",
+     "use smaller repetition counts such as {1,50}, or split it into several tests"),
+)
+
+
+def compile_regex(pattern: str):
+    """(regex, "", "") for a pattern RE2 can run, case-insensitive; (None, why, fix) otherwise."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS), "", ""
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else ""
+        detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+    except (TypeError, UnicodeEncodeError) as exc:  # e.g. a lone surrogate that reached here
+        return None, str(exc), "write the pattern as plain text"
+    fragment = detail.partition(": ")[2]
+    if fragment == "(?P" and "(?P=" in pattern:  # RE2 names only the start of (?P=name)
+        fragment = "(?P="
+    at = pattern.find(fragment) if fragment and fragment != pattern else -1
+    where = f" at character {at + 1}" if at >= 0 else ""
+    for found, what, fix in _UNSUPPORTED:
+        if found.search(detail) or (what == "a backreference" and found.search(fragment)):
+            return None, f"{what}{where} ({detail})", fix
+    return None, f"{detail}{where}", ("RE2 syntax is Python's, less backreferences and lookaround; "
+                                       "quote the pattern with single quotes in YAML")
+
 
 def _yaml_text(value: Any) -> str:
     if isinstance(value, bool):
@@ -215,7 +261,8 @@ def _yaml_text(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    return repr(value) if not isinstance(value, str) else f"'{value}'"
+    shown = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return shown if len(shown) <= 60 else shown[:57] + "..."  # a message, not a copy of the file
 
 
 def fields_of(cond: Condition | None) -> set[str]:

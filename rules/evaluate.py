@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from .compile import OUTPUT_FIELDS, Program, compile_ruleset
 from .model import Decision, RuleSet, ScoreConfig, Section
-from .fused import build as build_decider
+from .fused import _record_id, build as build_decider
 from .prepare import Preparer
 from .lifecycle import Lifecycle
 from .routing import RoundRobin
@@ -78,6 +78,8 @@ class Evaluator:
         self._score_slots = [(s, name[7:]) for name, s in self.program.slots.items()
                              if name.startswith("scores.")]
         self._categories = tuple(dict.fromkeys(r.category for r in ruleset.rules(Section.SCORE)))
+        # The facts of a record that could not be decided: every slot empty and missing.
+        self._nothing = [None, None, True] * (self.program.width // 3)
 
     @property
     def engine(self) -> str:
@@ -120,37 +122,70 @@ class Evaluator:
         m_sla, m_met = self.program.functions.get("m_sla"), self.program.functions.get("m_met")
         rr = RoundRobin(ctx.positions, ctx.inactive)
         route_one, life, facts = self._route_one, self.life, self._stage_facts
-        for rec in records:
-            d, v, route_hits = decide(rec, T, tracer)
+        failed: set[int] = set()
+        for k, rec in enumerate(records):
+            try:
+                d, v, route_hits = decide(rec, T, tracer)
+                life.remember(rec, d)
+                life.stage(rec, d, now)
+                facts(v, d)
+                if route is not None:
+                    route_one(route, rec, v, route_hits, d, now, ctx, rr)
+            except Exception as exc:  # noqa: BLE001 - one record's failure must not end the batch
+                d, v = self._undecided(rec, exc), self._nothing[:]
+                failed.add(k)
             rows.append(v)
             outs.append(d)
-            life.remember(rec, d)
-            life.stage(rec, d, now)
-            facts(v, d)
-            if route is not None:
-                route_one(route, rec, v, route_hits, d, now, ctx, rr)
         if sla is not None:
             # After the whole batch is routed, as on the section-by-section path: escalations
             # to a team take their round-robin turns after the batch's routing.
             sla_one = life.sla
-            for rec, v, d in zip(records, rows, outs):
-                i = m_sla(v, T)
-                if i >= 0:
-                    sla_one(sla, rec, i, sla[i].met_when is not None and m_met(v, T, i), d, now, rr)
+            for k, (rec, v, d) in enumerate(zip(records, rows, outs)):
+                if k in failed:
+                    continue
+                try:
+                    i = m_sla(v, T)
+                    if i >= 0:
+                        sla_one(sla, rec, i, sla[i].met_when is not None and m_met(v, T, i), d, now, rr)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    outs[k], rows[k] = self._undecided(rec, exc), self._nothing[:]
         return outs, rows
+
+    def _undecided(self, rec: dict, exc: Exception) -> Decision:
+        """A record whose evaluation raised: no outputs, and the reason as its problem, so a
+        sync skips and reports it and `evaluate` still prints its line. Value conversions report
+        what they cannot read without raising; this is the net under everything else."""
+        why = str(exc) if len(str(exc)) <= 200 else str(exc)[:200] + "..."
+        rid = _record_id(self.preparer.raw(rec, "id")) if isinstance(rec, dict) else None
+        return Decision(rid, problems=(f"not evaluated: {type(exc).__name__}: {why}",), tracer=self.tracer)
 
     def _by_section(self, records, ctx, now, T):
         rows: list[list] = []
         outs: list[Decision] = []
         prepare, raw, tracer = self.preparer._prepare, self.preparer.raw, self.tracer
-        for rec in records:
-            v, problems = prepare(rec)
+        # A record whose evaluation raises takes no further step (as on the fused path, which
+        # stops at the same step) and ends as an undecided record; matching stays batch-wide.
+        failed: dict[int, Exception] = {}
+
+        def each(step, *columns) -> None:
+            for k, args in enumerate(zip(records, *columns)):
+                if k not in failed:
+                    try:
+                        step(*args)
+                    except Exception as exc:  # noqa: BLE001 - one record's failure must not end the batch
+                        failed[k] = exc
+
+        for k, rec in enumerate(records):
+            try:
+                v, problems = prepare(rec)
+                rid = raw(rec, "id")
+                d = Decision(None if rid is None else str(rid), tracer=tracer)
+                if problems:
+                    d.problems = tuple(bad.note(n) for n, bad in problems)
+                self.life.remember(rec, d)
+            except Exception as exc:  # noqa: BLE001 - as above
+                v, d, failed[k] = self._nothing[:], Decision(None, tracer=tracer), exc
             rows.append(v)
-            rid = raw(rec, "id")
-            d = Decision(None if rid is None else str(rid), tracer=tracer)
-            if problems:
-                d.problems = tuple(f"{n}: {bad.raw!r} is {bad.reason}" for n, bad in problems)
-            self.life.remember(rec, d)
             outs.append(d)
         rr = RoundRobin(ctx.positions, ctx.inactive)
         for section, rules in self.ruleset.sections:
@@ -164,17 +199,23 @@ class Evaluator:
                 self._score(rules, rows, hits, outs)
             elif section is Section.QUALIFY:
                 self._first("stage", rules, rows, hits, outs)
-                for rec, v, d in zip(records, rows, outs):
+
+                def stage(rec, v, d):
                     self.life.stage(rec, d, now)
                     self._stage_facts(v, d)
+                each(stage, rows, outs)
             elif section is Section.ROUTE:
-                for rec, v, h, d in zip(records, rows, hits, outs):
-                    self._route_one(rules, rec, v, h, d, now, ctx, rr)
+                each(lambda rec, v, h, d, rules=rules: self._route_one(rules, rec, v, h, d, now, ctx, rr),
+                     rows, hits, outs)
             else:
                 met = self.matcher.met(rows, T, [max(i, 0) for i in hits])
-                for rec, i, is_met, d in zip(records, hits, met, outs):
+
+                def clock(rec, i, is_met, d, rules=rules):
                     if i >= 0:
                         self.life.sla(rules, rec, i, rules[i].met_when is not None and is_met, d, now, rr)
+                each(clock, hits, met, outs)
+        for k, exc in failed.items():
+            outs[k], rows[k] = self._undecided(records[k], exc), self._nothing[:]
         return outs, rows
 
     # -- sections ------------------------------------------------------------------

@@ -34,7 +34,7 @@ def _num(src: "_Source", value: float) -> str:
 
 
 def _problems(found: list) -> tuple[str, ...]:
-    return tuple(f"{name}: {bad.raw!r} is {bad.reason}" for name, bad in found)
+    return tuple(bad.note(name) for name, bad in found)
 
 
 def _record_id(value: Any) -> str | None:

@@ -59,7 +59,7 @@ class Lifecycle:
         got = coerce(value, FieldType.DATETIME)
         if isinstance(got, float):
             return from_epoch(got)
-        note = f"{name}: {value!r} is {got.reason}"
+        note = got.note(name)
         if note not in d.problems:
             d.problems += (note,)
         return None
@@ -68,13 +68,20 @@ class Lifecycle:
         """Read the record's memory once; an unreadable one is treated as none and noted."""
         try:
             d.memory = read_memory(raw(rec, "previous.lifecycle"))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested past Python's limit
             d.memory = None
+            why = exc if isinstance(exc, ValueError) else "is nested too deeply to read"
             d.notes += (Hit(Section.ROUTE, "(lifecycle)", self.ruleset.section_loc(Section.ROUTE)
-                            or _nowhere(), f"revsync's lifecycle field {exc}: read as empty"),)
+                            or _nowhere(), f"revsync's lifecycle field {why}: read as empty"),)
         mem = d.memory
         if mem is not None:
             d.owners, d.owner_by, d.owner_given = mem.owners, mem.by, mem.owner
+            current = raw(rec, "owner_id")
+            if mem.owner is not None and current is not None and not same_owner(current, mem.owner):
+                # A person took the record: revsync no longer holds the owner it gave, even if
+                # someone later hands it back (RULES.md: "no person changed it since").
+                d.owner_given = None
+                d.owners = passed_to(mem.owners, current, None)
 
     def stage(self, rec: dict, d: Decision, now: datetime) -> None:
         if not self.has_qualify:
@@ -121,8 +128,10 @@ class Lifecycle:
     def _handoff(self, rules, rec, hits, d: Decision, routed_at, current, ctx, rr) -> int | None:
         """The route rule a handoff goes to, or None when the record keeps its owner."""
         entered = d.stage_entered_at
-        if entered is None or routed_at is None or entered <= routed_at:
+        if entered is None or routed_at is None or entered < routed_at:
             return None
+        if entered == routed_at and not self._changed_now(rec, d):
+            return None  # routed when it entered its stage: nothing to hand off
         now_rule = next((i for i in hits if names_somebody(rules[i].assign, self.teams, rr, rec, raw)), None)
         if now_rule is None:
             return None
@@ -144,6 +153,14 @@ class Lifecycle:
         return now_rule
 
     @staticmethod
+    def _changed_now(rec: dict, d: Decision) -> bool:
+        """The stage changed in this evaluation: a run at the same instant as the one that
+        routed the record (a replay with a fixed --now) still sees the change as after it."""
+        before = raw(rec, "previous.stage")
+        return before is not None and d.stage is not None and \
+            str(before).strip().casefold() != d.stage.strip().casefold()
+
+    @staticmethod
     def _gives(queue: str, current: Any, ctx) -> bool:
         if same_owner(f"queue:{queue}", current):
             return True
@@ -152,6 +169,18 @@ class Lifecycle:
 
     # -- SLA clocks ----------------------------------------------------------------------------
     def sla(self, rules, rec, i: int, is_met: bool, d: Decision, now: datetime, rr: RoundRobin) -> None:
+        try:
+            self._sla(rules, rec, i, is_met, d, now, rr)
+        except (OverflowError, ValueError) as exc:
+            # A clock starting within its `within` of year 1 or 9999 (read from the record, so
+            # readable) has no deadline a datetime can hold: the record is reported, as one with
+            # an unreadable value is, and the batch goes on. Nothing was escalated: that comes last.
+            d.sla_due = d.sla_started_at = d.sla_met_at = d.sla_basis = d.sla_status = None
+            d.sla_rule, d.clock_started, d.clock_escalated = -1, False, False
+            d.problems += (f"sla {rules[i].name!r}: no deadline from the clock's start ({exc}); "
+                           "check the record's SLA and routing dates",)
+
+    def _sla(self, rules, rec, i: int, is_met: bool, d: Decision, now: datetime, rr: RoundRobin) -> None:
         rule: Rule = rules[i]
         mem = d.memory
         prev_start = self.instant(rec, "previous.sla_started_at", d)
@@ -252,9 +281,12 @@ class Lifecycle:
         if d.sla_due is None or d.sla_status not in ("pending", "at_risk"):
             return None
         rule = self.ruleset.rules(Section.SLA)[d.sla_rule]
-        if d.sla_status == "pending" and rule.warn_before is not None:
-            return self.at_risk_from(rule, d.sla_started_at, d.sla_due)
-        return d.sla_due + timedelta(seconds=1)
+        try:
+            if d.sla_status == "pending" and rule.warn_before is not None:
+                return self.at_risk_from(rule, d.sla_started_at, d.sla_due)
+            return d.sla_due + timedelta(seconds=1)
+        except (OverflowError, ValueError):  # due in the last second of year 9999: no change to expect
+            return None
 
     def at_risk_from(self, rule: Rule, start: datetime, due: datetime) -> datetime:
         warn = rule.warn_before

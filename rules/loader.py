@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .model import ConfigError, FieldType, Location, Problem, RuleSet, Severity
 from .parse import RuleFileParser
-from .source import display_path, load_file, parse_text
+from .source import display_path, load_file, parse_text, read_text
 
 CASES_SUFFIX = ".cases.yaml"
 
@@ -24,10 +24,23 @@ def rule_files(directory: Path) -> list[Path]:
 
 def file_object(path: Path) -> tuple[str | None, list[Problem]]:
     """The `object:` a rule file declares, without validating the rest, and why it cannot
-    be read if it cannot (not YAML, a duplicate key, not UTF-8)."""
+    be read if it cannot (not YAML, a duplicate key, not UTF-8, `object:` not a name)."""
+    name, _, problems = _declared(path)
+    return name, problems
+
+
+def _declared(path: Path) -> tuple[str | None, Location, list[Problem]]:
     root, problems = load_file(path)
-    node = root.get("object") if root is not None else None
-    return (str(node.value).strip() if node is not None and node.value else None), problems
+    node = root.get("object") if root is not None and root.is_map else None
+    where = root.key_loc("object") if node is not None else Location(display_path(path), 1, 1)
+    if node is None or node.value is None:
+        return None, where, problems
+    if not isinstance(node.value, str) or not node.value.strip():
+        shown = repr(node.plain())
+        return None, where, problems + [Problem(
+            "E103", f"`object:` must be the name of one CRM object, got {shown[:60]}", node.loc,
+            "write it as plain text, e.g. `object: Lead`")]
+    return node.value.strip(), where, problems
 
 
 def parse_rules(text: str, file: str, fields: dict[str, FieldType]) -> Loaded:
@@ -45,17 +58,20 @@ def parse_rules(text: str, file: str, fields: dict[str, FieldType]) -> Loaded:
 
 
 def find_rule_file(directory: Path, object: str) -> Path:
+    """The one rule file for `object`. Given a file, it must be the only one of its
+    directory for that object: the directory is what a sync loads, so a second file for the
+    object that validates alone would be refused at the sync."""
     if directory.is_file():
+        found, _ = _declaring(directory.parent, object)
+        mine = [i for i, (path, _) in enumerate(found) if path.samefile(directory)]
+        if len(found) > 1 and mine:
+            raise ConfigError([_several(object, found)[mine[0]]])
         return directory
     if not directory.is_dir():
         raise ConfigError([Problem("E004", f"rules directory not found: {directory}",
                                    Location(str(directory), 0, 0), "pass --rules DIR")])
-    matches, unreadable = [], []
-    for path in rule_files(directory):
-        declared, problems = file_object(path)
-        if (declared or "").lower() == object.lower():
-            matches.append(path)
-        unreadable += problems
+    found, unreadable = _declaring(directory, object)
+    matches = [path for path, _ in found]
     if not matches and unreadable:  # the file for this object may be the one that cannot be read
         raise ConfigError(unreadable)
     if not matches:
@@ -64,13 +80,33 @@ def find_rule_file(directory: Path, object: str) -> Path:
             Location(display_path(directory), 0, 0),
             f"create {directory / (object.lower() + '.yaml')} with `object: {object}`")])
     if len(matches) > 1:
-        raise ConfigError([Problem(
-            "E006", f"several rule files declare object {object}: "
-            + ", ".join(display_path(p) for p in matches), Location(display_path(matches[1]), 1, 1),
-            "keep one rule file per object")])
+        raise ConfigError(_several(object, found))
     return matches[0]
+
+
+def _declaring(directory: Path, object: str) -> tuple[list[tuple[Path, Location]], list[Problem]]:
+    """The rule files of a directory that declare `object` (with where they say so), and
+    the problems of those that cannot be read."""
+    found, unreadable = [], []
+    for path in rule_files(directory):
+        declared, where, problems = _declared(path)
+        if (declared or "").lower() == object.lower():
+            found.append((path, where))
+        unreadable += problems
+    return found, unreadable
+
+
+def _several(object: str, found: list[tuple[Path, Location]]) -> list[Problem]:
+    """One problem in each file, so that each file's report names the others."""
+    names = ", ".join(display_path(path) for path, _ in found)
+    return [Problem("E006", f"several rule files declare object {object}: {names}", where,
+                    "keep one rule file per object: merge them, or change `object:` in all but one")
+            for _, where in found]
 
 
 def load(directory: Path, object: str, fields: dict[str, FieldType]) -> Loaded:
     path = find_rule_file(directory, object)
-    return parse_rules(path.read_text(encoding="utf-8"), display_path(path), fields)
+    text, problems = read_text(path)
+    if text is None:
+        raise ConfigError(problems)
+    return parse_rules(text, display_path(path), fields)

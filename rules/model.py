@@ -56,7 +56,26 @@ class Problem:
 
 
 class RevsyncError(Exception):
-    """Root of revsync's own errors."""
+    """Root of revsync's own errors. Each class carries the exit code the command line ends
+    with (the table in docs/operations.md) and whether running again unchanged can help;
+    cli.py turns them into a message and that code in one place. Bad input unless a class says
+    otherwise: a person has to change something first."""
+
+    exit_code = 2
+    retryable = False
+
+
+class Locked(RevsyncError):
+    """Another run holds the lock; this one did nothing (exit 4)."""
+
+    exit_code = 4
+    retryable = True
+
+
+class GuardStop(RevsyncError):
+    """The change guard stopped a run before it wrote anything: a person looks first (exit 5)."""
+
+    exit_code = 5
 
 
 class ConfigError(RevsyncError):

@@ -12,7 +12,7 @@ from .model import (
     Problem, Rule, RuleSet, ScoreConfig, Section, Severity, Team,
 )
 from .source import Node
-from .values import parse_duration
+from .values import bad_duration, parse_duration
 
 TOP_KEYS = ("object", "description", "calendars", "teams", *(s.value for s in SECTION_ORDER))
 ENTRY_KEYS = {
@@ -30,6 +30,7 @@ PRODUCED_TYPES = {"segment": FieldType.STRING, "score": FieldType.NUMBER, "grade
 SCORE_KEYS = ("caps", "min", "max", "grade", "rules")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+MAX_SCORE = 1e9  # points, caps, min, max and grade bands
 
 
 @lru_cache(maxsize=1)
@@ -211,7 +212,9 @@ class RuleFileParser:
             self.err("E122" if node is None else "E112", "score rule needs numeric `points:` (a finite number)",
                      (node or entry).loc, "e.g. points: 20 (negative numbers take points away)")
             return False
-        kwargs["points"] = float(node.value)
+        kwargs["points"] = self.bounded(node, "points")
+        if kwargs["points"] is None:
+            return False
         cat = entry.get("category")
         if cat is not None:
             if not isinstance(cat.value, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", cat.value):
@@ -220,6 +223,20 @@ class RuleFileParser:
                 return False
             kwargs["category"] = cat.value
         return True
+
+    def bounded(self, node: Node, what: str) -> float | None:
+        """A score number within MAX_SCORE either way: the sum of every rule's points then
+        stays finite (two points of 1e308 add up to inf, which JSON cannot carry)."""
+        try:
+            value = float(node.value)
+        except OverflowError:  # an integer of hundreds of digits
+            value = math.inf
+        if abs(value) <= MAX_SCORE:
+            return value
+        shown = f"{value:g}" if math.isfinite(value) else f"a {len(str(node.value))}-digit number"
+        self.err("E125", f"{what}: {shown} is beyond {MAX_SCORE:,.0f} either way", node.loc,
+                 "scores add up points: use numbers such as 20 or -15")
+        return None
 
     def score_categories(self, node: Node | None) -> set[str]:
         cats: set[str] = set()
@@ -254,14 +271,14 @@ class RuleFileParser:
                              f"categories in use: {', '.join(sorted(self.categories)) or 'none'}")
                 if not _is_number(cap.value):
                     self.err("E112", f"cap for '{cat}' must be a number", cap.loc)
-                else:
+                elif self.bounded(cap, f"cap for '{cat}'") is not None:
                     caps.append((cat, float(cap.value)))
         bounds = {}
         for key in ("min", "max"):
             b = node.get(key)
             if b is not None and not _is_number(b.value):
                 self.err("E112", f"score `{key}` must be a number", b.loc)
-            elif b is not None:
+            elif b is not None and self.bounded(b, f"score `{key}`") is not None:
                 bounds[key] = float(b.value)
         if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
             self.err("E112", "score `min` is above `max`", node.get("min").loc)
@@ -293,7 +310,7 @@ class RuleFileParser:
         for label, threshold in bands_node.items():
             if not _is_number(threshold.value):
                 self.err("E112", f"band '{label}' needs a number", threshold.loc)
-            else:
+            elif self.bounded(threshold, f"band '{label}'") is not None:
                 bands.append((label, float(threshold.value)))
         bands.sort(key=lambda b: -b[1])
         return Grade(category, tuple(bands), node.loc)
@@ -339,18 +356,20 @@ class RuleFileParser:
         ok = True
         within = entry.get("within")
         duration = parse_duration(within.value) if within is not None and within.is_scalar else None
-        if duration is None:
-            self.err("E114" if within is not None else "E122",
-                     f"bad duration {within.value!r}" if within is not None else "missing `within:`",
-                     (within or entry).loc, "write a number and a unit: 30m, 4h, 2d, 1w")
+        if duration is None and within is not None:
+            message, fix = bad_duration(within.plain())
+            self.err("E114", message, within.loc, fix)
+            ok = False
+        elif duration is None:
+            self.err("E122", "missing `within:`", entry.loc, "write a number and a unit: 30m, 4h, 2d, 1w")
             ok = False
         kwargs["within"] = duration
         warn = entry.get("warn_before")
         if warn is not None:
             kwargs["warn_before"] = parse_duration(warn.value) if warn.is_scalar else None
             if kwargs["warn_before"] is None:
-                self.err("E114", f"bad duration {warn.value!r}", warn.loc,
-                         "write a number and a unit: 30m, 4h, 2d, 1w")
+                message, fix = bad_duration(warn.plain())
+                self.err("E114", message, warn.loc, fix)
                 ok = False
             elif duration is not None and kwargs["warn_before"].seconds >= duration.seconds:
                 self.err("W202", f"warn_before {warn.value} is not shorter than within {within.value}: "
@@ -516,7 +535,9 @@ class RuleFileParser:
 
 def _is_number(value) -> bool:
     """A finite number: YAML's .inf and .nan would make every score infinite or unordered."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True  # whatever its size: `bounded` says when it is too large
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def used_fields(ruleset: RuleSet) -> set[str]:

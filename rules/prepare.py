@@ -59,7 +59,8 @@ def read_field(name: str, ftype: FieldType, s: int, fold: bool = True) -> list[s
             f"                {cache}[r] = x",
         ]
     else:
-        fast = {FieldType.NUMBER: "r.__class__ is float or r.__class__ is int",
+        # NaN and infinity (JSON reads them) take the slow path, which calls them unreadable.
+        fast = {FieldType.NUMBER: "r.__class__ is int or r.__class__ is float and r - r == 0.0",
                 FieldType.BOOLEAN: "r.__class__ is bool"}[ftype]
         lines += [f"    elif {fast}: {x} = r; {n} = None; {m} = False", "    else:", f"        {convert}"]
     return lines + [
@@ -87,7 +88,7 @@ class Preparer:
 
     def prepare(self, record: dict) -> tuple[list, list[str]]:
         v, problems = self._prepare(record)
-        return v, [f"{name}: {bad.raw!r} is {bad.reason}" for name, bad in problems]
+        return v, [bad.note(name) for name, bad in problems]
 
     def set(self, v: list, name: str, value: Any) -> None:
         s = self.program.slots.get(name)

@@ -27,7 +27,8 @@ def _operators() -> dict:
             props[op.value] = DURATION
         elif op is Op.MATCHES:
             props[op.value] = {"type": "string", "format": "regex",
-                               "description": "Python regex, case-insensitive, searches (not anchored)"}
+                               "description": "RE2 regex (Python syntax less backreferences and lookaround), "
+                                              "case-insensitive, searches (not anchored)"}
         else:
             props[op.value] = SCALAR
     return {"type": "object", "properties": props, "additionalProperties": False, "minProperties": 1}

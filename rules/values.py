@@ -28,6 +28,14 @@ class Unreadable:
     def __repr__(self) -> str:
         return f"Unreadable({self.raw!r}: {self.reason})"
 
+    def note(self, name: str) -> str:
+        """`name: 'raw' is reason`, as a record's problems say it. A long value is cut: a
+        megabyte of text would otherwise be repeated in every line that reports the record."""
+        shown = repr(self.raw)
+        if len(shown) > 120:
+            shown = f"{shown[:100]}... ({len(shown)} characters)"
+        return f"{name}: {shown} is {self.reason}"
+
 
 def norm_text(value: str) -> str:
     return value.strip().casefold()
@@ -46,7 +54,8 @@ def _to_text(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, datetime):
-        return format_instant(to_utc(value))
+        instant = parse_instant(value)
+        return Unreadable(value, OUT_OF_RANGE) if instant is None else format_instant(instant)
     if isinstance(value, date):
         return value.isoformat()
     return Unreadable(value, f"expected text, got {type(value).__name__}")
@@ -57,8 +66,11 @@ _INF = float("inf")
 
 def _to_number(value: Any) -> Any:
     cls = value.__class__
-    if cls is float or cls is int:
+    if cls is int:
         return value
+    if cls is float:
+        # JSON reads NaN and Infinity as floats; like the texts "nan" and "inf", no CRM means them.
+        return value if value - value == 0.0 else Unreadable(value, "not a number")
     if value is None:
         return None
     if isinstance(value, bool):
@@ -101,33 +113,45 @@ def to_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# What a datetime can hold in UTC, as epoch seconds (the end excluded). Text can name an instant
+# outside it (0001-01-01T00:00:00+01:00 falls in year 0 in UTC): such a value is unreadable like
+# any other, since turning it into a datetime later would raise in the middle of a batch.
+_FIRST = datetime.min.replace(tzinfo=UTC).timestamp()
+_END = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() + 1
+OUT_OF_RANGE = "an instant outside the years 1 to 9999 in UTC"
+_NOT_INSTANT = "not an ISO 8601 date or datetime"
+
+
 def parse_instant(value: Any) -> datetime | None:
-    """A datetime (aware, UTC) from a datetime, date or ISO 8601 text; None if unreadable."""
-    if isinstance(value, datetime):
-        return to_utc(value)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), UTC)
-    if isinstance(value, str):
-        s = value.strip()
-        try:
-            return to_utc(datetime.fromisoformat(s))
-        except ValueError:
-            return None
+    """A datetime (aware, UTC) from a datetime, date or ISO 8601 text; None if unreadable,
+    or if it cannot be held in UTC (years 1 to 9999)."""
+    try:
+        if isinstance(value, datetime):
+            return to_utc(value)
+        if isinstance(value, date):
+            return datetime.combine(value, time(0), UTC)
+        if isinstance(value, str):
+            return to_utc(datetime.fromisoformat(value.strip()))
+    except (ValueError, OverflowError):  # not ISO 8601; or its UTC time is before year 1 or after 9999
+        return None
     return None
 
 
 @lru_cache(maxsize=8192)
-def _text_to_epoch(value: str) -> float | None:
+def _text_to_epoch(value: str) -> float | str:
+    """Epoch seconds, or why the text is not an instant (a str: the cache keeps both)."""
     # Exports repeat the same dates many times; parsing each once keeps the per-record path short.
     try:  # the common case first: CRM text is already clean ISO 8601
         instant = _FROM_ISO(value)
     except ValueError:
-        instant = parse_instant(value)
-        if instant is None:
-            return None
+        try:
+            instant = _FROM_ISO(value.strip())
+        except ValueError:
+            return _NOT_INSTANT
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    return instant.timestamp()
+    epoch = instant.timestamp()  # aware: arithmetic, never raises however far out
+    return epoch if _FIRST <= epoch < _END else OUT_OF_RANGE
 
 
 _FROM_ISO = datetime.fromisoformat
@@ -139,18 +163,21 @@ def _to_datetime(value: Any) -> Any:
     if isinstance(value, str):
         if not value.strip():
             return None
-        epoch = _text_to_epoch(value)
-        return Unreadable(value, "not an ISO 8601 date or datetime") if epoch is None else epoch
+        # Long text is read uncached: the cache holds up to 8192 keys, and they should be short.
+        epoch = (_text_to_epoch if len(value) <= 64 else _text_to_epoch.__wrapped__)(value)
+        return epoch if epoch.__class__ is float else Unreadable(value, epoch)
     instant = parse_instant(value)
     if instant is None:
-        return Unreadable(value, "not an ISO 8601 date or datetime")
+        return Unreadable(value, OUT_OF_RANGE if isinstance(value, date) else _NOT_INSTANT)
     return instant.timestamp()
 
 
 @lru_cache(maxsize=8192)
-def _text_to_day(value: str) -> float | None:
+def _text_to_day(value: str) -> float | str:
     instant = parse_instant(value)
-    return None if instant is None else datetime.combine(instant.date(), time(0), UTC).timestamp()
+    if instant is None:
+        return OUT_OF_RANGE if _text_to_epoch(value) == OUT_OF_RANGE else "not an ISO 8601 date"
+    return datetime.combine(instant.date(), time(0), UTC).timestamp()
 
 
 def _to_date(value: Any) -> Any:
@@ -158,10 +185,13 @@ def _to_date(value: Any) -> Any:
     if isinstance(value, str):
         if not value.strip():
             return None
-        epoch = _text_to_day(value)
-        return Unreadable(value, "not an ISO 8601 date") if epoch is None else epoch
+        epoch = (_text_to_day if len(value) <= 64 else _text_to_day.__wrapped__)(value)
+        return epoch if epoch.__class__ is float else Unreadable(value, epoch)
     if isinstance(value, datetime):
-        value = to_utc(value).date()
+        instant = parse_instant(value)
+        if instant is None:
+            return Unreadable(value, OUT_OF_RANGE)
+        value = instant.date()
     return _to_datetime(value)
 
 
@@ -215,10 +245,13 @@ def from_epoch(value: float) -> datetime:
 
 
 _DURATION_RE = re.compile(r"(\d+)\s*([mhdw])")
+# 156 weeks, three years: a longer SLA or age is a typo, and far longer ones overflow the
+# datetime arithmetic of deadlines (9999999w is past the year 9999).
+MAX_DURATION_DAYS = 156 * 7
 
 
-def parse_duration(text: Any) -> Duration | None:
-    """`30m`, `4h`, `2d`, `1w`, or several of them (`1d 4h`); None if not a duration."""
+def _duration_parts(text: Any) -> tuple[int, int, int] | None:
+    """(weeks, days, minutes) as written, or None if it is not written as a duration."""
     if not isinstance(text, str):
         return None
     s = text.strip().lower()
@@ -226,7 +259,7 @@ def parse_duration(text: Any) -> Duration | None:
         return None
     weeks = days = minutes = 0
     for number, unit in _DURATION_RE.findall(s):
-        n = int(number)
+        n = int(number) if len(number) <= 9 else 10 ** 9  # int() refuses thousands of digits
         if unit == "w":
             weeks += n
         elif unit == "d":
@@ -235,6 +268,23 @@ def parse_duration(text: Any) -> Duration | None:
             minutes += 60 * n
         else:
             minutes += n
-    if weeks == days == minutes == 0:
+    return None if weeks == days == minutes == 0 else (weeks, days, minutes)
+
+
+def parse_duration(text: Any) -> Duration | None:
+    """`30m`, `4h`, `2d`, `1w`, or several of them (`1d 4h`), at most MAX_DURATION_DAYS;
+    None otherwise (bad_duration says why)."""
+    parts = _duration_parts(text)
+    if parts is None:
         return None
-    return Duration(text.strip(), weeks, days, minutes)
+    duration = Duration(text.strip(), *parts)
+    return duration if duration.seconds <= MAX_DURATION_DAYS * 86400 else None
+
+
+def bad_duration(value: Any) -> tuple[str, str]:
+    """The message and the fix for a value that parse_duration refused."""
+    if _duration_parts(value) is not None:
+        return (f"duration {value.strip()[:40]!r} is longer than {MAX_DURATION_DAYS // 7} weeks (three years)",
+                f"write at most {MAX_DURATION_DAYS // 7}w")
+    shown = repr(value)
+    return f"bad duration {shown if len(shown) <= 60 else shown[:57] + '...'}", "write a number and a unit: 30m, 4h, 2d, 1w"

@@ -111,7 +111,14 @@ def test_a_persons_owner_change_is_kept(workspace):
     proc = sync(workspace)
     assert proc.returncode == 0
     assert outputs(workspace / "org.db")[lead["Id"]][0] == person
-    assert summary(proc)["written"] == 0
+    # Only revsync's memory changes (and the reason with it: "owner: kept"): it no longer holds
+    # the owner it gave, so no handoff ever takes the lead from the person, who joins its owners.
+    assert summary(proc)["written"] == 1
+    assert summary(proc)["fields"] == {"Revsync_Lifecycle__c": 1, "Revsync_Reason__c": 1}
+    memory = json.loads(LocalOrg(workspace / "org.db").read_ids("Lead", ["Revsync_Lifecycle__c"], [lead["Id"]])[0]
+                        ["Revsync_Lifecycle__c"])
+    assert "owner" not in memory and memory["owners"][-1] == person
+    assert summary(sync(workspace))["written"] == 0
 
 
 def test_revert_restores_old_values_and_leaves_peoples_edits(workspace):
