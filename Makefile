@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m cli demo
 
+# One worker per core: the suite is mostly subprocesses and SQLite files in temporary folders.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -m bench -s -p no:cacheprovider tests/bench
