@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from .evaluate import Context, Evaluator
 from .model import ConfigError, Decision, Location, Problem, RuleSet
-from .source import Node, display_path, load_file
+from .source import Node, load_file
 from .values import parse_instant
 
 EXPECT_KEYS = ("segment", "score", "scores", "grade", "stage", "previous_stage", "stage_entered_at", "owner",
@@ -86,7 +86,6 @@ def _shown(value: Any) -> str:
 def load_cases(path: Path) -> tuple[str | None, list[Case]]:
     """The object and cases of one cases file; ConfigError with every problem."""
     root, problems = load_file(path)
-    file = display_path(path)
     cases: list[Case] = []
     obj = None
     if root is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .conditions import walk
-from .model import All, AnyOf, Condition, FieldType, Not, Op, Rule, RuleSet, Section, Test
+from .model import All, Condition, FieldType, Not, Op, Rule, RuleSet, Section, Test
 from .parse import used_fields
 
 OUTPUT_FIELDS = ("segment", "score", "grade", "stage", "previous_stage", "stage_entered_at", "owner")

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import math
-import re
-from functools import lru_cache
 
+from .definitions import DefinitionsParser
+from .scoring import ScoreParser
 from .conditions import ConditionParser, FieldScope, did_you_mean, fields_of
 from .model import (
-    PRODUCED, SECTION_ORDER, Assignment, AssignKind, Calendar, FieldType, Grade, Location,
-    Problem, Rule, RuleSet, ScoreConfig, Section, Severity, Team,
+    PRODUCED, SECTION_ORDER, Assignment, AssignKind, FieldType, Location,
+    Problem, Rule, RuleSet, Section, Severity,
 )
 from .source import Node
 from .values import bad_duration, parse_duration
@@ -27,25 +26,9 @@ ENTRY_KEYS = {
 PRODUCED_TYPES = {"segment": FieldType.STRING, "score": FieldType.NUMBER, "grade": FieldType.STRING,
                   "stage": FieldType.STRING, "previous_stage": FieldType.STRING,
                   "stage_entered_at": FieldType.DATETIME, "owner": FieldType.STRING}
-SCORE_KEYS = ("caps", "min", "max", "grade", "rules")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-MAX_SCORE = 1e9  # points, caps, min, max and grade bands
 
 
-@lru_cache(maxsize=1)
-def _timezones() -> frozenset[str]:
-    import zoneinfo
-    return frozenset(zoneinfo.available_timezones())
-
-
-@lru_cache(maxsize=1)
-def _holiday_countries() -> dict[str, list[str]]:
-    import holidays
-    return holidays.list_supported_countries()
-
-
-class RuleFileParser:
+class RuleFileParser(DefinitionsParser, ScoreParser):
     def __init__(self, root: Node, file: str, text: str, fields: dict[str, FieldType]):
         self.root = root
         self.file = file
@@ -206,115 +189,6 @@ class RuleFileParser:
             return None
         return ConditionParser(scope, self.problems).parse(node)
 
-    def points(self, entry: Node, kwargs: dict) -> bool:
-        node = entry.get("points")
-        if node is None or not _is_number(node.value):
-            self.err("E122" if node is None else "E112", "score rule needs numeric `points:` (a finite number)",
-                     (node or entry).loc, "e.g. points: 20 (negative numbers take points away)")
-            return False
-        kwargs["points"] = self.bounded(node, "points")
-        if kwargs["points"] is None:
-            return False
-        cat = entry.get("category")
-        if cat is not None:
-            if not isinstance(cat.value, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", cat.value):
-                self.err("E112", f"bad category {cat.value!r}", cat.loc,
-                         "categories are lower-case words, e.g. fit, engagement")
-                return False
-            kwargs["category"] = cat.value
-        return True
-
-    def bounded(self, node: Node, what: str) -> float | None:
-        """A score number within MAX_SCORE either way: the sum of every rule's points then
-        stays finite (two points of 1e308 add up to inf, which JSON cannot carry)."""
-        try:
-            value = float(node.value)
-        except OverflowError:  # an integer of hundreds of digits
-            value = math.inf
-        if abs(value) <= MAX_SCORE:
-            return value
-        shown = f"{value:g}" if math.isfinite(value) else f"a {len(str(node.value))}-digit number"
-        self.err("E125", f"{what}: {shown} is beyond {MAX_SCORE:,.0f} either way", node.loc,
-                 "scores add up points: use numbers such as 20 or -15")
-        return None
-
-    def score_categories(self, node: Node | None) -> set[str]:
-        cats: set[str] = set()
-        rules = node.get("rules") if node is not None and node.is_map else None
-        for entry in (rules.value if rules is not None and rules.is_seq else []):
-            cat = entry.get("category") if entry.is_map else None
-            cats.add(cat.value if cat is not None and isinstance(cat.value, str) else "other")
-        return cats
-
-    def score(self, node: Node, scope: FieldScope) -> tuple[ScoreConfig | None, list[Rule]]:
-        if not node.is_map:
-            self.err("E102", "`score` must be a mapping with `rules:`", node.loc,
-                     "write score:\n  rules:\n    - name: ...")
-            return None, []
-        self.unknown_keys(node, SCORE_KEYS, "score")
-        rules: list[Rule] = []
-        names: dict[str, Location] = {}
-        rules_node = node.get("rules")
-        for index, entry in enumerate(self.entry_list(rules_node, "score.rules") if rules_node else []):
-            rule = self.entry(Section.SCORE, entry, index, scope, {}, {}, names)
-            if rule is not None:
-                rules.append(rule)
-        caps = []
-        caps_node = node.get("caps")
-        if caps_node is not None:
-            if not caps_node.is_map:
-                self.err("E102", "`caps` must map category to maximum", caps_node.loc, "e.g. caps: {fit: 60}")
-            for cat, cap in caps_node.items():
-                if cat not in self.categories:
-                    self.err("E120", f"cap on category '{cat}' that no score rule uses",
-                             caps_node.key_loc(cat), did_you_mean(cat, self.categories) or
-                             f"categories in use: {', '.join(sorted(self.categories)) or 'none'}")
-                if not _is_number(cap.value):
-                    self.err("E112", f"cap for '{cat}' must be a number", cap.loc)
-                elif self.bounded(cap, f"cap for '{cat}'") is not None:
-                    caps.append((cat, float(cap.value)))
-        bounds = {}
-        for key in ("min", "max"):
-            b = node.get(key)
-            if b is not None and not _is_number(b.value):
-                self.err("E112", f"score `{key}` must be a number", b.loc)
-            elif b is not None and self.bounded(b, f"score `{key}`") is not None:
-                bounds[key] = float(b.value)
-        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
-            self.err("E112", "score `min` is above `max`", node.get("min").loc)
-        grade = self.grade(node.get("grade"))
-        return ScoreConfig(tuple(caps), bounds.get("min"), bounds.get("max"), grade), rules
-
-    def grade(self, node: Node | None) -> Grade | None:
-        if node is None:
-            return None
-        if not node.is_map:
-            self.err("E102", "`grade` must be a mapping", node.loc,
-                     "e.g. grade: {category: fit, bands: {A: 45, B: 30}}")
-            return None
-        self.unknown_keys(node, ("category", "bands"), "grade")
-        cat_node = node.get("category")
-        category = None
-        if cat_node is not None:
-            category = str(cat_node.value)
-            if category not in self.categories:
-                self.err("E120", f"grade bands on category '{category}', which no score rule uses",
-                         cat_node.loc, did_you_mean(category, self.categories) or
-                         "remove `category` to grade the total score, or add rules to it")
-        bands_node = node.get("bands")
-        if bands_node is None or not bands_node.is_map or not bands_node.value:
-            self.err("E122", "grade needs `bands:` (grade: lowest score)", node.loc,
-                     "e.g. bands: {A: 45, B: 30, C: 15, D: 0}")
-            return None
-        bands = []
-        for label, threshold in bands_node.items():
-            if not _is_number(threshold.value):
-                self.err("E112", f"band '{label}' needs a number", threshold.loc)
-            elif self.bounded(threshold, f"band '{label}'") is not None:
-                bands.append((label, float(threshold.value)))
-        bands.sort(key=lambda b: -b[1])
-        return Grade(category, tuple(bands), node.loc)
-
     # -- routing and SLAs -------------------------------------------------------------
     def assignment(self, node: Node | None, key: str, entry: Node, teams, scope) -> Assignment | None:
         forms = tuple(k.value for k in AssignKind)
@@ -419,126 +293,6 @@ class RuleFileParser:
             ok = ok and ftype is not None
             kwargs["met_at_field"] = fname
         return ok
-
-    # -- calendars and teams ----------------------------------------------------------
-    def calendars(self, node: Node | None) -> dict[str, Calendar]:
-        out: dict[str, Calendar] = {}
-        if node is None:
-            return out
-        if not node.is_map:
-            self.err("E102", "`calendars` must map names to calendars", node.loc)
-            return out
-        for name, cal in node.items():
-            parsed = self.calendar(name, cal)
-            if parsed is not None:
-                out[name] = parsed
-            else:
-                self.broken_calendars.add(name)
-        return out
-
-    def calendar(self, name: str, node: Node) -> Calendar | None:
-        if not node.is_map:
-            self.err("E102", f"calendar '{name}' must be a mapping", node.loc)
-            return None
-        self.unknown_keys(node, ("timezone", "days", "hours", "holidays"), "a calendar")
-        ok = True
-        tz = node.get("timezone")
-        if tz is None or str(tz.value) not in _timezones():
-            shown = tz.value if tz is not None else None
-            self.err("E115", f"unknown time zone {shown!r}" if tz else "calendar without `timezone:`",
-                     (tz or node).loc, did_you_mean(str(shown), _timezones()) or
-                     "use an IANA name such as America/New_York or Europe/Berlin")
-            ok = False
-        days_node = node.get("days")
-        days: list[int] = []
-        items = days_node.value if days_node is not None and days_node.is_seq else None
-        if not items:
-            self.err("E112", "calendar needs `days:` as a list such as [mon, tue, wed, thu, fri]",
-                     (days_node or node).loc)
-            ok = False
-        for item in items or []:
-            day = str(item.value).strip().lower()[:3]
-            if day not in WEEKDAYS:
-                self.err("E112", f"unknown day {item.value!r}", item.loc, "use mon, tue, wed, thu, fri, sat, sun")
-                ok = False
-            elif WEEKDAYS.index(day) not in days:
-                days.append(WEEKDAYS.index(day))
-        hours = node.get("hours")
-        hv = [str(h.value) for h in hours.value] if hours is not None and hours.is_seq else []
-        if len(hv) != 2 or not all(HHMM.match(h) for h in hv) or hv[0] >= hv[1]:
-            self.err("E112", "calendar `hours` must be [\"HH:MM\", \"HH:MM\"], opening before closing",
-                     (hours or node).loc, 'e.g. hours: ["09:00", "17:00"] (quote them)')
-            ok = False
-        hol = node.get("holidays")
-        holidays = None
-        if hol is not None:
-            holidays = str(hol.value).strip()
-            country, _, subdiv = holidays.partition("-")
-            supported = _holiday_countries()
-            if country.upper() not in supported:
-                self.err("E123", f"unknown holiday country '{holidays}'", hol.loc,
-                         did_you_mean(country.upper(), supported) or "use an ISO 3166 code such as US, GB, DE")
-                ok = False
-            elif subdiv and subdiv.upper() not in {s.upper() for s in supported[country.upper()]}:
-                self.err("E123", f"unknown subdivision '{subdiv}' of {country}", hol.loc,
-                         "known: " + ", ".join(supported[country.upper()][:20]))
-                ok = False
-        if not ok:
-            return None
-        return Calendar(name, str(tz.value), tuple(sorted(days)), hv[0], hv[1], holidays, node.loc)
-
-    def teams(self, node: Node | None) -> dict[str, Team]:
-        out: dict[str, Team] = {}
-        if node is None:
-            return out
-        if not node.is_map:
-            self.err("E102", "`teams` must map names to teams", node.loc)
-            return out
-        for name, team in node.items():
-            members_node = team.get("members") if team.is_map else None
-            if team.is_map:
-                self.unknown_keys(team, ("members", "description"), "a team")
-            if members_node is None or not members_node.is_seq or not members_node.value:
-                self.err("E122", f"team '{name}' needs a list of `members:`", team.loc,
-                         "e.g. members: [alice@acme.example, {user: bob@acme.example, weight: 2}]")
-                self.broken_teams.add(name)
-                continue
-            members = []
-            for m in members_node.value:
-                member = self.member(m)
-                if member is not None:
-                    members.append(member)
-            if len(members) == len(members_node.value):
-                out[name] = Team(name, tuple(members), team.loc)
-            else:
-                self.broken_teams.add(name)
-        return out
-
-    def member(self, node: Node) -> tuple[str, int] | None:
-        if node.is_scalar and isinstance(node.value, str) and node.value.strip():
-            return (node.value.strip(), 1)
-        if node.is_map:
-            self.unknown_keys(node, ("user", "weight"), "a team member")
-            user, weight = node.get("user"), node.get("weight")
-            w = 1 if weight is None else weight.value
-            if user is None or not isinstance(user.value, str):
-                self.err("E122", "team member needs `user:`", node.loc)
-            elif isinstance(w, bool) or not isinstance(w, int) or w < 1:
-                self.err("E112", f"weight must be a whole number of at least 1, got {w!r}",
-                         weight.loc if weight else node.loc)
-            else:
-                return (user.value.strip(), w)
-            return None
-        self.err("E112", "team member must be a user name or {user: ..., weight: N}", node.loc)
-        return None
-
-
-def _is_number(value) -> bool:
-    """A finite number: YAML's .inf and .nan would make every score infinite or unordered."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return True  # whatever its size: `bounded` says when it is too large
-    return isinstance(value, float) and math.isfinite(value)
-
 
 def used_fields(ruleset: RuleSet) -> set[str]:
     out: set[str] = set()

@@ -1,0 +1,143 @@
+"""Calendars and teams: the definitions a rule file's SLA entries and assignments name.
+
+A mixin of the rule file parser (rules/parse.py): it reports problems through the parser's
+`err` and `unknown_keys`, and remembers definitions that had problems so that entries using
+them are not also reported as naming something unknown.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .calendar import WEEKDAYS, supported_holiday_countries
+from .conditions import did_you_mean
+from .model import Calendar, Team
+from .source import Node
+
+# Hours are written "HH:MM" with leading zeros (the calendar itself also reads 9:00).
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    import zoneinfo
+    return frozenset(zoneinfo.available_timezones())
+
+
+
+
+class DefinitionsParser:
+    broken_calendars: set[str]
+    broken_teams: set[str]
+
+    # -- calendars and teams ----------------------------------------------------------
+    def calendars(self, node: Node | None) -> dict[str, Calendar]:
+        out: dict[str, Calendar] = {}
+        if node is None:
+            return out
+        if not node.is_map:
+            self.err("E102", "`calendars` must map names to calendars", node.loc)
+            return out
+        for name, cal in node.items():
+            parsed = self.calendar(name, cal)
+            if parsed is not None:
+                out[name] = parsed
+            else:
+                self.broken_calendars.add(name)
+        return out
+
+    def calendar(self, name: str, node: Node) -> Calendar | None:
+        if not node.is_map:
+            self.err("E102", f"calendar '{name}' must be a mapping", node.loc)
+            return None
+        self.unknown_keys(node, ("timezone", "days", "hours", "holidays"), "a calendar")
+        ok = True
+        tz = node.get("timezone")
+        if tz is None or str(tz.value) not in _timezones():
+            shown = tz.value if tz is not None else None
+            self.err("E115", f"unknown time zone {shown!r}" if tz else "calendar without `timezone:`",
+                     (tz or node).loc, did_you_mean(str(shown), _timezones()) or
+                     "use an IANA name such as America/New_York or Europe/Berlin")
+            ok = False
+        days_node = node.get("days")
+        days: list[int] = []
+        items = days_node.value if days_node is not None and days_node.is_seq else None
+        if not items:
+            self.err("E112", "calendar needs `days:` as a list such as [mon, tue, wed, thu, fri]",
+                     (days_node or node).loc)
+            ok = False
+        for item in items or []:
+            day = str(item.value).strip().lower()[:3]
+            if day not in WEEKDAYS:
+                self.err("E112", f"unknown day {item.value!r}", item.loc, "use mon, tue, wed, thu, fri, sat, sun")
+                ok = False
+            elif WEEKDAYS.index(day) not in days:
+                days.append(WEEKDAYS.index(day))
+        hours = node.get("hours")
+        hv = [str(h.value) for h in hours.value] if hours is not None and hours.is_seq else []
+        if len(hv) != 2 or not all(HHMM.match(h) for h in hv) or hv[0] >= hv[1]:
+            self.err("E112", "calendar `hours` must be [\"HH:MM\", \"HH:MM\"], opening before closing",
+                     (hours or node).loc, 'e.g. hours: ["09:00", "17:00"] (quote them)')
+            ok = False
+        hol = node.get("holidays")
+        holidays = None
+        if hol is not None:
+            holidays = str(hol.value).strip()
+            country, _, subdiv = holidays.partition("-")
+            supported = supported_holiday_countries()
+            if country.upper() not in supported:
+                self.err("E123", f"unknown holiday country '{holidays}'", hol.loc,
+                         did_you_mean(country.upper(), supported) or "use an ISO 3166 code such as US, GB, DE")
+                ok = False
+            elif subdiv and subdiv.upper() not in {s.upper() for s in supported[country.upper()]}:
+                self.err("E123", f"unknown subdivision '{subdiv}' of {country}", hol.loc,
+                         "known: " + ", ".join(supported[country.upper()][:20]))
+                ok = False
+        if not ok:
+            return None
+        return Calendar(name, str(tz.value), tuple(sorted(days)), hv[0], hv[1], holidays, node.loc)
+
+    def teams(self, node: Node | None) -> dict[str, Team]:
+        out: dict[str, Team] = {}
+        if node is None:
+            return out
+        if not node.is_map:
+            self.err("E102", "`teams` must map names to teams", node.loc)
+            return out
+        for name, team in node.items():
+            members_node = team.get("members") if team.is_map else None
+            if team.is_map:
+                self.unknown_keys(team, ("members", "description"), "a team")
+            if members_node is None or not members_node.is_seq or not members_node.value:
+                self.err("E122", f"team '{name}' needs a list of `members:`", team.loc,
+                         "e.g. members: [alice@acme.example, {user: bob@acme.example, weight: 2}]")
+                self.broken_teams.add(name)
+                continue
+            members = []
+            for m in members_node.value:
+                member = self.member(m)
+                if member is not None:
+                    members.append(member)
+            if len(members) == len(members_node.value):
+                out[name] = Team(name, tuple(members), team.loc)
+            else:
+                self.broken_teams.add(name)
+        return out
+
+    def member(self, node: Node) -> tuple[str, int] | None:
+        if node.is_scalar and isinstance(node.value, str) and node.value.strip():
+            return (node.value.strip(), 1)
+        if node.is_map:
+            self.unknown_keys(node, ("user", "weight"), "a team member")
+            user, weight = node.get("user"), node.get("weight")
+            w = 1 if weight is None else weight.value
+            if user is None or not isinstance(user.value, str):
+                self.err("E122", "team member needs `user:`", node.loc)
+            elif isinstance(w, bool) or not isinstance(w, int) or w < 1:
+                self.err("E112", f"weight must be a whole number of at least 1, got {w!r}",
+                         weight.loc if weight else node.loc)
+            else:
+                return (user.value.strip(), w)
+            return None
+        self.err("E112", "team member must be a user name or {user: ..., weight: N}", node.loc)
+        return None
