@@ -251,12 +251,7 @@ def rules_validate(rules_dir: Path, mappings_dir: Path | None, object_name: str 
 def rules_test(rules_dir: Path, mappings_dir: Path | None, engine: str, object_name: str | None) -> None:
     """Run the rule test cases kept beside the rule files (*.cases.yaml)."""
     from connector.workspace import run_all_cases
-    from rules.model import ConfigError
-    try:
-        results = run_all_cases(rules_dir, mappings_dir, engine, object_name)
-    except ConfigError as exc:
-        report_problems(exc.problems)
-        sys.exit(EXIT_CONFIG)
+    results = run_all_cases(rules_dir, mappings_dir, engine, object_name)  # a ConfigError exits 2
     failed = [r for r in results if not r.passed]
     for result in results:
         click.echo(result.render())
@@ -282,12 +277,7 @@ def rules_schema() -> None:
 def rules_fields(mappings_dir: Path | None, object_name: str) -> None:
     """List the fields rules may test for an object, with their types and CRM fields."""
     import mappings
-    from rules.model import ConfigError
-    try:
-        mapping = mappings.load(object_name, mappings_dir)
-    except ConfigError as exc:
-        report_problems(exc.problems)
-        sys.exit(EXIT_CONFIG)
+    mapping = mappings.load(object_name, mappings_dir)  # a ConfigError exits 2, problems listed
     for name, ftype in sorted(mapping.rule_fields().items()):
         click.echo(f"{name:32} {ftype.value}")
 
@@ -415,12 +405,7 @@ def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_i
         _check_org_spec(org_spec)
     ws = _load(rules_dir, mappings_dir, object_name)
     if org_spec is not None:
-        from connector.base import BackendError
-        try:
-            text = explain_org_record(ws, _open_org(org_spec), record_id, now)
-        except BackendError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_ORG)
+        text = explain_org_record(ws, _open_org(org_spec), record_id, now)  # a BackendError exits 3
     else:
         text = explain_record(ws, input_path, record_id, now, encoding)
     if text is None:
@@ -782,12 +767,7 @@ def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
     import mappings
     from connector.base import BackendError
     from connector.history import owner_names, record_history
-    from rules.model import ConfigError
-    try:
-        mapping = mappings.load(object_name, mappings_dir)
-    except ConfigError as exc:
-        report_problems(exc.problems)
-        sys.exit(EXIT_CONFIG)
+    mapping = mappings.load(object_name, mappings_dir)  # a ConfigError exits 2, problems listed
     path = _state_path(org_spec, state_path)
     if not path.exists():
         click.echo(f"no runs recorded in {path} (sync with the same --org, or pass --state)", err=True)
