@@ -19,6 +19,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest -m bench -s -p no:cacheprovider tests/bench
 

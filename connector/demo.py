@@ -58,7 +58,7 @@ def create_demo_org(path: Path, leads: int = 5000, seed: int = 42,
          "Name": f"{n} Manager", "IsActive": True, "Title": "Sales Manager", "CreatedDate": format_stamp(stamp)}
         for n in ("West", "East", "Inside")], stamp)
     people = sorted(u for u in named_users if "@" in u) + [
-        f"{f.lower()}.{l.lower()}@acme.example" for f, l in zip(FIRST[:8], LAST[:8])]
+        f"{first.lower()}.{last.lower()}@acme.example" for first, last in zip(FIRST[:8], LAST[:8])]
     people = list(dict.fromkeys(people))
     user_rows = []
     for i, username in enumerate(people):

@@ -40,7 +40,8 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=100_000)
     ap.add_argument("--touch", type=float, default=0.01)
     args = ap.parse_args()
-    import structlog, logging
+    import structlog
+    import logging
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "org.db"

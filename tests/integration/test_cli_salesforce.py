@@ -45,7 +45,7 @@ def test_sync_doctor_and_preview_against_salesforce(server):
     assert doctor.returncode == 0 and "ready" in doctor.stdout, doctor.stderr
     first = revsync(ws, env, "sync", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
     assert first.returncode == 0, first.stderr
-    done = [json.loads(l) for l in first.stderr.splitlines() if '"run_done"' in l][-1]
+    done = [json.loads(line) for line in first.stderr.splitlines() if '"run_done"' in line][-1]
     assert done["written"] > 200 and done["api_calls"] >= done["written"] // 200
     second = revsync(ws, env, "sync", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
     assert second.returncode == 0 and "wrote 0" in second.stdout

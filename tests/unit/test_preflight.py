@@ -1,7 +1,6 @@
 """Preflight: the org's fields against what the mapping reads and writes."""
 from dataclasses import replace
 
-import mappings
 from connector.base import FieldInfo
 from connector.preflight import preflight
 from connector.schema import OBJECTS
