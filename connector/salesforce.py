@@ -357,8 +357,11 @@ class SalesforceOrg:
                 body = {"allOrNone": False, "records": [
                     {"attributes": {"type": p.object}, "id": p.id, **{k: _value(v) for k, v in p.values.items()}}
                     for p in pending]}
+                # Sforce-Auto-Assign defaults to TRUE: every Lead update would re-run the org's active
+                # assignment rule and take away the owner revsync just gave.
                 saved = self.request("PATCH", f"/services/data/v{API_VERSION}/composite/sobjects", expect=list,
-                                     data=json.dumps(body), headers={"Content-Type": "application/json"})
+                                     data=json.dumps(body), headers={"Content-Type": "application/json",
+                                                                     "Sforce-Auto-Assign": "FALSE"})
                 retry_again = []
                 for patch, result in zip(pending, saved):
                     errors = result.get("errors") or []

@@ -26,6 +26,9 @@ class Faults:
     expire_after: int | None = None  # the session expires after this many calls
     lock_rows: set[str] = field(default_factory=set)  # ids answering UNABLE_TO_LOCK_ROW once each
     daily_left: int | None = None  # API calls left today
+    # The org's active lead assignment rule: a Lead updated through REST without
+    # `Sforce-Auto-Assign: FALSE` (the header defaults to TRUE) goes to this owner.
+    lead_assignment_owner: str | None = None
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:
@@ -259,6 +262,9 @@ class FakeSalesforce(_BulkMixin):
                                                           "message": "unable to obtain exclusive access", "fields": []}]})
                 continue
             values = {k: v for k, v in rec.items() if k not in ("attributes", "id")}
+            auto = request.headers.get("Sforce-Auto-Assign", "TRUE").strip().upper() != "FALSE"
+            if auto and self.faults.lead_assignment_owner and rec["attributes"]["type"] == "Lead":
+                values["OwnerId"] = self.faults.lead_assignment_owner
             result = self.org.write([Patch(rec["attributes"]["type"], rid, values)])[0]
             out.append({"id": rid, "success": True, "errors": []} if result.ok else
                        {"success": False, "errors": [{"statusCode": result.code, "message": result.message,

@@ -40,6 +40,17 @@ def snapshot(backing: LocalOrg) -> dict:
     return {r["Id"]: tuple(r[f] for f in fields) for r in backing.read_all("Lead", fields)}
 
 
+def test_writes_do_not_run_the_orgs_lead_assignment_rule(env):
+    fake, ws, state, backing = env
+    default_queue = next(g["Id"] for g in backing.read_all("Group", ["Name"]) if g["Name"] == "Inbound SDR")
+    fake.faults.lead_assignment_owner = default_queue  # an org whose active rule sends leads there
+    first = run(fake, ws, state)
+    assert first.written > 400
+    owners = {r["OwnerId"] for r in backing.read_all("Lead", ["OwnerId", "IsConverted"]) if not r["IsConverted"]}
+    assert default_queue not in owners and len(owners) > 5  # every owner is the one revsync gave
+    assert run(fake, ws, state).written == 0
+
+
 def test_second_sync_writes_nothing_with_few_calls(env):
     fake, ws, state, backing = env
     first = run(fake, ws, state)
