@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from .compile import Program
 from .evaluate import Context, Evaluator
-from .lifecycle import same_owner as _same_owner
 from .model import All, Condition, Decision, Not, Rule, Section, Test
 from .values import from_epoch
 
@@ -135,10 +134,13 @@ class Explainer:
             how = f"handoff from {self.who(d.handoff_from)} to" if d.handoff_from else "routed to"
             out.append(f"{how} {self.who(d.routed_owner)} by rule '{rule.name}' at {rule.loc.short}")
         elif d.kept_owner:
-            given = d.memory.owner if d.memory is not None else None
-            by = f", given by {d.owner_by}" if d.owner_by else ", given before revsync recorded by which rule"
-            changed = "" if given is None or _same_owner(given, d.routed_owner) else "; a person changed it since"
-            out.append(f"owner {self.who(d.routed_owner)} kept (routed {_at(d.routed_at)}{by}{changed})")
+            if not d.owner_by:
+                by = ", given before revsync recorded by which rule"
+            elif d.owner_given is None:  # revsync's memory says a person took it
+                by = f"; a person set it after {d.owner_by} routed the record: handoffs leave it alone"
+            else:
+                by = f", given by {d.owner_by}"
+            out.append(f"owner {self.who(d.routed_owner)} kept (routed {_at(d.routed_at)}{by})")
         if d.escalated:
             out.append(f"escalated to {self.who(d.owner)} by SLA '{rs.rules(Section.SLA)[d.sla_rule].name}'")
         if d.sla_rule >= 0 and d.sla_due is not None:

@@ -109,6 +109,8 @@ def test_handoffs_clocks_met_and_escalation_through_the_cli(org):
     assert "handoff from queue Inbound Nurture to team:sdr/frank@acme.example by rule 'SDR round robin'" \
         in explained.stdout, explained.stdout
     assert "stage MQL now (was Nurture)" in explained.stdout
+    kept = revsync(ws, "explain", "--org", "local:org.db", "--now", T1, B).stdout
+    assert "owner erin@acme.example kept" in kept and "a person set it after route/Nurture" in kept, kept
 
     sync(ws, T1)
     at_t1 = read(ws)
