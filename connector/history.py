@@ -14,7 +14,7 @@ from typing import Any
 
 from mappings import Mapping
 from rules.memory import Memory, is_queue, read_memory
-from rules.values import id18, same_id
+from rules.values import id18, parse_instant, same_id
 
 from .state import Change, Run, State
 
@@ -69,6 +69,12 @@ class History:
                 lines.append(_clip("  rules: " + ", ".join(c for c in cites if not c.startswith("score/"))
                                    + (f" (and {scores} score rules)" if scores else "")))
         return "\n".join(lines)
+
+
+def _when(value: Any) -> str:
+    """An instant as people read it; whatever cannot be read is shown as it is."""
+    instant = parse_instant(value)
+    return instant.strftime("%Y-%m-%d %H:%M UTC") if instant is not None else str(value)
 
 
 def _clip(text: str, width: int = 140) -> str:
@@ -206,17 +212,18 @@ def _run_events(run: Run, rows: dict[str, Change], known: dict[str, Any], names:
         if status is not None and status.new in ("pending", "at_risk", None):
             rows.pop("sla_status")
         add("sla_started", started, f"sla/{entry}",
-            f"SLA {entry}: clock started {started.new}, due {due.new if due else known.get('sla_due')}")
+            f"SLA {entry}: clock started {_when(started.new)}, due {_when(due.new if due else known.get('sla_due'))}")
     if not revert and status is not None and status.new in ("met", "breached"):
         rows.pop("sla_status")
         if status.new == "met":
             met = rows.pop("sla_met_at", None)
-            late = " late" if status.old == "breached" else ""
-            add("sla_met", status, f"sla/{entry}",
-                f"SLA {entry}: met{late} at {met.new if met else known.get('sla_met_at')}")
+            met_at = parse_instant(met.new if met else known.get("sla_met_at"))
+            due_at = parse_instant(rows["sla_due"].new if "sla_due" in rows else known.get("sla_due"))
+            late = " late" if status.old == "breached" or (met_at and due_at and met_at > due_at) else ""
+            add("sla_met", status, f"sla/{entry}", f"SLA {entry}: met{late} at {_when(met_at)}")
         else:
             due_at = rows["sla_due"].new if "sla_due" in rows else known.get("sla_due")
-            add("sla_breached", status, f"sla/{entry}", f"SLA {entry}: breached, was due {due_at}")
+            add("sla_breached", status, f"sla/{entry}", f"SLA {entry}: breached, was due {_when(due_at)}")
     for c in rows.values():
         add("other", c, revert, f"{c.field}: {c.old!r} -> {c.new!r}")
     if reverted_by is not None:
