@@ -11,14 +11,13 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from connector.scaffold import scaffold
+from tests.integration.test_preview import revsync
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-24T15:00:00Z"
 RULES = """object: Lead
 qualify:
@@ -28,12 +27,6 @@ qualify:
   - name: Everyone else
     stage: Nurture
 """
-
-
-def revsync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture()

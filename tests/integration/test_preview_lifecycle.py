@@ -8,11 +8,9 @@ per-record before/after values, not from the lifecycle counts under test.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,19 +18,13 @@ import pytest
 
 from connector.demo import create_demo_org
 from connector.scaffold import scaffold
+from tests.integration.test_preview import revsync
 
-ROOT = Path(__file__).resolve().parents[2]
 SYNCED = "2026-11-24T15:00:00Z"
 LATER = "2026-11-25T14:00:00Z"  # 23 hours on: the 4h clocks have breached, the 1-day ones not yet
 LOWER_MQL = ("score: {gte: 60}", "score: {gte: 40}")
 LONGER_MQL = ("  - name: MQL\n    when: {stage: MQL}\n    within: 1d", "  - name: MQL\n    when: {stage: MQL}\n    within: 2d")
 QUEUE = "Inbound Nurture"
-
-
-def revsync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 def candidate(ws: Path, name: str, edit: tuple[str, str]) -> Path:
