@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .memory import Memory, is_queue, memory_of, passed_to, read_memory, same_owner
-from .model import AssignKind, Decision, FieldType, Hit, Rule, Section
+from .model import NOWHERE, AssignKind, Decision, FieldType, Hit, Rule, Section
 from .prepare import Preparer
 from .routing import RoundRobin, names_somebody, owner_label, resolve
 from .values import coerce, from_epoch, to_utc
@@ -72,7 +72,7 @@ class Lifecycle:
             d.memory = None
             why = exc if isinstance(exc, ValueError) else "is nested too deeply to read"
             d.notes += (Hit(Section.ROUTE, "(lifecycle)", self.ruleset.section_loc(Section.ROUTE)
-                            or _nowhere(), f"revsync's lifecycle field {why}: read as empty"),)
+                            or NOWHERE, f"revsync's lifecycle field {why}: read as empty"),)
         mem = d.memory
         if mem is not None:
             d.owners, d.owner_by, d.owner_given = mem.owners, mem.by, mem.owner
@@ -311,8 +311,3 @@ class Lifecycle:
                 self._due_cache.clear()
             self._due_cache[key] = due
         return due
-
-
-def _nowhere():
-    from .model import NOWHERE
-    return NOWHERE
