@@ -205,7 +205,7 @@ def main(verbose: bool) -> None:
 
 def _load(rules_dir: Path, mappings_dir: Path | None, object_name: str, show_warnings: bool = True):
     """Mapping and rules for one object, or exit 2 with every problem."""
-    from connector.workspace import load_workspace
+    from connector.workspace.workspace import load_workspace
     from rules.model import ConfigError
     try:
         ws = load_workspace(rules_dir, mappings_dir, object_name)
@@ -231,7 +231,7 @@ def rules_group() -> None:
 @click.option("--object", "object_name", default=None, help="Only this object (default: every rule file).")
 def rules_validate(rules_dir: Path, mappings_dir: Path | None, object_name: str | None) -> None:
     """Check rule files against the format and the mappings; report every problem at once."""
-    from connector.workspace import validate_all
+    from connector.workspace.workspace import validate_all
     results, problems = validate_all(rules_dir, mappings_dir, object_name)
     report_problems(problems)
     errors = [p for p in problems if p.severity.value == "error"]
@@ -250,7 +250,7 @@ def rules_validate(rules_dir: Path, mappings_dir: Path | None, object_name: str 
 @click.option("--object", "object_name", default=None, help="Only this object's cases.")
 def rules_test(rules_dir: Path, mappings_dir: Path | None, engine: str, object_name: str | None) -> None:
     """Run the rule test cases kept beside the rule files (*.cases.yaml)."""
-    from connector.workspace import run_all_cases
+    from connector.workspace.workspace import run_all_cases
     results = run_all_cases(rules_dir, mappings_dir, engine, object_name)  # a ConfigError exits 2
     failed = [r for r in results if not r.passed]
     for result in results:
@@ -350,7 +350,7 @@ class _TableStream:
     def __init__(self) -> None:
         from rich.console import Console
 
-        from connector.report import COLUMNS
+        from connector.offline import COLUMNS
         self.columns = COLUMNS
         self.console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
         self.rows: list[tuple[str, ...]] = []
@@ -419,7 +419,7 @@ def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_i
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init(directory: Path, force: bool) -> None:
     """Scaffold a rules repository: example rules, cases, mappings, config and CI."""
-    from connector.scaffold import scaffold
+    from connector.workspace.scaffold import scaffold
     written, skipped = scaffold(directory, force=force)
     for path in written:
         click.echo(f"created {path}")
@@ -433,13 +433,13 @@ def init(directory: Path, force: bool) -> None:
 # -- the org, sync runs and their journal ----------------------------------------------------
 def _connect(spec: str, create: bool = False):
     """The org a spec names; BackendError when it cannot be reached or logged in to."""
-    from connector.local import LocalOrg
+    from connector.orgs.local import LocalOrg
     _check_org_spec(spec)
     kind, _, rest = spec.partition(":")
     if kind == "local":
         return LocalOrg(Path(rest), create=create)
     if kind == "salesforce":
-        from connector.salesforce import Credentials, SalesforceOrg
+        from connector.orgs.salesforce import Credentials, SalesforceOrg
         settings = load_settings()
         return SalesforceOrg(Credentials.from_env(), timeout=float(settings.get("timeout", 60)),
                              api_floor=int(settings.get("api_floor", 1000)),
@@ -462,7 +462,8 @@ def _open_org(spec: str, create: bool = False):
 def _check_files(org_spec: str, state: Path) -> None:
     """Before taking the locks, whose files sit beside them: a state or embedded-org file that is
     empty, damaged, read-only or not revsync's is refused (exit 2) and nothing is created."""
-    from connector import local, state as state_file
+    from connector.orgs import local
+    from connector.sync import journal as state_file
     state_file.check_file(state, writable=True)
     kind, _, rest = org_spec.partition(":")
     if kind == "local" and rest:
@@ -499,7 +500,7 @@ def org_group() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
     """Create a demo org with realistic users, queues, accounts, leads and opportunities."""
-    from connector.demo import create_demo_org
+    from connector.demo.org import create_demo_org
     if path.exists():
         if not force:
             click.echo(f"error: {path} exists; pass --force to replace it", err=True)
@@ -516,7 +517,7 @@ def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
 @encoding_option
 def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
     """Load a Data Loader style CSV (CRM field names) into the embedded org."""
-    from connector.transfer import ImportRefused, import_csv
+    from connector.orgs.transfer import ImportRefused, import_csv
     created = not path.exists()
     org = _open_org(f"local:{path}", create=True)
     try:
@@ -538,7 +539,7 @@ def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="File (default: stdout).")
 def org_export(path: Path, object_name: str, output: Path | None) -> None:
     """Write an object's records as Data Loader style CSV."""
-    from connector.transfer import export_csv
+    from connector.orgs.transfer import export_csv
     org = _open_org(f"local:{path}")
     with (output.open("w", newline="", encoding="utf-8") if output else _stdout()) as fh:
         count = export_csv(org, object_name, fh)
@@ -608,7 +609,7 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, fu
 
 
 def _reload(rules_dir, mappings_dir, object_name, previous):
-    from connector.workspace import load_workspace
+    from connector.workspace.workspace import load_workspace
     from rules.model import ConfigError
     try:
         ws = load_workspace(rules_dir, mappings_dir, object_name)
@@ -624,8 +625,8 @@ def _reload(rules_dir, mappings_dir, object_name, previous):
 
 def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, accept_changes,
                max_change_share, now_text, engine) -> int:
-    from connector.state import State
-    from connector.sync import SyncOptions, SyncRun
+    from connector.sync.journal import State
+    from connector.sync.run import SyncOptions, SyncRun
     if ws is None:
         raise RevsyncError("the rules do not validate; this run did nothing (see the problems above)")
     path = _state_path(org_spec, state_path)
@@ -638,7 +639,7 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
     try:
         org = _connect(org_spec)
         # A dry run checks too: it must not promise writes the real run would refuse.
-        from connector.preflight import preflight
+        from connector.sync.preflight import preflight
         problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
         if problems:
             report_problems(problems)
@@ -699,7 +700,7 @@ def _progress():
 
 def _open_state(path: Path):
     """The state file; one that is not usable is refused (exit 2) by `report_error`, untouched."""
-    from connector.state import State
+    from connector.sync.journal import State
     return State(path)
 
 
@@ -765,8 +766,8 @@ def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
     gave them (first routing, handoffs, escalations), SLA clocks, reverts. RECORD_ID has 15 or 18
     characters; a record no run changed prints `no runs changed ID` and exits 0."""
     import mappings
-    from connector.base import BackendError
-    from connector.history import owner_names, record_history
+    from connector.orgs.base import BackendError
+    from connector.sync.history import owner_names, record_history
     mapping = mappings.load(object_name, mappings_dir)  # a ConfigError exits 2, problems listed
     path = _state_path(org_spec, state_path)
     if not path.exists():
@@ -796,7 +797,7 @@ def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
 @click.argument("run_id", type=int)
 def revert(org_spec, state_path, run_id):
     """Restore a run's old values where records still hold what it wrote."""
-    from connector.revert import revert as do_revert
+    from connector.sync.revert import revert as do_revert
     path = _state_path(org_spec, state_path)
     if not path.exists():
         raise RevsyncError(f"no runs recorded in {path} (use the same --org as the sync, or pass --state)")
@@ -818,7 +819,7 @@ def revert(org_spec, state_path, run_id):
 @object_option
 def doctor(org_spec, rules_dir, mappings_dir, object_name):
     """Check the org has every field revsync reads and writes, and what to create or change."""
-    from connector.preflight import preflight
+    from connector.sync.preflight import preflight
     ws = _load(rules_dir, mappings_dir, object_name)
     problems = preflight(_open_org(org_spec), ws.mapping, ws.ruleset)
     report_problems(problems)
@@ -866,8 +867,8 @@ def parse_share(text: str | None, param: str):
 def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path, where, now_text, fmt, output,
             limit, sample, seed, fail_on_change, max_owner_changes, max_stage_changes, max_score_changes, encoding):
     """What a rule change does to every record, before it is live. Writes nothing."""
-    from connector import preview as pv
-    from connector.preview_render import exceeded, render_csv, render_table
+    from connector.preview import compare as pv
+    from connector.preview.render import exceeded, render_csv, render_table
     from rules.model import ConfigError
     if (org_spec is None) == (input_path is None):
         raise click.UsageError("give exactly one of --org or --input")
@@ -888,7 +889,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     else:
         org = _open_org(org_spec)
         if candidate.mapping.output("owner") is not None:
-            from connector.preflight import owner_problems
+            from connector.sync.preflight import owner_problems
             problems = owner_problems(org, candidate.ruleset)
             report_problems(problems)
             if any(p.severity.value == "error" for p in problems):
@@ -904,7 +905,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     elif fmt == "csv":
         text = render_csv(data)
     elif fmt == "html":
-        from connector.preview_html import render_html
+        from connector.preview.html import render_html
         text = render_html(data, f"revsync preview: {candidate.ruleset.file} against {baseline}")
     else:
         text = render_table(data)
@@ -926,7 +927,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
 @click.option("--size", default=5000, show_default=True)
 def demo(directory: Path, size: int) -> None:
     """What `make demo` shows: a demo org synced with the example rules."""
-    from connector.showcase import run
+    from connector.demo.showcase import run
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     for part in run(directory, size):
         click.echo(part)

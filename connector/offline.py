@@ -13,10 +13,12 @@ from rules.evaluate import Context, Evaluator
 from rules.explain import Explainer
 from rules.model import Decision
 
-from .files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
-from .workspace import Workspace
+from connector.files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
+from connector.workspace.workspace import Workspace
 
 log = structlog.get_logger()
+
+COLUMNS = ("id", "segment", "score", "grade", "stage", "owner", "sla_due", "sla_status")  # of `evaluate`'s table
 
 
 @dataclass
@@ -145,7 +147,7 @@ def explain_org_record(ws: Workspace, org, record_id: str, now: datetime) -> str
     """As `explain_record`, for a record read from an org: with the account it matches, its
     owner's User and the org's inactive users, as a sync reads it. Teams start their round
     robin at the first member (a sync continues from the state's position)."""
-    from .sync import SyncOptions, SyncRun
+    from connector.sync.run import SyncOptions, SyncRun
     reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
     from mappings.outbound import id18
     found = org.read_ids(ws.object, reader.fields, [id18(record_id.strip())])
@@ -179,7 +181,7 @@ def summarize(decisions: list[Decision]) -> str:
 def run_demo() -> str:
     """Evaluate the shipped sample export with the example rules and explain three records."""
     from rules.templates import example_rules_dir
-    from .workspace import load_workspace
+    from connector.workspace.workspace import load_workspace
 
     sample = Path(__file__).resolve().parent.parent / "examples" / "leads.csv"
     ws = load_workspace(example_rules_dir(), None, "Lead")

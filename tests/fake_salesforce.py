@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlparse
 import requests
 import responses
 
-from connector.base import Patch
-from connector.local import LocalOrg
-from connector.salesforce import API_VERSION
-from connector.schema import OBJECTS
+from connector.orgs.base import Patch
+from connector.orgs.local import LocalOrg
+from connector.orgs.salesforce import API_VERSION
+from connector.orgs.local_schema import OBJECTS
 
 INSTANCE = "https://fake.my.salesforce.com"
 BASE = f"/services/data/v{API_VERSION}"
@@ -273,7 +273,7 @@ class FakeSalesforce(_BulkMixin):
 
 
 def connect(fake: FakeSalesforce, **kw):
-    from connector.salesforce import Credentials, SalesforceOrg
+    from connector.orgs.salesforce import Credentials, SalesforceOrg
     # No lag: the fake's records were all written moments ago.
     return SalesforceOrg(Credentials("client_credentials", "fake.my", consumer_key="k", consumer_secret="s"),
                          max_wait=0.01, **{"lag_seconds": 0, **kw})

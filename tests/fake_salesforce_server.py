@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from connector.local import LocalOrg
+from connector.orgs.local import LocalOrg
 from tests.fake_salesforce import FakeSalesforce
 
 

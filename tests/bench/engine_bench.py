@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import mappings
-from connector.synthetic import leads
+from connector.demo.synthetic import leads
 from rules.evaluate import Context, Evaluator, make_matcher
 from rules.loader import load
 

@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 from connector.offline import evaluate_file
-from connector.preview import Preview, file_records, run_preview
-from connector.synthetic import leads
-from connector.workspace import load_workspace
+from connector.preview.compare import Preview, file_records, run_preview
+from connector.demo.synthetic import leads
+from connector.workspace.workspace import load_workspace
 from rules.templates import example_rules_dir
 
 NOW = datetime.fromisoformat("2026-11-24T15:00:00+00:00")

@@ -17,11 +17,11 @@ from pathlib import Path
 import responses
 import structlog
 
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.state import State
-from connector.sync import SyncOptions, SyncRun
-from connector.workspace import load_workspace
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.sync.journal import State
+from connector.sync.run import SyncOptions, SyncRun
+from connector.workspace.workspace import load_workspace
 from rules.templates import example_rules_dir
 from tests.fake_salesforce import FakeSalesforce, connect
 
@@ -39,7 +39,7 @@ def separate_process(args) -> None:
     """The fake served from a child process, so this process's peak RSS is the connector's own."""
     import multiprocessing
     import os
-    from connector.salesforce import Credentials, SalesforceOrg
+    from connector.orgs.salesforce import Credentials, SalesforceOrg
     with tempfile.TemporaryDirectory() as tmp:
         # Made in a child too: building the demo org is not the connector's memory.
         maker = multiprocessing.get_context("fork").Process(target=create_demo_org,

@@ -14,12 +14,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from connector.base import Patch
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.state import State
-from connector.sync import SyncOptions, SyncRun
-from connector.workspace import load_workspace
+from connector.orgs.base import Patch
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.sync.journal import State
+from connector.sync.run import SyncOptions, SyncRun
+from connector.workspace.workspace import load_workspace
 from rules.templates import example_rules_dir
 
 NOW = datetime.fromisoformat("2026-11-24T15:00:00+00:00")

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from connector.preflight import preflight
-from connector.salesforce import Credentials, SalesforceOrg
-from connector.workspace import load_workspace
+from connector.sync.preflight import preflight
+from connector.orgs.salesforce import Credentials, SalesforceOrg
+from connector.workspace.workspace import load_workspace
 from rules.templates import example_rules_dir
 
 pytestmark = [pytest.mark.external,

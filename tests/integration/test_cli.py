@@ -99,7 +99,7 @@ def test_a_file_in_another_encoding_is_refused_before_its_first_row(tmp_path):
     imported = run("org", "import", str(tmp_path / "org.db"), str(path), "--object", "Lead", "--encoding", "cp1252",
                    cwd=tmp_path)
     assert "imported 1 Lead" in imported.stdout
-    from connector.local import LocalOrg
+    from connector.orgs.local import LocalOrg
     assert next(LocalOrg(tmp_path / "org.db").read_all("Lead", ["Company"]))["Company"] == "Café Müller"
 
 
@@ -165,8 +165,8 @@ def test_explain_shows_tests_as_the_rule_file_spells_them(export):
 
 
 def test_explain_reads_a_record_from_the_org_with_its_account(tmp_path):
-    from connector.demo import create_demo_org
-    from connector.local import LocalOrg
+    from connector.demo.org import create_demo_org
+    from connector.orgs.local import LocalOrg
     create_demo_org(tmp_path / "org.db", leads=300, seed=5)
     org = LocalOrg(tmp_path / "org.db")
     # A lead whose email domain is an account's website: the sync matches them.

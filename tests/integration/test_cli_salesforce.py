@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.demo import create_demo_org
-from connector.scaffold import scaffold
+from connector.demo.org import create_demo_org
+from connector.workspace.scaffold import scaffold
 from tests.fake_salesforce_server import FakeSalesforceServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.scaffold import scaffold
-from connector.synthetic import sf_id
-from connector.transfer import import_csv
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.workspace.scaffold import scaffold
+from connector.orgs.local_schema import sf_id
+from connector.orgs.transfer import import_csv
 
 from .test_preview import NOW, revsync
 
@@ -82,7 +82,7 @@ def test_import_after_an_import_with_ids_does_not_collide(org, tmp_path):
 
 
 def test_import_reads_data_loader_headers_and_refuses_another_objects_ids(org, tmp_path):
-    from connector.transfer import ImportRefused
+    from connector.orgs.transfer import ImportRefused
     upper = tmp_path / "upper.csv"
     upper.write_text(f'"ID","LASTNAME","COMPANY","Lead Source"\n"{sf_id("00Q", 50)}","Up","Acme","Web"\n')
     result = import_csv(org, "Lead", upper)

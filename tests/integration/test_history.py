@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.base import Patch
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.scaffold import scaffold
+from connector.orgs.base import Patch
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.workspace.scaffold import scaffold
 
 from .test_sync import revsync
 

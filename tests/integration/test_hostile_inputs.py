@@ -21,13 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.base import Patch
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.scaffold import scaffold
-from connector.state import State
-from connector.sync import SyncOptions, SyncRun
-from connector.workspace import load_workspace
+from connector.orgs.base import Patch
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.workspace.scaffold import scaffold
+from connector.sync.journal import State
+from connector.sync.run import SyncOptions, SyncRun
+from connector.workspace.workspace import load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "rules" / "templates" / "files" / "rules"
@@ -300,7 +300,7 @@ def test_table_output_holds_a_chunk_of_rows_not_the_file():
 
 def test_csv_outputs_neutralise_formulas_and_keep_negative_numbers(tmp_path):
     from connector.files import csv_cell
-    from connector.preview_render import render_csv
+    from connector.preview.render import render_csv
     org_path = tmp_path / "org.db"
     create_demo_org(org_path, leads=5, seed=1)
     org = LocalOrg(org_path)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.base import Patch
-from connector.local import LocalOrg
-from connector.scaffold import scaffold
+from connector.orgs.base import Patch
+from connector.orgs.local import LocalOrg
+from connector.workspace.scaffold import scaffold
 from tests.integration.test_sync import revsync, summary
 
 RULES = """\

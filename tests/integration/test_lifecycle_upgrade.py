@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from connector.base import Patch
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.scaffold import scaffold
+from connector.orgs.base import Patch
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.workspace.scaffold import scaffold
 from tests.integration.test_sync import revsync, summary
 
 T0 = "2026-11-02T15:00:00Z"  # Monday 10:00 in New York: the earlier version's sync

@@ -2,8 +2,8 @@
 each written record gets its own, increasing SystemModstamp."""
 import pytest
 
-from connector.base import Patch
-from connector.local import LocalOrg
+from connector.orgs.base import Patch
+from connector.orgs.local import LocalOrg
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_importing_records_the_org_already_holds_reports_them_and_creates_the_re
     import csv
     import io
 
-    from connector.transfer import export_csv, import_csv
+    from connector.orgs.transfer import export_csv, import_csv
     out = io.StringIO()
     export_csv(org, "Lead", out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.demo import create_demo_org
-from connector.scaffold import scaffold
+from connector.demo.org import create_demo_org
+from connector.workspace.scaffold import scaffold
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-24T15:00:00Z"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.scaffold import scaffold
+from connector.workspace.scaffold import scaffold
 from tests.integration.test_preview import revsync
 
 NOW = "2026-11-24T15:00:00Z"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.demo import create_demo_org
-from connector.scaffold import scaffold
+from connector.demo.org import create_demo_org
+from connector.workspace.scaffold import scaffold
 from tests.integration.test_preview import revsync
 
 SYNCED = "2026-11-24T15:00:00Z"

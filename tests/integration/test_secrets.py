@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.scaffold import scaffold
+from connector.workspace.scaffold import scaffold
 from tests.fake_salesforce_server import throwaway_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,7 +199,7 @@ def planted_bug(directory: Path) -> Path:
     inject = directory / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(
-        "import connector.salesforce as sf\n"
+        "import connector.orgs.salesforce as sf\n"
         "def _read_limits(self, response):\n"
         "    raise RuntimeError('a planted bug')\n"
         "sf.SalesforceOrg._read_limits = _read_limits\n")

@@ -3,8 +3,8 @@ import sqlite3
 
 import pytest
 
-from connector.base import Patch
-from connector.state import SCHEMA, SCHEMA_VERSION, State, StateError
+from connector.orgs.base import Patch
+from connector.sync.journal import SCHEMA, SCHEMA_VERSION, State, StateError
 
 
 def journal_one_page(state: State, failed: set[str], finish: bool = True) -> int:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.base import Patch
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.scaffold import scaffold
+from connector.orgs.base import Patch
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.workspace.scaffold import scaffold
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-24T15:00:00Z"
@@ -91,7 +91,7 @@ def test_killed_run_resumes_to_the_uninterrupted_state(tmp_path, fault):
     # Nothing was written twice: every (record, field) appears once among written changes.
     from collections import Counter
 
-    from connector.state import State
+    from connector.sync.journal import State
     state = State(next((killed / ".revsync").glob("*.state.db")))
     written = Counter((c.record_id, c.field) for run in state.runs() for c in state.changes(run.run_id)
                       if c.status == "written")
@@ -242,9 +242,9 @@ def test_org_import_and_export_round_trip(tmp_path):
 def test_failed_writes_are_kept_and_retried(workspace):
     from datetime import datetime, timedelta
 
-    from connector.state import State
-    from connector.sync import SyncOptions, SyncRun
-    from connector.workspace import load_workspace
+    from connector.sync.journal import State
+    from connector.sync.run import SyncOptions, SyncRun
+    from connector.workspace.workspace import load_workspace
     ws = load_workspace(workspace / "rules", workspace / "mappings", "Lead")
     org = LocalOrg(workspace / "org.db")
     state = State(workspace / "state.db")

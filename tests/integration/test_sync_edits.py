@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from connector.base import Patch
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.revert import revert
-from connector.scaffold import scaffold
-from connector.state import State
-from connector.sync import SyncOptions, SyncRun
-from connector.workspace import load_workspace
+from connector.orgs.base import Patch
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.sync.revert import revert
+from connector.workspace.scaffold import scaffold
+from connector.sync.journal import State
+from connector.sync.run import SyncOptions, SyncRun
+from connector.workspace.workspace import load_workspace
 
 NOW = datetime(2026, 11, 24, 15, tzinfo=timezone.utc)
 
@@ -228,7 +228,7 @@ def test_a_revert_that_partly_failed_is_finished_by_reverting_again(env):
     rest = revert(org, state, first.run_id)  # not refused: the first revert did not finish
     assert rest.restored == 1 and rest.kept == [] and not rest.failed
     assert {r["Id"]: r["Revsync_Stage__c"] for r in org.read_all("Lead", ["Revsync_Stage__c"])} == before
-    from connector.revert import RevertRefused
+    from connector.sync.revert import RevertRefused
     with pytest.raises(RevertRefused, match="already reverted"):
         revert(org, state, first.run_id)
 

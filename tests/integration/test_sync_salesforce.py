@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import responses
 
-from connector.base import BudgetExhausted, Patch
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
-from connector.revert import revert
-from connector.scaffold import scaffold
-from connector.state import State
-from connector.sync import SyncOptions, SyncRun
-from connector.workspace import load_workspace
+from connector.orgs.base import BudgetExhausted, Patch
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
+from connector.sync.revert import revert
+from connector.workspace.scaffold import scaffold
+from connector.sync.journal import State
+from connector.sync.run import SyncOptions, SyncRun
+from connector.workspace.workspace import load_workspace
 from tests.fake_salesforce import FakeSalesforce, connect
 
 NOW = datetime(2026, 11, 24, 15, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from connector.workspace import run_all_cases
+from connector.workspace.workspace import run_all_cases
 from rules.evaluate import Context, Evaluator
 from rules.templates import example_rules_dir
 from tests.rulekit import NOW, ruleset
@@ -180,9 +180,9 @@ def test_a_long_durable_run_loses_nothing_and_agrees(tmp_path):
     from the main thread ("lost actions") or crashed the process within seconds of work."""
     import time
 
-    from connector.demo import create_demo_org
-    from connector.local import LocalOrg
-    from connector.workspace import load_workspace
+    from connector.demo.org import create_demo_org
+    from connector.orgs.local import LocalOrg
+    from connector.workspace.workspace import load_workspace
     create_demo_org(tmp_path / "org.db", leads=3000, seed=11)
     ws = load_workspace(example_rules_dir(), None, "Lead")
     crm = list(LocalOrg(tmp_path / "org.db").read_all("Lead", ws.mapping.crm_fields()))

@@ -8,13 +8,13 @@ import sqlite3
 import pytest
 
 import cli
-from connector.base import AuthError, BackendError, BudgetExhausted
+from connector.orgs.base import AuthError, BackendError, BudgetExhausted
 from connector.dbfile import UnusableFile
 from connector.files import InputError
-from connector.revert import RevertRefused
-from connector.salesforce import RetryableError
-from connector.state import StateError
-from connector.transfer import ImportRefused
+from connector.sync.revert import RevertRefused
+from connector.orgs.salesforce import RetryableError
+from connector.sync.journal import StateError
+from connector.orgs.transfer import ImportRefused
 from rules.model import ConfigError, GuardStop, Locked, RevsyncError
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.workspace import validate_all
+from connector.workspace.workspace import validate_all
 from rules import source
 from rules.loader import find_rule_file, load
 from rules.model import ConfigError, Test as RuleTest

@@ -14,8 +14,8 @@ import responses
 import structlog
 
 import cli
-from connector.base import AuthError, BackendError
-from connector.salesforce import API_VERSION, Credentials, SalesforceOrg
+from connector.orgs.base import AuthError, BackendError
+from connector.orgs.salesforce import API_VERSION, Credentials, SalesforceOrg
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN, PASSWORD, SECRET = "00DPLANTED!tok3nValue", "PLANTEDpa55&<word>", "PLANTEDsecr3tValue"

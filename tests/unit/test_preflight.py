@@ -1,17 +1,17 @@
 """Preflight: the org's fields against what the mapping reads and writes."""
 from dataclasses import replace
 
-from connector.base import FieldInfo
-from connector.preflight import preflight
-from connector.schema import OBJECTS
-from connector.workspace import load_workspace
+from connector.orgs.base import FieldInfo
+from connector.sync.preflight import preflight
+from connector.orgs.local_schema import OBJECTS
+from connector.workspace.workspace import load_workspace
 from rules.templates import example_rules_dir
 
 
 import pytest
 
-from connector.demo import create_demo_org
-from connector.local import LocalOrg
+from connector.demo.org import create_demo_org
+from connector.orgs.local import LocalOrg
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ INACTIVE = "left.company@acme.example"  # an inactive user of the demo org
 
 
 def test_owners_the_rules_name_must_be_in_the_org(demo, tmp_path):
-    from connector.base import Patch
+    from connector.orgs.base import Patch
     from tests.rulekit import ruleset
     rules = ruleset("""
 object: Lead

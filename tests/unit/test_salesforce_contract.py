@@ -10,8 +10,8 @@ import pytest
 import requests
 import responses
 
-from connector.base import AuthError, BackendError, BudgetExhausted, Patch
-from connector.salesforce import API_VERSION, Credentials, SalesforceOrg, soql_quote
+from connector.orgs.base import AuthError, BackendError, BudgetExhausted, Patch
+from connector.orgs.salesforce import API_VERSION, Credentials, SalesforceOrg, soql_quote
 
 INSTANCE = "https://acme.my.salesforce.com"
 BASE = f"{INSTANCE}/services/data/v{API_VERSION}"

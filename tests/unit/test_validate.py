@@ -148,7 +148,7 @@ score:
 
 def test_a_file_that_is_not_yaml_is_reported_where_it_breaks(tmp_path):
     import pytest
-    from connector.workspace import validate_all
+    from connector.workspace.workspace import validate_all
     from rules.loader import find_rule_file
     from rules.model import ConfigError
 

@@ -15,10 +15,10 @@ from rules.evaluate import Context, Evaluator
 from rules.model import Decision, Op
 from rules.values import format_instant, parse_instant
 
-from .base import BudgetExhausted, Backend, Patch
-from .state import State
-from .sync_types import GuardTripped, SyncOptions, SyncReport  # re-exported: cli and tests import them here
-from .workspace import Workspace
+from connector.orgs.base import BudgetExhausted, Backend, Patch
+from connector.sync.journal import State
+from connector.sync.options import GuardTripped, SyncOptions, SyncReport  # re-exported: cli and tests import them here
+from connector.workspace.workspace import Workspace
 
 log = structlog.get_logger()
 

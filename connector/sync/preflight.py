@@ -6,7 +6,7 @@ from mappings import Mapping
 from mappings.outbound import Directory, UnknownOwner
 from rules.model import AssignKind, Location, Problem, RuleSet, Section, Severity
 
-from .base import Backend, BackendError
+from connector.orgs.base import Backend, BackendError
 
 COMPATIBLE = {
     "score": {"double", "int", "currency", "percent"},

@@ -113,7 +113,7 @@ def render_csv(data: dict) -> str:
     import csv
     import io
 
-    from .files import csv_cell
+    from connector.files import csv_cell
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "field", "before", "after", "rules_before", "rules_after"])

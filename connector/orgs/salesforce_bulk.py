@@ -9,10 +9,10 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .base import BackendError, Patch, WriteResult
+from connector.orgs.base import BackendError, Patch, WriteResult
 
 if TYPE_CHECKING:
-    from .salesforce import SalesforceOrg
+    from connector.orgs.salesforce import SalesforceOrg
 
 NULL = "#N/A"  # how Bulk API 2.0 CSV sets a field to null
 DONE = {"JobComplete", "Failed", "Aborted"}

@@ -16,7 +16,7 @@ from mappings import Mapping
 from rules.memory import Memory, is_queue, read_memory
 from rules.values import id18, parse_instant, same_id
 
-from .state import Change, Run, State
+from connector.sync.journal import Change, Run, State
 
 # Event kinds, in the order a run's events come ("reverted by run N" last); `other` is every
 # changed field no other event explains.

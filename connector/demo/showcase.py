@@ -11,13 +11,13 @@ from rules.evaluate import Context, Evaluator
 from rules.explain import Explainer
 from rules.templates import example_rules_dir
 
-from .base import Patch
-from .demo import create_demo_org
-from .history import owner_names, record_history
-from .local import LocalOrg
-from .state import State
-from .sync import SyncOptions, SyncRun
-from .workspace import load_workspace
+from connector.orgs.base import Patch
+from connector.demo.org import create_demo_org
+from connector.sync.history import owner_names, record_history
+from connector.orgs.local import LocalOrg
+from connector.sync.journal import State
+from connector.sync.run import SyncOptions, SyncRun
+from connector.workspace.workspace import load_workspace
 
 NOW = datetime.fromisoformat("2026-11-24T15:00:00+00:00")  # Tuesday 10:00 in New York
 LATER = NOW + timedelta(days=1)  # Wednesday 10:00: the day before Thanksgiving

@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 from rules.model import RevsyncError
 
-from .base import Patch
-from .dbfile import check
+from connector.orgs.base import Patch
+from connector.dbfile import check
 
 # 3: one journal row per record, {field: [old, new]}. 4: a change row stays 'pending' until it
 # fails; its page being done says it was written (an older revsync would misread that).

@@ -9,8 +9,8 @@ from mappings.outbound import same_value
 
 from rules.model import RevsyncError
 
-from .base import Backend, Patch
-from .state import State
+from connector.orgs.base import Backend, Patch
+from connector.sync.journal import State
 
 log = structlog.get_logger()
 

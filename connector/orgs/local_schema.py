@@ -2,7 +2,9 @@
 plus the custom fields revsync writes (and the two account fields the examples use)."""
 from __future__ import annotations
 
-from .base import FieldInfo
+import string
+
+from connector.orgs.base import FieldInfo
 
 PREFIX = {"Lead": "00Q", "Opportunity": "006", "Account": "001", "User": "005", "Group": "00G"}
 READ_ONLY = {"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsClosed", "IsWon"}
@@ -60,3 +62,14 @@ OBJECTS: dict[str, dict[str, FieldInfo]] = {
         _f("Id", "id", 18), _f("Name", "string", 40), _f("DeveloperName", "string", 80),
         _f("Type", "picklist", 40), *AUDIT]),
 }
+
+
+_B32 = string.ascii_uppercase + string.digits
+
+
+def sf_id(prefix: str, n: int) -> str:
+    """An 18-character Salesforce-shaped Id with the object's key prefix."""
+    body = f"{prefix}{'0' * 3}{n:09d}"[:15]
+    check = "".join(_B32[sum(1 << i for i, ch in enumerate(body[k:k + 5]) if ch.isupper())]
+                    for k in (0, 5, 10))
+    return body + check

@@ -22,7 +22,7 @@ from tenacity import (RetryCallState, retry, retry_if_exception, stop_after_atte
 
 from rules.model import RevsyncError
 
-from .base import AuthError, BackendError, BudgetExhausted, FieldInfo, Patch, WriteResult
+from connector.orgs.base import AuthError, BackendError, BudgetExhausted, FieldInfo, Patch, WriteResult
 
 log = structlog.get_logger()
 
@@ -313,7 +313,7 @@ class SalesforceOrg:
                                  params={"q": soql.split(" ORDER BY")[0].replace(
                                      soql[7:soql.index(" FROM ")], "COUNT()", 1)})["totalSize"]
             if count >= self.bulk_query_threshold:
-                from .salesforce_bulk import query as bulk_query
+                from connector.orgs.salesforce_bulk import query as bulk_query
                 pages = bulk_query(self, soql, poll=self.bulk_poll)
         for records in pages:
             for start in range(0, len(records), page_size):
@@ -347,7 +347,7 @@ class SalesforceOrg:
 
     def write(self, patches: list[Patch], lock_retries: int = 3) -> list[WriteResult]:
         if self.bulk_write_threshold and len(patches) >= self.bulk_write_threshold:
-            from .salesforce_bulk import update as bulk_update
+            from connector.orgs.salesforce_bulk import update as bulk_update
             return bulk_update(self, patches, poll=self.bulk_poll)
         results: dict[str, WriteResult] = {}
         for start in range(0, len(patches), COLLECTION_SIZE):

@@ -19,9 +19,9 @@ from rules.model import ConfigError, Decision, FieldType, Location, Problem
 from rules.prepare import Preparer
 from rules.values import coerce
 
-from .files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
-from .preview_lifecycle import LifecycleTally
-from .workspace import Workspace, load_workspace
+from connector.files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
+from connector.preview.lifecycle import LifecycleTally
+from connector.workspace.workspace import Workspace, load_workspace
 
 COMPARED = ("segment", "score", "grade", "stage", "owner", "sla_due")
 SCORE_BANDS = (0, 20, 40, 60, 80, 100)
@@ -358,7 +358,7 @@ def file_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = D
 
 def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = None) -> Iterator[dict]:
     """Records read from an org, read-only, with their accounts, owners and outcomes."""
-    from .sync import SyncOptions, SyncRun
+    from connector.sync.run import SyncOptions, SyncRun
     reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
     reader._load_context()
     if preview is not None:

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .base import BackendError, FieldInfo, Patch, WriteResult
-from .dbfile import check
-from .schema import OBJECTS, PREFIX, READ_ONLY, REVSYNC_FIELDS
-from .synthetic import sf_id
+from connector.orgs.base import BackendError, FieldInfo, Patch, WriteResult
+from connector.dbfile import check
+from connector.orgs.local_schema import OBJECTS, PREFIX, READ_ONLY, REVSYNC_FIELDS, sf_id
 
 SQL_TYPE = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL",
             "percent": "REAL"}

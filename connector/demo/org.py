@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from rules.source import Node, load_file
 
-from .local import LocalOrg, format_stamp
-from .synthetic import FIRST, LAST, companies, leads as synthetic_leads
+from connector.orgs.local import LocalOrg, format_stamp
+from connector.demo.synthetic import FIRST, LAST, companies, leads as synthetic_leads
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
 STAGES_OPEN = [("Prospecting", 10), ("Qualification", 20), ("Needs Analysis", 35),

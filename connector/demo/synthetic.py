@@ -7,9 +7,10 @@ as real exports.
 from __future__ import annotations
 
 import random
-import string
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
+
+from connector.orgs.local_schema import sf_id
 
 FIRST = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kara",
          "Liam", "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Vik",
@@ -36,17 +37,6 @@ COMPETITORS = ["rival.example", "competitor.example"]
 WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent",
          "Cyberdyne", "Tyrell", "Wonka", "Aperture", "Massive", "Pied Piper", "Dunder", "Gringotts"]
 SUFFIX = ["Inc", "LLC", "Group", "Labs", "Systems", "Partners", "Holdings", "Co"]
-
-_B32 = string.ascii_uppercase + string.digits
-
-
-def sf_id(prefix: str, n: int) -> str:
-    """An 18-character Salesforce-shaped Id with the object's key prefix."""
-    body = f"{prefix}{'0' * 3}{n:09d}"[:15]
-    check = "".join(_B32[sum(1 << i for i, ch in enumerate(body[k:k + 5]) if ch.isupper())]
-                    for k in (0, 5, 10))
-    return body + check
-
 
 def _weighted(rng: random.Random, pairs):
     values, weights = zip(*pairs)

@@ -11,9 +11,9 @@ from rules.values import parse_instant
 
 from rules.model import RevsyncError
 
-from .files import DEFAULT_ENCODING, BadRow, csv_cell, display_name, read_numbered
-from .local import LocalOrg, format_stamp
-from .schema import PREFIX
+from connector.files import DEFAULT_ENCODING, BadRow, csv_cell, display_name, read_numbered
+from connector.orgs.local import LocalOrg, format_stamp
+from connector.orgs.local_schema import PREFIX
 
 NUMBER = {"int", "double", "currency", "percent"}
 
