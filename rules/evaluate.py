@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timezone
 from typing import Callable, Iterable, Iterator, Protocol
 
-from .compile import OUTPUT_FIELDS, Program, compile_ruleset
-from .model import Decision, RuleSet, ScoreConfig, Section
+from .compile import OUTPUT_FIELDS, Program, compile_ruleset, tests_of
+from .model import Decision, Op, RuleSet, ScoreConfig, Section
 from .fused import _record_id, build as build_decider
 from .prepare import Preparer
 from .lifecycle import Lifecycle
@@ -80,6 +80,10 @@ class Evaluator:
         self._categories = tuple(dict.fromkeys(r.category for r in ruleset.rules(Section.SCORE)))
         # The facts of a record that could not be decided: every slot empty and missing.
         self._nothing = [None, None, True] * (self.program.width // 3)
+        # (slot, seconds) of every `older_than` / `newer_than` test: where time alone flips a match.
+        self._age_tests = sorted({(self.program.slots[t.field], t.value.seconds)
+                                  for rule in ruleset.all_rules() for t in tests_of(rule.when) + tests_of(rule.met_when)
+                                  if t.op in (Op.OLDER_THAN, Op.NEWER_THAN)})
 
     @property
     def engine(self) -> str:
@@ -112,6 +116,26 @@ class Evaluator:
         finally:
             if collecting:
                 gc.enable()
+
+    def next_change_at(self, d: Decision, facts: list, now: datetime) -> datetime | None:
+        """The next instant after `now` at which this decision may change with time alone (an age
+        test starting or stopping to match, the SLA turning at risk or breached), or None.
+        `facts` is the record's slot list from `evaluate_with_facts`."""
+        at = now.timestamp()
+        times = []
+        upcoming = self.life.next_sla_change(d)
+        if upcoming is not None:
+            times.append(upcoming.timestamp())
+        for slot, seconds in self._age_tests:
+            value = facts[slot]
+            if isinstance(value, float) and value + seconds > at:
+                times.append(value + seconds)
+        if not times:
+            return None
+        try:
+            return datetime.fromtimestamp(min(times), timezone.utc)
+        except (OverflowError, ValueError, OSError):  # after year 9999: nothing to re-check before
+            return None
 
     def _by_record(self, records, ctx, now, T):
         rows: list[list] = []

@@ -5,14 +5,14 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+
 from typing import Any, Callable, Iterator
 
 import structlog
 
 from mappings.outbound import Directory, Outbound, UnknownOwner
 from rules.evaluate import Context, Evaluator
-from rules.model import Decision, Op
+from rules.model import Decision
 from rules.values import format_instant, parse_instant
 
 from connector.orgs.base import BudgetExhausted, Backend, Patch
@@ -47,7 +47,6 @@ class SyncRun:
         self.fields = self.mapping.crm_fields()
         self.on_page = on_page or (lambda n: None)
         self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(self.mapping, "fingerprint", "")
-        self._age_tests = _age_tests(self.evaluator)
 
     def _ensure_context(self, ctx: Context) -> None:
         """Users, queues and accounts are read once, and only when a record needs them: an
@@ -191,7 +190,8 @@ class SyncRun:
                     self._skip(planned, rid, f"unknown owner id {owner_id}")
                     continue
                 changes = self.outbound.changes(d, crm)
-                recheck = self._recheck_at(d, v)
+                due = self.evaluator.next_change_at(d, v, self.opts.now)
+                recheck = format_instant(due) if due is not None else None
                 citation = d.citation()[:2000] if changes else ""
             except UnknownOwner as exc:
                 self._skip(planned, rid, str(exc))
@@ -222,24 +222,6 @@ class SyncRun:
         self.report.skipped.append((rid, why))
         planned.rechecks[rid] = None
         planned.skipped.append(rid)
-
-    def _recheck_at(self, d: Decision, v: list) -> str | None:
-        """The next instant this record's decision may change with time alone."""
-        now = self.opts.now.timestamp()
-        times = []
-        upcoming = self.evaluator.life.next_sla_change(d)
-        if upcoming is not None:
-            times.append(upcoming.timestamp())
-        for slot, seconds in self._age_tests:
-            value = v[slot]
-            if isinstance(value, float) and value + seconds > now:
-                times.append(value + seconds)
-        if not times:
-            return None
-        try:
-            return format_instant(datetime.fromtimestamp(min(times), timezone.utc))
-        except (OverflowError, ValueError, OSError):  # after year 9999: nothing to re-check before
-            return None
 
     # -- the run ------------------------------------------------------------------------------------
     def run(self) -> SyncReport:
@@ -383,13 +365,3 @@ def _why(exc: Exception) -> str:
 def _same(current: Any, value: Any) -> bool:
     from mappings.outbound import same_value
     return same_value(current, value)
-
-
-def _age_tests(evaluator: Evaluator) -> list[tuple[int, int]]:
-    from rules.compile import tests_of
-    out = set()
-    for rule in evaluator.ruleset.all_rules():
-        for test in tests_of(rule.when) + tests_of(rule.met_when):
-            if test.op in (Op.OLDER_THAN, Op.NEWER_THAN):
-                out.add((evaluator.program.slots[test.field], test.value.seconds))
-    return sorted(out)
