@@ -19,11 +19,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
+# mypy: strict on rules/ and mappings/ (pyproject.toml, [tool.mypy]); connector/ and cli.py are not checked yet.
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy rules mappings
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -m bench -s -p no:cacheprovider tests/bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

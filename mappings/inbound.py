@@ -19,7 +19,7 @@ from collections.abc import Mapping as MappingABC
 from functools import lru_cache
 from typing import Any, Callable
 
-from .model import READ_BACK, FieldSpec, Mapping, Related
+from .model import READ_BACK, FieldSpec, Inbound, Mapping, Related
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _LABEL = re.compile(r"^(?!-)[a-z0-9\-\u00a1-\uffff]+(?<!-)$")
@@ -69,7 +69,7 @@ DERIVE: dict[str, Callable[[Any], Any]] = {"domain": domain_of}
 
 # -- the plan -----------------------------------------------------------------------------------
 
-def _fold(record: MappingABC) -> dict:
+def _fold(record: MappingABC[Any, Any]) -> dict[Any, Any]:
     out = {}
     for k, v in record.items():
         if isinstance(k, str):
@@ -80,7 +80,7 @@ def _fold(record: MappingABC) -> dict:
     return out
 
 
-def _fold_deep(record: MappingABC) -> dict:
+def _fold_deep(record: MappingABC[Any, Any]) -> dict[Any, Any]:
     out = _fold(record)
     for k, v in out.items():
         if isinstance(v, dict):
@@ -117,6 +117,7 @@ class _Gen:
     def derived(self, specs: tuple[FieldSpec, ...], names: dict[str, str]) -> None:
         for spec in specs:
             if spec.derive is not None:
+                assert spec.source is not None  # the loader keeps no derived field without `from`
                 var = names.setdefault(spec.name, self.var())
                 self.lines.append(f"    {var} = _derive_{spec.derive}({names[spec.source]})")
 
@@ -178,7 +179,7 @@ def _source(mapping: Mapping, fold: bool, sentinel: str, related_only: bool = Fa
     return f"def inbound(crm, related=None):\n{body}\n    return {{{items}\n    }}\n"
 
 
-def plan(mapping: Mapping, related_only: bool = False) -> Callable[..., dict]:
+def plan(mapping: Mapping, related_only: bool = False) -> Inbound:
     """The inbound function for a validated mapping: `inbound(crm, related=None) -> dict`.
     With `related_only`, the function gives only the related records' fields (`account.*`,
     `owner.*`): a sync maps a record once, finds its account, then adds what it found."""
@@ -192,6 +193,6 @@ def plan(mapping: Mapping, related_only: bool = False) -> Callable[..., dict]:
     exec(compile(folded_src, f"<inbound {mapping.file} (any case)>", "exec"), namespace)
     namespace["_folded"] = namespace.pop("inbound")
     exec(compile(exact_src, f"<inbound {mapping.file}>", "exec"), namespace)
-    inbound = namespace["inbound"]
+    inbound: Inbound = namespace["inbound"]
     inbound.source = exact_src  # what the plan does, for debugging
     return inbound

@@ -14,9 +14,9 @@ import json
 import re
 from pathlib import Path
 
-from rules.conditions import did_you_mean
 from rules.model import ConfigError, FieldType, Location, Problem
 from rules.source import Node, display_path, load_file as read_yaml, parse_text as parse_yaml
+from rules.suggest import did_you_mean
 
 from .inbound import plan
 from .model import (DERIVATIONS, OUTPUT_NAMES, PRODUCED_NAMES, READ_BACK, FieldSpec, Mapping,
@@ -139,7 +139,7 @@ class _Parser:
                          did_you_mean(str(kind), DERIVATIONS) or "derivations: " + ", ".join(DERIVATIONS))
                 ok = False
             origin = self.text(source)
-            if origin is None:
+            if origin is None or source is None:  # text() has no text without a node
                 self.err("M004", f"derived field '{name}' needs `from: <field>`", (source or node).loc,
                          "e.g. {derive: domain, from: email}")
                 ok = False
@@ -150,7 +150,7 @@ class _Parser:
                          "remove `crm` or `derive`")
                 ok = False
             if ftype is not None and ftype not in TEXT_TYPES:
-                self.err("M004", f"a domain is text: '{name}' cannot be {ftype.value}", type_node.loc,
+                self.err("M004", f"a domain is text: '{name}' cannot be {ftype.value}", (type_node or node).loc,
                          "use type: string, or leave `type` out")
                 ok = False
             return FieldSpec(name, None, ftype or FieldType.STRING, kind, origin, loc) if ok else None
@@ -195,11 +195,12 @@ class _Parser:
                 self.err("M002", f"{where} needs `object:`", (rel.get("object") or rel).loc, "e.g. object: Account")
                 ok = False
             relationship = obj
-            if rel.get("relationship") is not None:
-                relationship = self.text(rel.get("relationship"))
+            relationship_node = rel.get("relationship")
+            if relationship_node is not None:
+                relationship = self.text(relationship_node)
                 if relationship is None or not _API_NAME.match(relationship):
                     self.err("M002", f"`relationship` of {where} must be a relationship name",
-                             rel.get("relationship").loc, "e.g. relationship: Account (columns Account.OwnerId)")
+                             relationship_node.loc, "e.g. relationship: Account (columns Account.OwnerId)")
                     ok = False
             fields = self.fields(rel.get("fields"), where, rel.loc)
             theirs = {f.name for f in fields}
@@ -224,7 +225,7 @@ class _Parser:
                 self.err("M008", f"{where} has both `lookup` and `match`", rel.key_loc("match"),
                          "a related record is found one way: keep `lookup` if the record has the Id")
                 ok = False
-            if ok:
+            if ok and obj is not None and relationship is not None:  # either None made `ok` false
                 out.append(Related(name, obj, relationship, lookup, match, fields, node.key_loc(name)))
         return tuple(out)
 
@@ -260,7 +261,7 @@ class _Parser:
             self.err("M007", "match `against` must name a field of the related record", (against or node).loc,
                      did_you_mean(str(target), theirs) or "e.g. against: domain")
             ok = False
-        return MatchSpec("domain", tuple(fields), target, node.loc) if ok else None
+        return MatchSpec("domain", tuple(fields), target, node.loc) if ok and target is not None else None
 
     # -- outputs --------------------------------------------------------------------------------
     def outputs(self, node: Node | None) -> tuple[OutputSpec, ...]:
@@ -319,10 +320,11 @@ def _parse(root: Node, file: str, problems: list[Problem], expect: str | None = 
                    "name the CRM object, e.g. object: Lead")
     elif expect is not None and obj.casefold() != expect.casefold():
         parser.err("M012", f"this file maps object {obj}, but it was read as the mapping for {expect}",
-                   root.get("object").loc,
+                   (root.get("object") or root).loc,
                    f"set object: {expect}, or rename the file to {obj.lower()}.yaml")
     fields = parser.fields(root.get("fields"), "the mapping", root.loc)
-    if root.get("fields") is not None and root.get("fields").is_map and "id" not in root.get("fields").value:
+    fields_node = root.get("fields")
+    if fields_node is not None and fields_node.is_map and "id" not in fields_node.value:
         parser.err("M002", "no `id` field: revsync needs each record's Id", root.key_loc("fields"),
                    "add id: {crm: Id, type: id}")
     for spec in fields:
@@ -338,7 +340,7 @@ def _parse(root: Node, file: str, problems: list[Problem], expect: str | None = 
             parser.err("M011", f"'{read_as}' is read back from output '{o.name}' ({o.crm}); "
                        f"the field '{read_as}' clashes with it", names[read_as].loc,
                        f"remove the field '{read_as}' from `fields`")
-    if parser.problems:
+    if parser.problems or obj is None:  # no `object:` is one of the problems
         raise ConfigError(parser.problems)
     plain = json.dumps(root.plain(), sort_keys=True, default=str)
     mapping = Mapping(obj, file, fields, related, outputs, hashlib.sha256(plain.encode()).hexdigest()[:16])

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping as MappingABC, NamedTuple
 
-from rules.values import parse_instant
+from rules.values import parse_bool, parse_instant
 
 from .inbound import domain_of
-from .model import Mapping
+from .model import Mapping, Related
 
 FREE_MAIL = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "yahoo.co.jp",
@@ -50,7 +50,7 @@ SHARED_HOSTS = frozenset({
 
 
 class AccountMatch(NamedTuple):
-    account: dict  # the CRM-named account record
+    account: dict[str, Any]  # the CRM-named account record
     field: str  # the record's field that matched (e.g. email_domain)
     domain: str  # the domain looked up (the record's, or its parent)
     exact: bool
@@ -66,15 +66,14 @@ class AccountMatcher:
             raise ValueError(f"the {mapping.object} mapping has no `related: account` with `match:`")
         self.on = rel.match.on
         self.free_mail = frozenset(d.casefold() for d in free_mail)
-        against = rel.field(rel.match.against)
-        self._domain_source = against.crm or rel.field(against.source).crm
+        self._domain_source = _read_as(rel, rel.match.against)
         self._id = _crm(rel, "id", "Id")
         self._owner = _crm(rel, "owner_id", "OwnerId")
         self._stamps = tuple(dict.fromkeys([_crm(rel, "modified_at", "SystemModstamp"),
                                             "SystemModstamp", "LastModifiedDate"]))
         inactive = {str(o).strip().casefold() for o in inactive_owners}
         self._inactive = inactive | {o[:15] for o in inactive if len(o) == 18}
-        by_domain: dict[str, list[tuple[tuple, dict]]] = {}
+        by_domain: dict[str, list[tuple[tuple[bool, float, str], dict[str, Any]]]] = {}
         for account in accounts:
             account = account if isinstance(account, dict) else dict(account)
             domain = domain_of(_get(account, self._domain_source))
@@ -84,7 +83,7 @@ class AccountMatcher:
         self._candidates = {d: [a for _, a in sorted(c, key=lambda x: x[0])] for d, c in by_domain.items()}
         self.by_domain = {d: c[0] for d, c in self._candidates.items()}
 
-    def _rank(self, account: dict) -> tuple:
+    def _rank(self, account: dict[str, Any]) -> tuple[bool, float, str]:
         owner = str(_get(account, self._owner) or "").strip().casefold()
         active = _owner_active(account)
         inactive = active is False or (owner != "" and (owner in self._inactive or owner[:15] in self._inactive))
@@ -92,7 +91,7 @@ class AccountMatcher:
         newest_first = -stamp.timestamp() if stamp is not None else float("inf")
         return (inactive, newest_first, str(_get(account, self._id) or "\uffff"))
 
-    def candidates(self, domain: str) -> list[dict]:
+    def candidates(self, domain: str) -> list[dict[str, Any]]:
         """Every account at exactly this domain, best first."""
         return list(self._candidates.get(domain_of(domain) or "", ()))
 
@@ -116,7 +115,7 @@ class AccountMatcher:
                     return AccountMatch(found, name, parent, False)
         return None
 
-    def match(self, rule_record: MappingABC[str, Any]) -> dict | None:
+    def match(self, rule_record: MappingABC[str, Any]) -> dict[str, Any] | None:
         """The CRM-named account for a rule record (from `Mapping.inbound`), or None."""
         found = self.lookup(rule_record)
         return found.account if found is not None else None
@@ -131,7 +130,18 @@ def _parents(domain: str) -> Iterable[str]:
         yield parent
 
 
-def _crm(rel, name: str, default: str) -> str:
+def _read_as(rel: Related, name: str) -> str:
+    """The CRM field holding a related record's rule field `name`, or the field it is derived from."""
+    spec = rel.field(name)
+    assert spec is not None  # the loader checks that `match.against` names a field of the record
+    if spec.crm:
+        return spec.crm
+    base = rel.field(spec.source or "")
+    assert base is not None and base.crm  # the loader derives fields only from fields read from the CRM
+    return base.crm
+
+
+def _crm(rel: Related, name: str, default: str) -> str:
     spec = rel.field(name)
     return spec.crm if spec is not None and spec.crm else default
 
@@ -152,14 +162,4 @@ def _owner_active(account: MappingABC[str, Any]) -> bool | None:
         owner = _get(account, "Owner")
         if isinstance(owner, MappingABC):
             value = _get(owner, "IsActive")
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().casefold()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-    return None
+    return parse_bool(value)

@@ -6,7 +6,7 @@ and shared by everything that reads or writes records of its object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping as MappingABC
+from typing import Any, Mapping as MappingABC, Protocol
 
 from rules.model import FieldType, Location
 
@@ -36,7 +36,16 @@ READ_BACK: dict[str, tuple[str, FieldType]] = {
 PRODUCED_NAMES = ("segment", "score", "scores", "grade", "stage", "owner", "sla_due", "sla_status",
                   "previous", "previous_stage", "stage_entered_at")
 
-Inbound = Callable[[MappingABC[str, Any], "MappingABC[str, MappingABC[str, Any]] | None"], dict]
+
+
+class Inbound(Protocol):
+    """A mapping's planned inbound function (mappings/inbound.py): a CRM-named record, and the
+    related records found for it, -> the flat rule record."""
+
+    source: str  # its Python source, for debugging
+
+    def __call__(self, crm: MappingABC[str, Any], related: MappingABC[str, MappingABC[str, Any]] | None = None, /
+                 ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,9 @@ class Mapping:
     related: tuple[Related, ...]
     outputs: tuple[OutputSpec, ...]
     fingerprint: str = ""  # changes when the mapping's meaning changes (not its comments)
-    _plan: Any = field(default=None, compare=False, repr=False)
-    _plan_related: Any = field(default=None, compare=False, repr=False)
+    # Set by the loader once the mapping is valid (mappings/inbound.py plans them).
+    _plan: Inbound | None = field(default=None, compare=False, repr=False)
+    _plan_related: Inbound | None = field(default=None, compare=False, repr=False)
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -136,10 +146,21 @@ class Mapping:
     def inbound(self, crm: MappingABC[str, Any],
                 related: MappingABC[str, MappingABC[str, Any]] | None = None) -> dict[str, Any]:
         """A CRM-named record -> the flat rule record (see mappings/inbound.py)."""
-        return self._plan(crm, related)
+        plan = self._plan
+        if plan is None:
+            raise _unplanned(self)
+        return plan(crm, related)
 
     def inbound_related(self, crm: MappingABC[str, Any],
                         related: MappingABC[str, MappingABC[str, Any]]) -> dict[str, Any]:
         """Only the related records' fields of `inbound(crm, related)`, to add to a rule record
         already mapped without them."""
-        return self._plan_related(crm, related)
+        plan = self._plan_related
+        if plan is None:
+            raise _unplanned(self)
+        return plan(crm, related)
+
+
+def _unplanned(mapping: Mapping) -> TypeError:
+    # TypeError: the error a call to a missing (None) plan would raise, with the reason said.
+    return TypeError(f"the mapping of {mapping.file} was not built by mappings.loader: it has no inbound plan")

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from rules.lifecycle import memory_of
 from rules.model import Decision, RuleSet, Section
-from rules.values import id18, parse_instant, to_utc
+from rules.values import id18, parse_bool, parse_instant, to_utc
 
 # Which section produces which output: an absent section writes nothing.
 OUTPUT_SECTION = {
@@ -33,11 +33,12 @@ class Principal:
 class Directory:
     """Users and queues by every name an admin may write: Id (15 or 18), username, email, name."""
 
-    def __init__(self, users: Iterable[dict] = (), queues: Iterable[dict] = ()):
+    def __init__(self, users: Iterable[dict[str, Any]] = (), queues: Iterable[dict[str, Any]] = ()):
         self.users: dict[str, Principal] = {}
         self.queues: dict[str, Principal] = {}
         for u in users:
-            p = Principal(u["Id"], "user", u.get("IsActive") not in (False, "false", 0))
+            # Only a user known to be inactive is taken out of routing: a missing flag is no evidence.
+            p = Principal(u["Id"], "user", parse_bool(u.get("IsActive")) is not False)
             for key in ("Id", "Username", "Email", "Name"):
                 if u.get(key):
                     self.users.setdefault(str(u[key]).strip().casefold(), p)
@@ -117,8 +118,8 @@ class Outbound:
             if "lifecycle" in outputs and (ruleset.has(Section.ROUTE) or ruleset.has(Section.SLA)) else None
         self.directory = directory
         self._owners: dict[str, str | UnknownOwner] = {}  # owner label -> Id, or why not
-        self._reasons: dict[tuple, str] = {}
-        self._memories: dict[tuple, str] = {}
+        self._reasons: dict[tuple[object, ...], str] = {}
+        self._memories: dict[tuple[object, ...], str] = {}
         self.sla_names = [r.name for r in ruleset.rules(Section.SLA)]
 
     def values(self, decision: Decision) -> dict[str, Any]:
@@ -126,7 +127,7 @@ class Outbound:
         record is then skipped)."""
         values = self._decided(decision)
         if self.reason is not None:
-            values[self.reason[0]] = self._reason(decision)
+            values[self.reason[0]] = self._reason(decision, self.reason[1])
         return values
 
     def _decided(self, decision: Decision) -> dict[str, Any]:
@@ -136,14 +137,14 @@ class Outbound:
         owner = decision.owner
         if self.owner is not None and owner is not None:
             found = self._lookup(owner)
-            if found.__class__ is UnknownOwner:
+            if isinstance(found, UnknownOwner):
                 raise UnknownOwner(str(found))  # a fresh one: re-raising would grow its traceback
             values[self.owner] = found
         if self.memory is not None:
-            values[self.memory[0]] = self._memory(decision)
+            values[self.memory[0]] = self._memory(decision, self.memory[1])
         return values
 
-    def _memory(self, d: Decision) -> str:
+    def _memory(self, d: Decision, limit: int) -> str:
         # Records that went the same way share their text: it is made once per combination.
         sla = self.sla_names[d.sla_rule] if d.sla_rule >= 0 else None
         key = (d.owner_by, d.owner_given, sla, d.clock_escalated, d.owners)
@@ -152,17 +153,18 @@ class Outbound:
             if len(self._memories) > 4096:
                 self._memories.clear()
             text = self._memories[key] = memory_of(
-                d, sla, self.written_id if self.directory is not None else None).text(self.memory[1])
+                d, sla, self.written_id if self.directory is not None else None).text(limit)
         return text
 
     def written_id(self, owner: str) -> str | None:
         """The Id an owner label is written as, or None when the org has no such owner."""
         found = self._lookup(owner)
-        return None if found.__class__ is UnknownOwner else found
+        return None if isinstance(found, UnknownOwner) else found
 
     def _lookup(self, owner: str) -> str | UnknownOwner:
         found = self._owners.get(owner)
         if found is None:
+            assert self.directory is not None  # owners are looked up only where the org's users are known
             try:
                 found = self.directory.resolve(owner).id
             except UnknownOwner as exc:
@@ -172,7 +174,7 @@ class Outbound:
             self._owners[owner] = found
         return found
 
-    def _reason(self, d: Decision) -> str:
+    def _reason(self, d: Decision, limit: int) -> str:
         # Records decided by the same rules share their text: it is made once per combination.
         key = (d.seg_rule, tuple(d.score_rules), d.score, d.stage_rule, d.route_rule, d.kept_owner,
                d.sla_rule, d.escalated, d.handoff_from is not None, d.clock_escalated)
@@ -180,7 +182,7 @@ class Outbound:
         if text is None:
             if len(self._reasons) > 4096:
                 self._reasons.clear()
-            text = self._reasons[key] = reason_text(d, self.reason[1])
+            text = self._reasons[key] = reason_text(d, limit)
         return text
 
     def changes(self, decision: Decision, current: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +203,7 @@ class Outbound:
             if c is None and v is not None and v != "" or not same_value(c, v):
                 out[crm] = w
         if out and self.reason is not None:
-            text = self._reason(decision)
+            text = self._reason(decision, self.reason[1])
             if current.get(self.reason[0]) != text:
                 out[self.reason[0]] = text
         return out
@@ -226,7 +228,7 @@ def same_value(current: Any, desired: Any) -> bool:
         except (TypeError, ValueError):
             return False
     if isinstance(desired, bool):
-        return str(current).strip().lower() in (("true", "1") if desired else ("false", "0"))
+        return parse_bool(current) == desired
     if isinstance(desired, str) and isinstance(current, str) and {len(desired), len(current)} == {15, 18}:
         short, long = (desired, current) if len(desired) == 15 else (current, desired)
         # The 18-character form is safe to compare ignoring case: its suffix encodes the case.

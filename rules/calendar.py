@@ -6,7 +6,7 @@ days the UTC offset changes. Deadlines jump over whole working days at once; not
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -96,6 +96,11 @@ class BusinessCalendar:
     opens: time  # "HH:MM" strings are accepted too
     closes: time
     holidays: str | None = None  # "US" or "US-CA"
+    # Derived in __post_init__; kept out of __init__, eq, hash and repr.
+    _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    _dayset: frozenset[int] = field(init=False, repr=False, compare=False)
+    _day: timedelta = field(init=False, repr=False, compare=False)  # one working day's length
+    _nth: dict[tuple[date, int], date] = field(init=False, repr=False, compare=False)  # _nth_working_day's cache
 
     def __post_init__(self) -> None:
         name = self.name
@@ -115,7 +120,7 @@ class BusinessCalendar:
         # Normalised values replace the given ones so that equal calendars hash equal.
         for attr, value in (("days", days), ("opens", opens), ("closes", closes), ("holidays", code)):
             object.__setattr__(self, attr, value)
-        # Not dataclass fields: kept out of eq/hash, rebuilt by every construction.
+        # Rebuilt by every construction (a frozen dataclass sets them through object).
         object.__setattr__(self, "_zone", zone)
         object.__setattr__(self, "_dayset", frozenset(days))
         object.__setattr__(self, "_day", datetime.combine(date.min, closes) - datetime.combine(date.min, opens))

@@ -37,10 +37,10 @@ class Case:
     name: str
     loc: Location
     now: datetime
-    record: dict | None
-    crm: dict | None
-    expect: dict
-    positions: dict
+    record: dict[str, Any] | None  # exactly one of record and crm
+    crm: dict[str, Any] | None
+    expect: dict[str, Any]
+    positions: dict[str, Any]
 
 
 @dataclass
@@ -148,7 +148,7 @@ def _case(node: Node, default_now: datetime | None, problems: list[Problem]) -> 
         problems.append(Problem("C002", "no evaluation time: set `now:` on the file or the case",
                                 node.loc, "cases need a fixed time to be reproducible"))
         ok = False
-    if not ok:
+    if not ok or name is None or expect is None or now is None:  # each None made `ok` false
         return None
     positions = node.get("positions")
     return Case(str(name.value), node.loc, now,
@@ -169,7 +169,7 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def compare(expect: dict, decision: Decision) -> list[tuple[str, Any, Any]]:
+def compare(expect: dict[str, Any], decision: Decision) -> list[tuple[str, Any, Any]]:
     actual = {**decision.outputs(), "matched": decision.matched}
     out = []
     for key, want in expect.items():
@@ -186,11 +186,15 @@ def compare(expect: dict, decision: Decision) -> list[tuple[str, Any, Any]]:
 
 
 def run_cases(ruleset: RuleSet, cases: list[Case], engine: str = "default",
-              inbound: Callable[[dict], dict] | None = None) -> list[CaseResult]:
+              inbound: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[CaseResult]:
     evaluator = Evaluator(ruleset, engine)
     results = []
     for case in cases:
-        record = case.record if case.record is not None else (inbound or dict)(case.crm)
+        if case.record is not None:
+            record = case.record
+        else:
+            assert case.crm is not None  # a case gives exactly one of them
+            record = (inbound or dict)(case.crm)
         ctx = Context(now=case.now, positions=dict(case.positions))
         decision = evaluator.evaluate_batch([record], ctx)[0]
         results.append(CaseResult(case, decision, compare(case.expect, decision), evaluator.engine))

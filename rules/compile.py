@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .conditions import walk
+from .conditions import Regex, walk
 from .model import All, Condition, FieldType, Not, Op, Rule, RuleSet, Section, Test
 from .parse import used_fields
 
@@ -33,7 +33,8 @@ class Program:
     durations: list[int]  # seconds, indexed by the T list at evaluation time
     consts: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
-    functions: dict[str, Callable] = field(default_factory=dict)
+    # m_<section>(v, T) -> rule index (first match) or indexes (all match); m_met(v, T, i) -> bool
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     test_exprs: dict[int, str] = field(default_factory=dict)  # id(Test) -> expression
     rule_exprs: dict[tuple[Section, int], str] = field(default_factory=dict)  # a rule's `when`
     now_index: int = -1  # T[now_index] is the evaluation time itself
@@ -41,16 +42,18 @@ class Program:
     def thresholds(self, now_ts: float) -> list[float]:
         return [now_ts - seconds for seconds in self.durations]
 
-    def test_function(self, test: Test) -> Callable[[list, list], bool]:
+    def test_function(self, test: Test) -> Callable[[list[Any], list[float]], bool]:
         """One test alone, for explanations."""
-        return eval(f"lambda v, T: bool({self.test_exprs[id(test)]})", dict(self.consts))
+        function: Callable[[list[Any], list[float]], bool] = eval(
+            f"lambda v, T: bool({self.test_exprs[id(test)]})", dict(self.consts))
+        return function
 
 
-class _Searched(dict):
+class _Searched(dict[str, bool]):
     """Whether a regex finds a match in a text, remembered per text: the same titles and
     domains come back record after record, and a dict lookup is cheaper than a search."""
 
-    def __init__(self, regex):
+    def __init__(self, regex: Regex):
         super().__init__()
         self.regex = regex
         self.pattern = regex.pattern
@@ -65,7 +68,8 @@ class _Searched(dict):
         self[text] = found
         return found
 
-    def __hash__(self) -> int:  # one per pattern: constants are shared by identity
+    # typeshed declares dict unhashable (__hash__ = None), so mypy refuses any override of it.
+    def __hash__(self) -> int:  # type: ignore[override]  # one per pattern: constants are shared by identity
         return id(self)
 
 

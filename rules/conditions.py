@@ -1,15 +1,16 @@
 """`when:` mappings -> typed Condition trees, with every problem reported."""
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from datetime import datetime, time, timezone
+from typing import Any, Callable, Protocol
 
 import re2
 
 from .model import All, AnyOf, Condition, FieldType, Location, Not, Op, Problem, Test
 from .source import Node
+from .suggest import did_you_mean
 from .values import bad_duration, norm_text, parse_duration, parse_instant
 
 COMBINATORS = ("all", "any", "not")
@@ -17,11 +18,6 @@ OPERATORS = tuple(op.value for op in Op)
 TEXT_OPS = {Op.CONTAINS, Op.STARTS_WITH, Op.ENDS_WITH, Op.MATCHES}
 ORDER_OPS = {Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN}
 AGE_OPS = {Op.OLDER_THAN, Op.NEWER_THAN}
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
 
 
 @dataclass
@@ -202,7 +198,7 @@ class ConditionParser:
             return self._wrong(arg, name, ftype, op, "an ISO 8601 date or datetime",
                                "e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
         if ftype is FieldType.DATE:
-            instant = parse_instant(instant.date())
+            instant = datetime.combine(instant.date(), time(0), timezone.utc)  # a date is its midnight UTC
         return instant.timestamp()
 
 
@@ -231,7 +227,16 @@ _UNSUPPORTED = (  # (what RE2's error or the pattern shows, what it is, how to r
 )
 
 
-def compile_regex(pattern: str):
+class Regex(Protocol):
+    """What rules use of a compiled RE2 pattern (google-re2 ships no types)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> object | None: ...
+
+
+def compile_regex(pattern: str) -> tuple[Regex | None, str, str]:
     """(regex, "", "") for a pattern RE2 can run, case-insensitive; (None, why, fix) otherwise."""
     try:
         return re2.compile(pattern, _RE2_OPTIONS), "", ""

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import Hit
+
+if TYPE_CHECKING:  # trace.py imports the model, which imports this module
+    from .trace import Tracer
 
 
 @dataclass(slots=True)
@@ -32,7 +35,7 @@ class Decision:
     sla_started_at: datetime | None = None  # when the running SLA clock started
     # What decided, compactly: filled by the evaluator (which always sets `tracer`), read
     # through `trace`, `matched` and `citation()`.
-    tracer: Any = field(default=None, repr=False, compare=False)
+    tracer: Tracer | None = field(default=None, repr=False, compare=False)
     seg_rule: int = field(default=-1, repr=False, compare=False)
     score_rules: list[int] | tuple[int, ...] = field(default=(), repr=False, compare=False)
     capped: tuple[tuple[str, float], ...] = field(default=(), repr=False, compare=False)
@@ -62,23 +65,28 @@ class Decision:
     def trace(self) -> list[Hit]:
         """Every rule that decided something, in the order the sections ran, with its effect."""
         if self._trace is None:
-            self._trace = self.tracer.trace(self)
+            self._trace = self._tracer().trace(self)
         return self._trace
 
     def citation(self) -> str:
         """Every trace entry as `section/rule (file:line)`, joined with "; "."""
-        return self.tracer.citation(self)
+        return self._tracer().citation(self)
 
     def matched_rules(self) -> list[tuple[str, str]]:
         """(section, rule name) of every rule `matched` names, in section order."""
-        return self.tracer.matched_rules(self)
+        return self._tracer().matched_rules(self)
 
     @property
     def matched(self) -> dict[str, Any]:
         """The deciding rule's name per section (a list of names for `score`)."""
         if self._matched is None:
-            self._matched = self.tracer.matched(self)
+            self._matched = self._tracer().matched(self)
         return self._matched
+
+    def _tracer(self) -> Tracer:
+        if self.tracer is None:  # an AttributeError, as for any attribute a value lacks: callers may catch it
+            raise AttributeError("this Decision was not made by an Evaluator: it has no tracer to cite rules")
+        return self.tracer
 
     def outputs(self) -> dict[str, Any]:
         """The decided values, in the forms the offline output uses."""
@@ -92,7 +100,7 @@ class Decision:
             "sla_met_at": _instant(self.sla_met_at),
         }
 
-    def asdict(self) -> dict:
+    def asdict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, **self.outputs(), "matched": self.matched}
         out["trace"] = [h.asdict() for h in self.trace]
         if self.problems:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .calendar import WEEKDAYS, supported_holiday_countries
-from .conditions import did_you_mean
-from .model import Calendar, Team
+from .suggest import did_you_mean
+from .model import Calendar, Location, Severity, Team
 from .source import Node
 
 # Hours are written "HH:MM" with leading zeros (the calendar itself also reads 9:00).
@@ -29,6 +30,12 @@ def _timezones() -> frozenset[str]:
 class DefinitionsParser:
     broken_calendars: set[str]
     broken_teams: set[str]
+
+    if TYPE_CHECKING:  # the rule file parser's (rules/parse.py), which this class is mixed into
+        def err(self, code: str, message: str, loc: Location, fix: str = "",
+                severity: Severity = Severity.ERROR) -> None: ...
+
+        def unknown_keys(self, node: Node, allowed: tuple[str, ...], where: str) -> None: ...
 
     # -- calendars and teams ----------------------------------------------------------
     def calendars(self, node: Node | None) -> dict[str, Calendar]:
@@ -93,7 +100,7 @@ class DefinitionsParser:
                 self.err("E123", f"unknown subdivision '{subdiv}' of {country}", hol.loc,
                          "known: " + ", ".join(supported[country.upper()][:20]))
                 ok = False
-        if not ok:
+        if not ok or tz is None:  # no `timezone:` made `ok` false
             return None
         return Calendar(name, str(tz.value), tuple(sorted(days)), hv[0], hv[1], holidays, node.loc)
 

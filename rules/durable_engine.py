@@ -27,10 +27,16 @@ from __future__ import annotations
 import itertools
 import threading
 from bisect import bisect_left
-from typing import Any
+from typing import Any, Callable
 
 from .compile import Program, tests_of
 from .model import All, Condition, Not, Op, Section, Test
+
+# durable_rules ships no types: its fact reference (`lang.m`) and the condition expressions built
+# on it are Any. A condition here is built by a function of that reference.
+_Build = Callable[[Any], Any]
+# (fact key, function(v, T) -> the fact's value, or None to leave it out)
+_Extractor = tuple[str, Callable[[list[Any], list[float]], Any]]
 
 CHUNK = 30
 MAX_KEYS = 24  # fields per fact besides t, i, b: durable drops facts with too many, silently
@@ -38,11 +44,11 @@ MAX_LEAVES = 24  # wider conditions are computed in Python and handed over as on
 NATIVE_OPS = {Op.EQ, Op.IN, Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN}
 
 _lock = threading.RLock()
-_cache: dict[tuple, "_Ruleset"] = {}
+_cache: dict[tuple[str, str, int, str, int], "_Ruleset"] = {}
 _names = itertools.count(1)
 
 
-def _durable():
+def _durable() -> Any:  # the durable.lang module
     try:
         from durable import lang
     except ImportError as exc:  # e.g. Python 3.13, or no C compiler at install time
@@ -51,7 +57,7 @@ def _durable():
     return lang
 
 
-def _rank(value, constants: list) -> int | None:
+def _rank(value: Any, constants: list[Any]) -> int | None:
     """Numbers, instants and text as their rank among the rule constants of their field:
     order and equality survive exactly, and durable only ever sees small integers (it loses
     facts holding floats such as 1e-05 or 1e16, and compares text with numbers)."""
@@ -67,8 +73,8 @@ def _idle() -> None:
     return None
 
 
-def _recorder(hits: list, index: int):
-    def action(c):
+def _recorder(hits: list[tuple[int, int]], index: int) -> Callable[[Any], None]:
+    def action(c: Any) -> None:
         hits.append((c.m.i, index))
     return action
 
@@ -76,7 +82,7 @@ def _recorder(hits: list, index: int):
 class _Ruleset:
     """One durable ruleset: up to CHUNK rules of one section, plus the catch-all."""
 
-    def __init__(self, name: str, entries: list[tuple[int, Any]], keys: tuple[str, ...] = ()):
+    def __init__(self, name: str, entries: list[tuple[int, _Build]], keys: tuple[str, ...] = ()):
         lang = _durable()
         self.name = name
         self.keys = keys  # the fact fields its rules read
@@ -88,7 +94,7 @@ class _Ruleset:
                 # One parameter only: durable treats a two-parameter action as asynchronous.
                 lang.when_all((lang.m.t == "r") & expr(lang.m))(_recorder(hits, index))
 
-            def catch_all(c):
+            def catch_all(c: Any) -> None:
                 seen.append(c.m.i)
             lang.when_all(lang.m.t == "r")(catch_all)
         # durable's host polls every ruleset from two background threads (queued actions and
@@ -97,7 +103,7 @@ class _Ruleset:
         registered = lang.get_host().get_ruleset(name)
         registered.dispatch = registered.dispatch_timers = _idle
 
-    def run(self, facts: list[dict]) -> list[tuple[int, int]]:
+    def run(self, facts: list[dict[str, Any]]) -> list[tuple[int, int]]:
         lang = _durable()
         self.hits.clear()
         self.seen.clear()
@@ -125,7 +131,7 @@ class DurableMatcher:
         self.layout = hash(tuple(sorted(program.slots.items())))
         self.constants = self._collect_constants()
         self.sections: dict[str, list[_Ruleset]] = {}
-        self.extractors: list[tuple[str, Any]] = []  # (fact key, function(v, T) -> value or None)
+        self.extractors: list[_Extractor] = []
         self._reading: set[str] = set()
         for section, rules in self.rs.sections:
             self.sections[section.value] = self._build(section.value, [(r.index, r.when) for r in rules])
@@ -135,14 +141,14 @@ class DurableMatcher:
 
     # -- compiling conditions ------------------------------------------------------------------
     def _build(self, key: str, entries: list[tuple[int, Condition | None]]) -> list[_Ruleset]:
-        compiled = []
+        compiled: list[tuple[int, _Build, frozenset[str]]] = []
         for index, cond in entries:
             self._reading = set()
             expr = self._expr(cond)
             compiled.append((index, expr, frozenset(self._reading)))
         # A fact may hold at most MAX_KEYS fields (durable drops facts with more, silently):
         # rules are grouped so that each ruleset reads few enough of them.
-        chunks: list[list] = [[]]
+        chunks: list[list[tuple[int, _Build, frozenset[str]]]] = [[]]
         keys: set[str] = set()
         for item in compiled:
             if chunks[-1] and (len(chunks[-1]) >= CHUNK or len(keys | item[2]) > MAX_KEYS):
@@ -161,21 +167,25 @@ class DurableMatcher:
                 out.append(_cache[cache_key])
         return out
 
-    def _expr(self, cond: Condition | None):
+    def _expr(self, cond: Condition | None) -> _Build:
         if cond is None:
             return lambda m: m.t == "r"
         if len(tests_of(cond)) > MAX_LEAVES:
             return self._flag(cond)
         return self._tree(cond)
 
-    def _flag(self, cond: Condition):
+    def _flag(self, cond: Condition) -> _Build:
         """Compute `cond` in Python and hand durable a 0/1 field."""
         key = f"p{len(self.extractors)}"
         source = self._python(cond)
-        f = eval(f"lambda v, T: 1 if {source} else 0", dict(self.program.consts))
+        f: Callable[[list[Any], list[float]], int] = eval(f"lambda v, T: 1 if {source} else 0",
+                                                         dict(self.program.consts))
         self.extractors.append((key, f))
         self._reading.add(key)
-        return lambda m, key=key: getattr(m, key) == 1
+
+        def flag(m: Any, key: str = key) -> Any:
+            return getattr(m, key) == 1
+        return flag
 
     def _python(self, cond: Condition) -> str:
         if isinstance(cond, Test):
@@ -185,28 +195,28 @@ class DurableMatcher:
         joiner = " and " if isinstance(cond, All) else " or "
         return "(" + joiner.join(self._python(c) for c in cond.items) + ")"
 
-    def _tree(self, cond: Condition):
+    def _tree(self, cond: Condition) -> _Build:
         if isinstance(cond, Not):
             return self._flag(cond)
         if isinstance(cond, Test):
             return self._leaf(cond)
         parts = [self._tree(c) for c in cond.items]
         if isinstance(cond, All):
-            def both(m, parts=parts):
+            def both(m: Any, parts: list[_Build] = parts) -> Any:
                 expr = parts[0](m)
                 for p in parts[1:]:
                     expr = expr & p(m)
                 return expr
             return both
 
-        def either(m, parts=parts):
+        def either(m: Any, parts: list[_Build] = parts) -> Any:
             expr = parts[0](m)
             for p in parts[1:]:
                 expr = expr | p(m)
             return expr
         return either
 
-    def _leaf(self, test: Test):
+    def _leaf(self, test: Test) -> _Build:
         ftype = self.program.types[test.field]
         if test.op not in NATIVE_OPS or ftype.value == "boolean":
             return self._flag(test)
@@ -215,11 +225,13 @@ class DurableMatcher:
         slot = s + 1 if ftype.is_text else s
         consts = self.constants[test.field]
         if key not in {k for k, _ in self.extractors}:
-            self.extractors.append((key, lambda v, T, slot=slot, c=consts: _rank(v[slot], c)))
+            def rank(v: list[Any], T: list[float], slot: int = slot, c: list[Any] = consts) -> int | None:
+                return _rank(v[slot], c)
+            self.extractors.append((key, rank))
         self._reading.add(key)
         op = test.op
 
-        def code(value) -> int:
+        def code(value: Any) -> int:
             return 2 * bisect_left(consts, value) + 1
 
         if op is Op.EQ:
@@ -228,7 +240,7 @@ class DurableMatcher:
         if op is Op.IN:
             codes = sorted(code(item) for item in test.value)
 
-            def any_of(m):
+            def any_of(m: Any) -> Any:
                 expr = getattr(m, key) == codes[0]
                 for item in codes[1:]:
                     expr = expr | (getattr(m, key) == item)
@@ -241,8 +253,8 @@ class DurableMatcher:
         compare = {Op.GT: "__gt__", Op.GTE: "__ge__", Op.LT: "__lt__", Op.LTE: "__le__"}[op]
         return lambda m: getattr(getattr(m, key), compare)(k)
 
-    def _collect_constants(self) -> dict[str, list]:
-        out: dict[str, set] = {}
+    def _collect_constants(self) -> dict[str, list[Any]]:
+        out: dict[str, set[Any]] = {}
         for rule in self.rs.all_rules():
             for test in tests_of(rule.when) + tests_of(rule.met_when):
                 if test.op in NATIVE_OPS:
@@ -251,11 +263,11 @@ class DurableMatcher:
         return {f: sorted(v) for f, v in out.items()}
 
     # -- matching ----------------------------------------------------------------------------------
-    def _values(self, rows: list[list], T: list[float], keys: set[str]) -> list[dict]:
+    def _values(self, rows: list[list[Any]], T: list[float], keys: set[str]) -> list[dict[str, Any]]:
         extract = [(k, f) for k, f in self.extractors if k in keys]
         out = []
         for v in rows:
-            values = {}
+            values: dict[str, Any] = {}
             for key, f in extract:
                 value = f(v, T)
                 if value is not None:  # missing values are left out: every native test fails
@@ -263,7 +275,7 @@ class DurableMatcher:
             out.append(values)
         return out
 
-    def _run(self, key: str, rows: list[list], T: list[float]) -> list[list[int]]:
+    def _run(self, key: str, rows: list[list[Any]], T: list[float]) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in rows]
         rulesets = self.sections.get(key, [])
         with _lock:
@@ -281,13 +293,13 @@ class DurableMatcher:
         # An `or` whose alternatives both hold fires its rule once per alternative.
         return [sorted(set(hits)) for hits in out]
 
-    def first(self, section: Section, rows: list[list], T: list[float]) -> list[int]:
+    def first(self, section: Section, rows: list[list[Any]], T: list[float]) -> list[int]:
         return [hits[0] if hits else -1 for hits in self._run(section.value, rows, T)]
 
-    def all(self, section: Section, rows: list[list], T: list[float]) -> list[list[int]]:
+    def all(self, section: Section, rows: list[list[Any]], T: list[float]) -> list[list[int]]:
         return self._run(section.value, rows, T)
 
-    def met(self, rows: list[list], T: list[float], rule_indexes: list[int]) -> list[bool]:
+    def met(self, rows: list[list[Any]], T: list[float], rule_indexes: list[int]) -> list[bool]:
         hits = self._run("met", rows, T)
         return [index in h for h, index in zip(hits, rule_indexes)]
 

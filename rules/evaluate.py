@@ -10,16 +10,19 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
 from .compile import OUTPUT_FIELDS, Program, compile_ruleset, tests_of
-from .model import Decision, Op, RuleSet, ScoreConfig, Section
-from .fused import _record_id, build as build_decider
+from .model import Calendar, Decision, Op, Rule, RuleSet, ScoreConfig, Section
+from .fused import Decider, _record_id, build as build_decider
 from .prepare import Preparer
 from .lifecycle import Lifecycle
 from .routing import RoundRobin
 from .trace import Tracer
 from .values import UTC, to_utc
+
+if TYPE_CHECKING:  # imported when a rule set has calendars (see _business_calendar)
+    from .calendar import BusinessCalendar
 
 ALL_MATCH_SECTIONS = (Section.SCORE, Section.ROUTE)
 
@@ -37,9 +40,9 @@ class Context:
 
 
 class Matcher(Protocol):
-    def first(self, section: Section, rows: list[list], T: list[float]) -> list[int]: ...
-    def all(self, section: Section, rows: list[list], T: list[float]) -> list[list[int]]: ...
-    def met(self, rows: list[list], T: list[float], rule_indexes: list[int]) -> list[bool]: ...
+    def first(self, section: Section, rows: list[list[Any]], T: list[float]) -> list[int]: ...
+    def all(self, section: Section, rows: list[list[Any]], T: list[float]) -> list[list[int]]: ...
+    def met(self, rows: list[list[Any]], T: list[float], rule_indexes: list[int]) -> list[bool]: ...
 
 
 class CompiledMatcher:
@@ -50,13 +53,16 @@ class CompiledMatcher:
     def __init__(self, program: Program):
         self.program = program
 
-    def first(self, section, rows, T):
+    def first(self, section: Section, rows: list[list[Any]], T: list[float]) -> list[int]:
         f = self.program.functions[f"m_{section.value}"]
         return [f(v, T) for v in rows]
 
-    all = first  # the generated function of an all-match section returns every hit
+    def all(self, section: Section, rows: list[list[Any]], T: list[float]) -> list[list[int]]:
+        # The same generated function as `first`: an all-match section's returns every hit.
+        f = self.program.functions[f"m_{section.value}"]
+        return [f(v, T) for v in rows]
 
-    def met(self, rows, T, rule_indexes):
+    def met(self, rows: list[list[Any]], T: list[float], rule_indexes: list[int]) -> list[bool]:
         f = self.program.functions["m_met"]
         return [f(v, T, i) for v, i in zip(rows, rule_indexes)]
 
@@ -89,8 +95,8 @@ class Evaluator:
     def engine(self) -> str:
         return getattr(self.matcher, "name", "default")
 
-    def evaluate(self, records: Iterable[dict], ctx: Context, batch_size: int = 1000) -> Iterator[Decision]:
-        batch: list[dict] = []
+    def evaluate(self, records: Iterable[dict[str, Any]], ctx: Context, batch_size: int = 1000) -> Iterator[Decision]:
+        batch: list[dict[str, Any]] = []
         for record in records:
             batch.append(record)
             if len(batch) >= batch_size:
@@ -99,10 +105,11 @@ class Evaluator:
         if batch:
             yield from self.evaluate_batch(batch, ctx)
 
-    def evaluate_batch(self, records: list[dict], ctx: Context) -> list[Decision]:
+    def evaluate_batch(self, records: list[dict[str, Any]], ctx: Context) -> list[Decision]:
         return self.evaluate_with_facts(records, ctx)[0]
 
-    def evaluate_with_facts(self, records: list[dict], ctx: Context) -> tuple[list[Decision], list[list]]:
+    def evaluate_with_facts(self, records: list[dict[str, Any]], ctx: Context
+                            ) -> tuple[list[Decision], list[list[Any]]]:
         """Decisions and the facts (slot lists) they were decided on, for explanations."""
         now = to_utc(ctx.now)
         T = self.program.thresholds(now.timestamp())
@@ -111,13 +118,13 @@ class Evaluator:
         gc.disable()
         try:
             if self.fused is not None and self.matcher.__class__ is CompiledMatcher:
-                return self._by_record(records, ctx, now, T)
+                return self._by_record(self.fused, records, ctx, now, T)
             return self._by_section(records, ctx, now, T)
         finally:
             if collecting:
                 gc.enable()
 
-    def next_change_at(self, d: Decision, facts: list, now: datetime) -> datetime | None:
+    def next_change_at(self, d: Decision, facts: list[Any], now: datetime) -> datetime | None:
         """The next instant after `now` at which this decision may change with time alone (an age
         test starting or stopping to match, the SLA turning at risk or breached), or None.
         `facts` is the record's slot list from `evaluate_with_facts`."""
@@ -137,13 +144,13 @@ class Evaluator:
         except (OverflowError, ValueError, OSError):  # after year 9999: nothing to re-check before
             return None
 
-    def _by_record(self, records, ctx, now, T):
-        rows: list[list] = []
+    def _by_record(self, decide: Decider, records: list[dict[str, Any]], ctx: Context, now: datetime,
+                   T: list[float]) -> tuple[list[Decision], list[list[Any]]]:
+        rows: list[list[Any]] = []
         outs: list[Decision] = []
-        decide, tracer = self.fused, self.tracer
+        tracer = self.tracer
         route = self.ruleset.rules(Section.ROUTE) if self.ruleset.has(Section.ROUTE) else None
         sla = self.ruleset.rules(Section.SLA) if self.ruleset.has(Section.SLA) else None
-        m_sla, m_met = self.program.functions.get("m_sla"), self.program.functions.get("m_met")
         rr = RoundRobin(ctx.positions, ctx.inactive)
         route_one, life, facts = self._route_one, self.life, self._stage_facts
         failed: set[int] = set()
@@ -153,7 +160,7 @@ class Evaluator:
                 life.remember(rec, d)
                 life.stage(rec, d, now)
                 facts(v, d)
-                if route is not None:
+                if route is not None and route_hits is not None:  # None exactly when there is no route section
                     route_one(route, rec, v, route_hits, d, now, ctx, rr)
             except Exception as exc:  # noqa: BLE001 - one record's failure must not end the batch
                 d, v = self._undecided(rec, exc), self._nothing[:]
@@ -164,6 +171,7 @@ class Evaluator:
             # After the whole batch is routed, as on the section-by-section path: escalations
             # to a team take their round-robin turns after the batch's routing.
             sla_one = life.sla
+            m_sla, m_met = self.program.functions["m_sla"], self.program.functions["m_met"]
             for k, (rec, v, d) in enumerate(zip(records, rows, outs)):
                 if k in failed:
                     continue
@@ -175,7 +183,7 @@ class Evaluator:
                     outs[k], rows[k] = self._undecided(rec, exc), self._nothing[:]
         return outs, rows
 
-    def _undecided(self, rec: dict, exc: Exception) -> Decision:
+    def _undecided(self, rec: object, exc: Exception) -> Decision:
         """A record whose evaluation raised: no outputs, and the reason as its problem, so a
         sync skips and reports it and `evaluate` still prints its line. Value conversions report
         what they cannot read without raising; this is the net under everything else."""
@@ -183,15 +191,16 @@ class Evaluator:
         rid = _record_id(self.preparer.raw(rec, "id")) if isinstance(rec, dict) else None
         return Decision(rid, problems=(f"not evaluated: {type(exc).__name__}: {why}",), tracer=self.tracer)
 
-    def _by_section(self, records, ctx, now, T):
-        rows: list[list] = []
+    def _by_section(self, records: list[dict[str, Any]], ctx: Context, now: datetime,
+                    T: list[float]) -> tuple[list[Decision], list[list[Any]]]:
+        rows: list[list[Any]] = []
         outs: list[Decision] = []
         prepare, raw, tracer = self.preparer._prepare, self.preparer.raw, self.tracer
         # A record whose evaluation raises takes no further step (as on the fused path, which
         # stops at the same step) and ends as an undecided record; matching stays batch-wide.
         failed: dict[int, Exception] = {}
 
-        def each(step, *columns) -> None:
+        def each(step: Callable[..., None], *columns: Iterable[Any]) -> None:
             for k, args in enumerate(zip(records, *columns)):
                 if k not in failed:
                     try:
@@ -214,40 +223,45 @@ class Evaluator:
         rr = RoundRobin(ctx.positions, ctx.inactive)
         for section, rules in self.ruleset.sections:
             if section in ALL_MATCH_SECTIONS:
-                hits = self.matcher.all(section, rows, T)
+                every = self.matcher.all(section, rows, T)
             else:
                 hits = self.matcher.first(section, rows, T)
             if section is Section.SEGMENT:
                 self._first("segment", rules, rows, hits, outs)
             elif section is Section.SCORE:
-                self._score(rules, rows, hits, outs)
+                self._score(rules, rows, every, outs)
             elif section is Section.QUALIFY:
                 self._first("stage", rules, rows, hits, outs)
 
-                def stage(rec, v, d):
+                def stage(rec: dict[str, Any], v: list[Any], d: Decision) -> None:
                     self.life.stage(rec, d, now)
                     self._stage_facts(v, d)
                 each(stage, rows, outs)
             elif section is Section.ROUTE:
-                each(lambda rec, v, h, d, rules=rules: self._route_one(rules, rec, v, h, d, now, ctx, rr),
-                     rows, hits, outs)
+                def route(rec: dict[str, Any], v: list[Any], h: list[int], d: Decision,
+                          rules: tuple[Rule, ...] = rules) -> None:
+                    self._route_one(rules, rec, v, h, d, now, ctx, rr)
+                each(route, rows, every, outs)
             else:
                 met = self.matcher.met(rows, T, [max(i, 0) for i in hits])
 
-                def clock(rec, i, is_met, d, rules=rules):
+                def clock(rec: dict[str, Any], i: int, is_met: bool, d: Decision,
+                          rules: tuple[Rule, ...] = rules) -> None:
                     if i >= 0:
                         self.life.sla(rules, rec, i, rules[i].met_when is not None and is_met, d, now, rr)
                 each(clock, hits, met, outs)
-        for k, exc in failed.items():
-            outs[k], rows[k] = self._undecided(records[k], exc), self._nothing[:]
+        for k, error in failed.items():
+            outs[k], rows[k] = self._undecided(records[k], error), self._nothing[:]
         return outs, rows
 
     # -- sections ------------------------------------------------------------------
-    def _first(self, output, rules, rows, hits, outs):
+    def _first(self, output: str, rules: tuple[Rule, ...], rows: list[list[Any]], hits: list[int],
+               outs: list[Decision]) -> None:
         s = self._slot[output]
         for v, i, d in zip(rows, hits, outs):
             if i >= 0:
                 value = rules[i].value
+                assert value is not None  # the parser gives every segment and qualify entry its value
                 if output == "segment":
                     d.segment, d.seg_rule = value, i
                 else:
@@ -255,7 +269,8 @@ class Evaluator:
                 if s is not None:
                     v[s], v[s + 1], v[s + 2] = value, value.strip().casefold(), False
 
-    def _score(self, rules, rows, all_hits, outs):
+    def _score(self, rules: tuple[Rule, ...], rows: list[list[Any]], all_hits: list[list[int]],
+               outs: list[Decision]) -> None:
         cfg = self.ruleset.score_config or ScoreConfig()
         caps, lo, hi, grade = cfg.caps, cfg.min, cfg.max, cfg.grade
         s_score, s_grade = self._slot["score"], self._slot["grade"]
@@ -266,7 +281,7 @@ class Evaluator:
             for i in hits:
                 category, points = info[i]
                 sums[category] = sums.get(category, 0.0) + points
-            capped: tuple = ()
+            capped: tuple[tuple[str, float], ...] = ()
             for cat, cap in caps:
                 if cat in sums and sums[cat] > cap:
                     capped += ((cat, sums[cat]),)
@@ -294,13 +309,14 @@ class Evaluator:
                 if label is not None and s_grade is not None:
                     v[s_grade], v[s_grade + 1], v[s_grade + 2] = label, label.casefold(), False
 
-    def _route_one(self, rules, rec, v, hits, d, now, ctx, rr):
+    def _route_one(self, rules: tuple[Rule, ...], rec: dict[str, Any], v: list[Any], hits: list[int], d: Decision,
+                   now: datetime, ctx: Context, rr: RoundRobin) -> None:
         self.life.route(rules, rec, hits, d, now, ctx, rr)
         s = self._slot["owner"]
         if s is not None and d.owner is not None:
             v[s], v[s + 1], v[s + 2] = d.owner, d.owner.casefold(), False
 
-    def _stage_facts(self, v, d) -> None:
+    def _stage_facts(self, v: list[Any], d: Decision) -> None:
         """previous_stage and stage_entered_at as facts for route and SLA tests."""
         s = self._slot["previous_stage"]
         if s is not None:
@@ -312,7 +328,7 @@ class Evaluator:
             v[s], v[s + 1], v[s + 2] = (e.timestamp() if e is not None else None), None, e is None
 
 
-def _business_calendar(cal):
+def _business_calendar(cal: Calendar) -> BusinessCalendar:
     from .calendar import BusinessCalendar
     hh, mm = (int(x) for x in cal.opens.split(":"))
     ch, cm = (int(x) for x in cal.closes.split(":"))

@@ -1,6 +1,9 @@
 """One record's full story: each section, each rule, matched or not and why not."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from .compile import Program
 from .evaluate import Context, Evaluator
 from .model import All, Condition, Decision, Not, Rule, Section, Test
@@ -29,7 +32,7 @@ class Explainer:
         named = self.names.get(rest.strip()) or self.names.get(rest.strip()[:15])
         return f"{named}" if named else owner
 
-    def actual(self, v: list, field: str) -> str:
+    def actual(self, v: list[Any], field: str) -> str:
         s = self.program.slots[field]
         value = v[s]
         if value is None:
@@ -40,7 +43,7 @@ class Explainer:
             return str(int(value))
         return repr(value)
 
-    def why(self, cond: Condition, v: list, T: list) -> tuple[bool, list[str]]:
+    def why(self, cond: Condition, v: list[Any], T: list[float]) -> tuple[bool, list[str]]:
         """Whether `cond` holds and the tests that decided it, each with the actual value."""
         if isinstance(cond, Test):
             ok = self.program.test_function(cond)(v, T)
@@ -60,7 +63,7 @@ class Explainer:
             return True, passing
         return False, ["none of: " + " | ".join(r for _, rs in results for r in rs)]
 
-    def explain(self, record: dict, ctx: Context) -> str:
+    def explain(self, record: dict[str, Any], ctx: Context) -> str:
         decisions, rows = self.ev.evaluate_with_facts([record], ctx)
         d, v = decisions[0], rows[0]
         T = self.program.thresholds(ctx.now.timestamp())
@@ -83,7 +86,8 @@ class Explainer:
                                              if val not in (None, {})))
         return "\n".join(lines)
 
-    def section(self, section: Section, rules: tuple[Rule, ...], d: Decision, v: list, T: list) -> list[str]:
+    def section(self, section: Section, rules: tuple[Rule, ...], d: Decision, v: list[Any], T: list[float]
+                ) -> list[str]:
         out = []
         winner = d.matched.get(section.value)
         decided = section is not Section.SCORE and winner is not None
@@ -145,6 +149,8 @@ class Explainer:
             out.append(f"escalated to {self.who(d.owner)} by SLA '{rs.rules(Section.SLA)[d.sla_rule].name}'")
         if d.sla_rule >= 0 and d.sla_due is not None:
             sla = rs.rules(Section.SLA)[d.sla_rule]
+            # An SLA entry has `within`, and a clock that ran has its status.
+            assert sla.within is not None and d.sla_status is not None
             started = "now" if d.clock_started else _at(d.sla_started_at)
             span = f"{sla.within.text} on {sla.calendar}" if sla.calendar else sla.within.text
             status = d.sla_status + (f" at {_at(d.sla_met_at)}" if d.sla_met_at is not None else "")
@@ -162,15 +168,16 @@ class Explainer:
             start = d.sla_started_at
             if start is not None:
                 w = rule.within
+                assert w is not None  # the parser gives every SLA entry its `within`
                 lines += [f"      {s}" for s in cal.steps(start, weeks=w.weeks, days=w.days, minutes=w.minutes)]
         return lines
 
 
-def _at(value) -> str:
+def _at(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "at a time not recorded"
 
 
-def _same_instant(a, b) -> bool:
+def _same_instant(a: datetime | None, b: datetime) -> bool:
     return a is not None and b is not None and abs((a - b).total_seconds()) < 1e-3
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import fields
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from .compile import Program
-from .model import Decision, Section
+from .model import Decision, Rule, RuleSet, Section
 from .lifecycle import stage_facts
 from .prepare import read_field
+from .trace import Tracer
 from .values import COERCE, Unreadable
 
 _SLOT = re.compile(r"\b([vT])\[(\d+)\]")
@@ -33,7 +34,7 @@ def _num(src: "_Source", value: float) -> str:
     return repr(value) if math.isfinite(value) else src.const(value)
 
 
-def _problems(found: list) -> tuple[str, ...]:
+def _problems(found: list[tuple[str, Unreadable]]) -> tuple[str, ...]:
     return tuple(bad.note(name) for name, bad in found)
 
 
@@ -75,7 +76,17 @@ class _Source:
             self.add(f"v[{s}] = {value}; v[{s + 1}] = {folded}; v[{s + 2}] = False", depth)
 
 
-def build(program: Program) -> Callable:
+class Decider(Protocol):
+    """The generated function: decide(rec, T, tracer) -> (Decision, facts, route hits); the
+    route hits are None when the rules have no route section."""
+
+    source: str  # its Python source, for debugging
+
+    def __call__(self, rec: dict[str, Any], T: list[float], tracer: Tracer, /
+                 ) -> tuple[Decision, list[Any], list[int] | None]: ...
+
+
+def build(program: Program) -> Decider:
     """decide(rec, T, tracer) -> (Decision, facts, route hits)."""
     ruleset = program.ruleset
     src = _Source(program)
@@ -119,12 +130,12 @@ def build(program: Program) -> Callable:
     source = head + "\n" + "\n".join(src.lines)
     namespace = dict(src.names)
     exec(compile(source, f"<revsync decide {ruleset.file}>", "exec"), namespace)
-    decide = namespace["decide"]
+    decide: Decider = namespace["decide"]
     decide.source = source
     return decide
 
 
-def _first(src: _Source, rules, output: str, index: str) -> None:
+def _first(src: _Source, rules: tuple[Rule, ...] | None, output: str, index: str) -> None:
     """An ordered section: the first matching entry's value becomes the output (a local of
     the same name: `segment` or `stage`)."""
     src.add(f"{output} = None; {index} = -1")
@@ -135,6 +146,7 @@ def _first(src: _Source, rules, output: str, index: str) -> None:
     # Python's compiler gives up on a few thousand entries.
     src.add("while True:")
     for rule in rules:
+        assert rule.value is not None  # the parser gives every segment and qualify entry its value
         value = src.const(rule.value)
         folded = src.const(rule.value.strip().casefold())
         src.add(f"if {src.program.rule_exprs[(section, rule.index)]}:", 2)
@@ -147,14 +159,14 @@ def _first(src: _Source, rules, output: str, index: str) -> None:
 def _stage_facts(src: _Source, used: set[int], has_qualify: bool) -> None:
     """previous_stage and stage_entered_at, for route and SLA tests that read them."""
     ps, se = src.slot("previous_stage"), src.slot("stage_entered_at")
-    if not has_qualify or not ({ps, se} & used):
+    if ps is None or se is None or not has_qualify or not ({ps, se} & used):  # outputs always have slots
         return
     src.add(f"ps, se, _ = LS(rec, stage, T[{src.program.now_index}])")
     src.add(f"v[{ps}] = ps; v[{ps + 1}] = ps.strip().casefold() if ps is not None else None; v[{ps + 2}] = ps is None")
     src.add(f"v[{se}] = se; v[{se + 1}] = None; v[{se + 2}] = se is None")
 
 
-def _score(src: _Source, rules, ruleset) -> None:
+def _score(src: _Source, rules: tuple[Rule, ...] | None, ruleset: RuleSet) -> None:
     src.add("total = None; sums = {}; h = (); cp = (); grade = None; basis = None")
     if rules is None:
         return
@@ -188,8 +200,8 @@ def _score(src: _Source, rules, ruleset) -> None:
         src.add(f"v[{s}] = total; v[{s + 2}] = False")
     for name, s in src.program.slots.items():
         if name.startswith("scores."):
-            x = var.get(name[len("scores."):])
-            value = "0.0" if x is None else f"({x} if {x} is not None else 0.0)"
+            found = var.get(name[len("scores."):])
+            value = "0.0" if found is None else f"({found} if {found} is not None else 0.0)"
             src.add(f"v[{s}] = {value}; v[{s + 2}] = False")
     grade = cfg.grade if cfg else None
     if grade is None:
@@ -197,8 +209,8 @@ def _score(src: _Source, rules, ruleset) -> None:
     if grade.category is None:
         src.add("basis = total")
     else:
-        x = var.get(grade.category)
-        src.add("basis = 0.0" if x is None else f"basis = {x} if {x} is not None else 0.0")
+        found = var.get(grade.category)
+        src.add("basis = 0.0" if found is None else f"basis = {found} if {found} is not None else 0.0")
     keyword = "if"
     for label, low in grade.bands:
         src.add(f"{keyword} basis >= {_num(src, low)}:")

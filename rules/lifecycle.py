@@ -10,19 +10,23 @@ offline decide exactly as the sync would (RULES.md, Lifecycle).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .memory import Memory, is_queue, memory_of, passed_to, read_memory, same_owner
-from .model import NOWHERE, AssignKind, Decision, FieldType, Hit, Rule, Section
+from .model import NOWHERE, Assignment, AssignKind, Decision, Duration, FieldType, Hit, Rule, RuleSet, Section, Team
 from .prepare import Preparer
 from .routing import RoundRobin, names_somebody, owner_label, resolve
 from .values import coerce, from_epoch, to_utc
+
+if TYPE_CHECKING:  # evaluate.py imports this module; calendar.py is imported where a rule set has calendars
+    from .calendar import BusinessCalendar
+    from .evaluate import Context
 
 raw = Preparer.raw
 __all__ = ["Lifecycle", "Memory", "memory_of", "read_memory", "same_owner", "stage_facts"]
 
 
-def stage_facts(rec: dict, stage: str | None, now_ts: float) -> tuple[str | None, float | None, bool]:
+def stage_facts(rec: dict[str, Any], stage: str | None, now_ts: float) -> tuple[str | None, float | None, bool]:
     """(previous_stage, stage_entered_at as epoch seconds, whether the entry time was known).
 
     The stage revsync wrote last is `previous.stage`; a stage decided for the first time, or
@@ -42,15 +46,15 @@ def stage_facts(rec: dict, stage: str | None, now_ts: float) -> tuple[str | None
 class Lifecycle:
     """Stage entries, routing and SLA clocks for one evaluator (rules, teams, calendars)."""
 
-    def __init__(self, ruleset, teams: dict, calendars: dict):
+    def __init__(self, ruleset: RuleSet, teams: dict[str, Team], calendars: dict[str, BusinessCalendar]):
         self.ruleset = ruleset
         self.teams = teams
         self.calendars = calendars
         self.has_qualify = ruleset.has(Section.QUALIFY)
-        self._due_cache: dict[tuple, datetime] = {}
+        self._due_cache: dict[tuple[int, datetime], datetime] = {}
 
     # -- reading what the record carries ----------------------------------------------------
-    def instant(self, rec: dict, name: str, d: Decision) -> datetime | None:
+    def instant(self, rec: dict[str, Any], name: str, d: Decision) -> datetime | None:
         """The instant in field `name`, or None; a value there that is not one is reported
         on the decision, as a rule testing the field would report it."""
         value = raw(rec, name)
@@ -64,7 +68,7 @@ class Lifecycle:
             d.problems += (note,)
         return None
 
-    def remember(self, rec: dict, d: Decision) -> None:
+    def remember(self, rec: dict[str, Any], d: Decision) -> None:
         """Read the record's memory once; an unreadable one is treated as none and noted."""
         try:
             d.memory = read_memory(raw(rec, "previous.lifecycle"))
@@ -83,7 +87,7 @@ class Lifecycle:
                 d.owner_given = None
                 d.owners = passed_to(mem.owners, current, None)
 
-    def stage(self, rec: dict, d: Decision, now: datetime) -> None:
+    def stage(self, rec: dict[str, Any], d: Decision, now: datetime) -> None:
         if not self.has_qualify:
             return
         previous, entered, _ = stage_facts(rec, d.stage, now.timestamp())
@@ -91,7 +95,8 @@ class Lifecycle:
         d.stage_entered_at = None if entered is None else from_epoch(entered)
 
     # -- routing -------------------------------------------------------------------------------
-    def route(self, rules, rec, hits, d: Decision, now: datetime, ctx, rr: RoundRobin) -> int | None:
+    def route(self, rules: tuple[Rule, ...], rec: dict[str, Any], hits: list[int], d: Decision, now: datetime,
+              ctx: Context, rr: RoundRobin) -> int | None:
         """Decide the owner; returns the route rule that assigned, or None (kept or nobody)."""
         current = raw(rec, "owner_id")
         routed = raw(rec, "routed_at") is not None
@@ -107,17 +112,21 @@ class Lifecycle:
                 d.routed_at, d.kept_owner = routed_at, True
                 return None
         for i in hits:
-            if names_somebody(rules[i].assign, self.teams, rr, rec, raw):
-                return self._assign(rules, i, rec, d, now, rr)
             rule = rules[i]
+            assign = rule.assign
+            assert assign is not None  # the parser gives every route entry its assignment
+            if names_somebody(assign, self.teams, rr, rec, raw):
+                return self._assign(rules, i, rec, d, now, rr)
             d.notes += (Hit(Section.ROUTE, rule.name, rule.loc,
-                            f"matched but {rule.assign.kind.value} '{rule.assign.target}' names nobody; "
+                            f"matched but {assign.kind.value} '{assign.target}' names nobody; "
                             "next entry"),)
         d.routed_at = routed_at
         return None
 
-    def _assign(self, rules, i: int, rec, d: Decision, now, rr, handoff_from: str | None = None) -> int:
+    def _assign(self, rules: tuple[Rule, ...], i: int, rec: dict[str, Any], d: Decision, now: datetime,
+                rr: RoundRobin, handoff_from: str | None = None) -> int:
         rule = rules[i]
+        assert rule.assign is not None  # the parser gives every route entry its assignment
         owner = resolve(rule.assign, self.teams, rr, rec, raw)
         d.owner = d.routed_owner = owner
         d.routed_at, d.route_rule, d.handoff_from = now, i, handoff_from
@@ -125,17 +134,19 @@ class Lifecycle:
         d.owners = passed_to(d.owners, raw(rec, "owner_id"), owner)
         return i
 
-    def _handoff(self, rules, rec, hits, d: Decision, routed_at, current, ctx, rr) -> int | None:
+    def _handoff(self, rules: tuple[Rule, ...], rec: dict[str, Any], hits: list[int], d: Decision,
+                 routed_at: datetime | None, current: Any, ctx: Context, rr: RoundRobin) -> int | None:
         """The route rule a handoff goes to, or None when the record keeps its owner."""
         entered = d.stage_entered_at
         if entered is None or routed_at is None or entered < routed_at:
             return None
         if entered == routed_at and not self._changed_now(rec, d):
             return None  # routed when it entered its stage: nothing to hand off
-        now_rule = next((i for i in hits if names_somebody(rules[i].assign, self.teams, rr, rec, raw)), None)
+        now_rule = next((i for i in hits if names_somebody(_assignment(rules[i]), self.teams, rr, rec, raw)), None)
         if now_rule is None:
             return None
         rule = rules[now_rule]
+        assign = _assignment(rule)
         mem = d.memory
         if mem is not None and mem.by == f"route/{rule.name}":
             return None
@@ -144,7 +155,7 @@ class Lifecycle:
             # Routed before revsync recorded by which rule: only a queue is taken as unowned.
             if not queue:
                 return None
-            if rule.assign.kind is AssignKind.QUEUE and self._gives(rule.assign.target, current, ctx):
+            if assign.kind is AssignKind.QUEUE and self._gives(assign.target, current, ctx):
                 d.owner_by, d.owner_given = f"route/{rule.name}", str(current).strip()
                 return None  # the rule that assigns now is the one that put it in this queue
             return now_rule
@@ -153,7 +164,7 @@ class Lifecycle:
         return now_rule
 
     @staticmethod
-    def _changed_now(rec: dict, d: Decision) -> bool:
+    def _changed_now(rec: dict[str, Any], d: Decision) -> bool:
         """The stage changed in this evaluation: a run at the same instant as the one that
         routed the record (a replay with a fixed --now) still sees the change as after it."""
         before = raw(rec, "previous.stage")
@@ -161,14 +172,15 @@ class Lifecycle:
             str(before).strip().casefold() != d.stage.strip().casefold()
 
     @staticmethod
-    def _gives(queue: str, current: Any, ctx) -> bool:
+    def _gives(queue: str, current: Any, ctx: Context) -> bool:
         if same_owner(f"queue:{queue}", current):
             return True
         found = ctx.owner_id(f"queue:{queue}") if ctx.owner_id is not None else None
         return found is not None and same_owner(found, current)
 
     # -- SLA clocks ----------------------------------------------------------------------------
-    def sla(self, rules, rec, i: int, is_met: bool, d: Decision, now: datetime, rr: RoundRobin) -> None:
+    def sla(self, rules: tuple[Rule, ...], rec: dict[str, Any], i: int, is_met: bool, d: Decision, now: datetime,
+            rr: RoundRobin) -> None:
         try:
             self._sla(rules, rec, i, is_met, d, now, rr)
         except (OverflowError, ValueError) as exc:
@@ -180,8 +192,9 @@ class Lifecycle:
             d.problems += (f"sla {rules[i].name!r}: no deadline from the clock's start ({exc}); "
                            "check the record's SLA and routing dates",)
 
-    def _sla(self, rules, rec, i: int, is_met: bool, d: Decision, now: datetime, rr: RoundRobin) -> None:
-        rule: Rule = rules[i]
+    def _sla(self, rules: tuple[Rule, ...], rec: dict[str, Any], i: int, is_met: bool, d: Decision, now: datetime,
+             rr: RoundRobin) -> None:
+        rule = rules[i]
         mem = d.memory
         prev_start = self.instant(rec, "previous.sla_started_at", d)
         prev_due = self.instant(rec, "previous.sla_due", d)
@@ -198,11 +211,13 @@ class Lifecycle:
             # A mapping without the memory field still keeps a clock whose written due is this entry's.
             start, basis, same = prev_start, "clock start", True
         else:
-            start, basis, same = self._legacy_start(rec, rule, d, prev_due)
+            legacy_start, basis, same = self._legacy_start(rec, rule, d, prev_due)
             legacy = same
-            if not same:
+            if legacy_start is None:  # exactly when not `same`
                 start, basis = now, self._why_now(d, now)
                 d.clock_started = True
+            else:
+                start = legacy_start
         due = prev_due if same and prev_due is not None else self._due(rule, start)
         d.sla_due, d.sla_started_at, d.sla_basis, d.sla_rule = due, start, basis, i
         met_at = self._met_at(rec, rule, d, same, is_met, start, now)
@@ -236,7 +251,8 @@ class Lifecycle:
         d.owners = passed_to(d.owners, raw(rec, "owner_id"), owner)
         d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalated to {owner}"),)
 
-    def _legacy_start(self, rec, rule: Rule, d: Decision, prev_due) -> tuple[datetime | None, str, bool]:
+    def _legacy_start(self, rec: dict[str, Any], rule: Rule, d: Decision, prev_due: datetime | None
+                      ) -> tuple[datetime | None, str, bool]:
         """A clock an earlier version started at `routed_at` keeps running (due as written)
         while the stage and the SLA entry stay the same: the entry is the same when its
         deadline from `routed_at` is the one written."""
@@ -262,7 +278,8 @@ class Lifecycle:
             return "routed"
         return "entry matched"
 
-    def _met_at(self, rec, rule: Rule, d: Decision, same: bool, is_met: bool, start, now) -> datetime | None:
+    def _met_at(self, rec: dict[str, Any], rule: Rule, d: Decision, same: bool, is_met: bool, start: datetime,
+                now: datetime) -> datetime | None:
         if same:
             before = self.instant(rec, "previous.sla_met_at", d)
             if before is not None:
@@ -283,6 +300,7 @@ class Lifecycle:
         rule = self.ruleset.rules(Section.SLA)[d.sla_rule]
         try:
             if d.sla_status == "pending" and rule.warn_before is not None:
+                assert d.sla_started_at is not None  # a clock's start is set with its due
                 return self.at_risk_from(rule, d.sla_started_at, d.sla_due)
             return d.sla_due + timedelta(seconds=1)
         except (OverflowError, ValueError):  # due in the last second of year 9999: no change to expect
@@ -290,9 +308,10 @@ class Lifecycle:
 
     def at_risk_from(self, rule: Rule, start: datetime, due: datetime) -> datetime:
         warn = rule.warn_before
+        assert warn is not None  # asked only of entries that warn
         if rule.calendar:
             cal = self.calendars[rule.calendar]
-            w = rule.within
+            w = _within(rule)
             left = cal._total(w.weeks, w.days, w.minutes) - cal._total(warn.weeks, warn.days, warn.minutes)
             return to_utc(cal.add_minutes(start, max(left, 0)))
         return max(start, due - timedelta(seconds=warn.seconds))
@@ -301,7 +320,7 @@ class Lifecycle:
         key = (id(rule), start)  # rules live as long as the evaluator
         due = self._due_cache.get(key)
         if due is None:
-            w = rule.within
+            w = _within(rule)
             if rule.calendar:
                 due = self.calendars[rule.calendar].add(start, weeks=w.weeks, days=w.days, minutes=w.minutes)
             else:
@@ -311,3 +330,13 @@ class Lifecycle:
                 self._due_cache.clear()
             self._due_cache[key] = due
         return due
+
+
+def _assignment(rule: Rule) -> Assignment:
+    assert rule.assign is not None  # the parser gives every route entry its assignment
+    return rule.assign
+
+
+def _within(rule: Rule) -> Duration:
+    assert rule.within is not None  # the parser gives every SLA entry its `within`
+    return rule.within

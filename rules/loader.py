@@ -8,7 +8,7 @@ from .model import ConfigError, FieldType, Location, Problem, RuleSet, Severity
 from .parse import RuleFileParser
 from .source import display_path, load_file, parse_text, read_text
 
-CASES_SUFFIX = ".cases.yaml"
+_CASES_SUFFIXES = (".cases.yaml", ".cases.yml")
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,13 @@ class Loaded:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    files = sorted(p for p in directory.glob("*.y*ml") if not p.name.endswith((".cases.yaml", ".cases.yml")))
+    files = sorted(p for p in directory.glob("*.y*ml") if not p.name.endswith(_CASES_SUFFIXES))
     return [p for p in files if p.suffix in (".yaml", ".yml")]
+
+
+def case_files(directory: Path) -> list[Path]:
+    """The rule test case files of a directory (`*.cases.yaml`, `*.cases.yml`), sorted."""
+    return sorted(p for suffix in _CASES_SUFFIXES for p in directory.glob("*" + suffix))
 
 
 def file_object(path: Path) -> tuple[str | None, list[Problem]]:
@@ -32,7 +37,7 @@ def file_object(path: Path) -> tuple[str | None, list[Problem]]:
 def _declared(path: Path) -> tuple[str | None, Location, list[Problem]]:
     root, problems = load_file(path)
     node = root.get("object") if root is not None and root.is_map else None
-    where = root.key_loc("object") if node is not None else Location(display_path(path), 1, 1)
+    where = root.key_loc("object") if root is not None and node is not None else Location(display_path(path), 1, 1)
     if node is None or node.value is None:
         return None, where, problems
     if not isinstance(node.value, str) or not node.value.strip():

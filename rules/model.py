@@ -5,7 +5,8 @@ evaluation, engine and preview that uses it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Union
 
@@ -46,7 +47,7 @@ class Problem:
         text = f"{self.loc}: {self.code} {self.message}"
         return f"{text} ({self.fix})" if self.fix else text
 
-    def asdict(self) -> dict:
+    def asdict(self) -> dict[str, Any]:
         return {
             "file": self.loc.file, "line": self.loc.line, "col": self.loc.col,
             "code": self.code, "severity": self.severity.value,
@@ -148,7 +149,8 @@ class Test:
     op: Op
     value: Any
     loc: Location
-    written: Any = field(default=None, compare=False)  # the value as the file spells it, for explanations
+    # dataclasses.field by its full name: in this class body, `field` is the attribute above.
+    written: Any = dataclasses.field(default=None, compare=False)  # the value as the file spells it, for explanations
 
     def describe(self) -> str:
         shown = self.value if self.written is None or self.op in (Op.OLDER_THAN, Op.NEWER_THAN, Op.MATCHES) else self.written
@@ -329,7 +331,7 @@ class Hit:
     loc: Location
     effect: str
 
-    def asdict(self) -> dict:
+    def asdict(self) -> dict[str, Any]:
         return {"section": self.section.value, "rule": self.rule,
                 "at": self.loc.short, "effect": self.effect}
 

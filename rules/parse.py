@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from .definitions import DefinitionsParser
 from .scoring import ScoreParser
-from .conditions import ConditionParser, FieldScope, did_you_mean, fields_of
+from .conditions import ConditionParser, FieldScope, fields_of
 from .model import (
-    PRODUCED, SECTION_ORDER, Assignment, AssignKind, FieldType, Location,
-    Problem, Rule, RuleSet, Section, Severity,
+    PRODUCED, SECTION_ORDER, Assignment, AssignKind, Calendar, Condition, FieldType, Location,
+    Problem, Rule, RuleSet, Section, Severity, Team,
 )
 from .source import Node
+from .suggest import did_you_mean
 from .values import bad_duration, parse_duration
 
 TOP_KEYS = ("object", "description", "calendars", "teams", *(s.value for s in SECTION_ORDER))
@@ -44,7 +46,7 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
             severity: Severity = Severity.ERROR) -> None:
         self.problems.append(Problem(code, message, loc, fix, severity))
 
-    def unknown_keys(self, node: Node, allowed, where: str) -> None:
+    def unknown_keys(self, node: Node, allowed: tuple[str, ...], where: str) -> None:
         for key, _ in node.items():
             if key not in allowed:
                 hint = did_you_mean(key, allowed) or f"{where} takes: {', '.join(allowed)}"
@@ -78,7 +80,7 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
                 rules = self.entries(section, node, scope, calendars, teams)
             sections.append((section, tuple(rules)))
             section_locs.append((section, root.key_loc(section.value)))
-        if any(p.severity is Severity.ERROR for p in self.problems):
+        if obj is None or any(p.severity is Severity.ERROR for p in self.problems):  # no `object:` is an error
             return None
         return RuleSet(
             object=str(obj.value).strip(), file=self.file,
@@ -113,9 +115,11 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
             self.err("E102", f"'{what}' must be a list of entries", node.loc,
                      f"write each entry as `- name: ...` under `{what}:`")
             return []
-        return node.value
+        entries: list[Node] = node.value
+        return entries
 
-    def entries(self, section: Section, node: Node, scope: FieldScope, calendars, teams) -> list[Rule]:
+    def entries(self, section: Section, node: Node, scope: FieldScope, calendars: dict[str, Calendar],
+                teams: dict[str, Team]) -> list[Rule]:
         rules: list[Rule] = []
         names: dict[str, Location] = {}
         catch_all: Rule | None = None
@@ -137,7 +141,8 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
                      Severity.WARNING)
         return rules
 
-    def entry(self, section, entry: Node, index, scope, calendars, teams, names) -> Rule | None:
+    def entry(self, section: Section, entry: Node, index: int, scope: FieldScope, calendars: dict[str, Calendar],
+              teams: dict[str, Team], names: dict[str, Location]) -> Rule | None:
         if not entry.is_map:
             self.err("E102", f"each {section.value} entry must be a mapping", entry.loc,
                      "e.g. - name: ...\n    when: {...}")
@@ -148,7 +153,7 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
         when = self.condition(when_node, scope)
         # `when: {}` holds for every record (all of no tests): a catch-all, like no `when`.
         unreadable = when_node is not None and when is None and not (when_node.is_map and not when_node.value)
-        kwargs: dict = {}
+        kwargs: dict[str, Any] = {}
         ok = True
         if section in (Section.SEGMENT, Section.QUALIFY):
             key = "segment" if section is Section.SEGMENT else "stage"
@@ -184,13 +189,14 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
         names[name] = node.loc
         return name
 
-    def condition(self, node: Node | None, scope: FieldScope):
+    def condition(self, node: Node | None, scope: FieldScope) -> Condition | None:
         if node is None or (node.is_map and not node.value):
             return None
         return ConditionParser(scope, self.problems).parse(node)
 
     # -- routing and SLAs -------------------------------------------------------------
-    def assignment(self, node: Node | None, key: str, entry: Node, teams, scope) -> Assignment | None:
+    def assignment(self, node: Node | None, key: str, entry: Node, teams: dict[str, Team],
+                   scope: FieldScope) -> Assignment | None:
         forms = tuple(k.value for k in AssignKind)
         if node is None:
             self.err("E122", f"missing `{key}:`", entry.loc, "one of {user: ...}, {queue: ...}, "
@@ -226,7 +232,8 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
                 return None
         return Assignment(AssignKind(kind), text, target.loc)
 
-    def sla(self, entry: Node, scope: FieldScope, calendars, teams, kwargs: dict) -> bool:
+    def sla(self, entry: Node, scope: FieldScope, calendars: dict[str, Calendar], teams: dict[str, Team],
+            kwargs: dict[str, Any]) -> bool:
         ok = True
         within = entry.get("within")
         duration = parse_duration(within.value) if within is not None and within.is_scalar else None
@@ -245,7 +252,7 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
                 message, fix = bad_duration(warn.plain())
                 self.err("E114", message, warn.loc, fix)
                 ok = False
-            elif duration is not None and kwargs["warn_before"].seconds >= duration.seconds:
+            elif duration is not None and within is not None and kwargs["warn_before"].seconds >= duration.seconds:
                 self.err("W202", f"warn_before {warn.value} is not shorter than within {within.value}: "
                          "every clock is at risk from its start", warn.loc,
                          "warn a few hours before the due, e.g. warn_before: 2h", Severity.WARNING)

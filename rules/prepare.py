@@ -7,7 +7,7 @@ and is reported in the record's problems.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from .compile import Program
 from .model import FieldType
@@ -81,16 +81,18 @@ class Preparer:
             lines += read_field(name, program.types[name], program.slots[name])
         lines.append("    return v, P")
         self.source = "\n".join(lines)
-        namespace = {"TEMPLATE": template, "C": {t.value: f for t, f in COERCE.items()},
-                     "U": Unreadable, "DC": {}, "TC": {}}
+        namespace: dict[str, Any] = {"TEMPLATE": template, "C": {t.value: f for t, f in COERCE.items()},
+                                     "U": Unreadable, "DC": {}, "TC": {}}
         exec(compile(self.source, f"<revsync prepare {program.ruleset.file}>", "exec"), namespace)
-        self._prepare = namespace["prepare"]
+        # prepare(record) -> (slot list, [(field, Unreadable)]), as the source above writes it
+        self._prepare: Callable[[dict[str, Any]], tuple[list[Any], list[tuple[str, Unreadable]]]] = \
+            namespace["prepare"]
 
-    def prepare(self, record: dict) -> tuple[list, list[str]]:
+    def prepare(self, record: dict[str, Any]) -> tuple[list[Any], list[str]]:
         v, problems = self._prepare(record)
         return v, [bad.note(name) for name, bad in problems]
 
-    def set(self, v: list, name: str, value: Any) -> None:
+    def set(self, v: list[Any], name: str, value: Any) -> None:
         s = self.program.slots.get(name)
         if s is None:
             return
@@ -99,7 +101,7 @@ class Preparer:
         v[s + 2] = value is None
 
     @staticmethod
-    def raw(record: dict, name: str) -> Any:
+    def raw(record: dict[str, Any], name: str) -> Any:
         value = record.get(name)
         if value is None and "." in name:
             head, _, rest = name.partition(".")
@@ -110,6 +112,6 @@ class Preparer:
             return None
         return value
 
-    def instant(self, record: dict, name: str) -> datetime | None:
+    def instant(self, record: dict[str, Any], name: str) -> datetime | None:
         value = coerce(self.raw(record, name), FieldType.DATETIME)
         return from_epoch(value) if isinstance(value, float) else None

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from .model import Assignment, AssignKind, Team
+
+# How a record's value is read by field name (Preparer.raw): nested related records included.
+RawReader = Callable[[dict[str, Any], str], Any]
 
 
 @lru_cache(maxsize=256)
@@ -75,7 +78,8 @@ class RoundRobin:
             return label
 
 
-def names_somebody(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict, raw) -> bool:
+def names_somebody(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict[str, Any],
+                   raw: RawReader) -> bool:
     """Whether `resolve` would give an owner, without taking a round-robin turn."""
     if assign.kind is AssignKind.TEAM:
         return rr.has_members(teams[assign.target])
@@ -85,7 +89,8 @@ def names_somebody(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, r
     return not (value is None or str(value).strip() == "" or str(value).strip().casefold() in rr.inactive)
 
 
-def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict, raw) -> str | None:
+def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict[str, Any],
+            raw: RawReader) -> str | None:
     """The symbolic owner an assignment gives, or None when it names nobody who can take it
     (an empty field, an inactive user, a team whose members are all inactive)."""
     kind = assign.kind

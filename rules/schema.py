@@ -3,19 +3,21 @@ and complete as admins type. `revsync rules validate` remains the authority: it 
 knows the mapping's fields and checks what a schema cannot (regexes, time zones, order)."""
 from __future__ import annotations
 
+from typing import Any
+
 from .model import AssignKind, Op
 
-DURATION = {"type": "string", "pattern": r"^\s*(\d+\s*[mhdw]\s*)+$",
+DURATION: dict[str, Any] = {"type": "string", "pattern": r"^\s*(\d+\s*[mhdw]\s*)+$",
             "description": "30m, 4h, 2d, 1w; business time when a calendar is named"}
-SCALAR = {"type": ["string", "number", "boolean"]}
+SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
 
 
-def _condition_ref() -> dict:
+def _condition_ref() -> dict[str, Any]:
     return {"$ref": "#/$defs/condition"}
 
 
-def _operators() -> dict:
-    props: dict = {}
+def _operators() -> dict[str, Any]:
+    props: dict[str, Any] = {}
     for op in Op:
         if op in (Op.IN, Op.NOT_IN):
             props[op.value] = {"type": "array", "items": SCALAR, "minItems": 1}
@@ -34,19 +36,19 @@ def _operators() -> dict:
     return {"type": "object", "properties": props, "additionalProperties": False, "minProperties": 1}
 
 
-def _assignment() -> dict:
+def _assignment() -> dict[str, Any]:
     return {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
             "properties": {k.value: {"type": "string"} for k in AssignKind}}
 
 
-def _entry(extra: dict, required: list[str]) -> dict:
+def _entry(extra: dict[str, Any], required: list[str]) -> dict[str, Any]:
     props = {"name": {"type": "string", "minLength": 1}, "description": {"type": "string"},
              "when": _condition_ref(), **extra}
     return {"type": "object", "properties": props, "required": ["name", *required],
             "additionalProperties": False}
 
 
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://revsync.dev/schema/rules.json",

@@ -7,17 +7,32 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING, Any
 
-from .conditions import FieldScope, did_you_mean
-from .model import Grade, Location, Rule, ScoreConfig, Section
+from .conditions import FieldScope
+from .model import Calendar, Grade, Location, Rule, ScoreConfig, Section, Severity, Team
 from .source import Node
+from .suggest import did_you_mean
 
 SCORE_KEYS = ("caps", "min", "max", "grade", "rules")
 MAX_SCORE = 1e9  # points, caps, min, max and grade bands
 
 
 class ScoreParser:
-    def points(self, entry: Node, kwargs: dict) -> bool:
+    categories: set[str]
+
+    if TYPE_CHECKING:  # the rule file parser's (rules/parse.py), which this class is mixed into
+        def err(self, code: str, message: str, loc: Location, fix: str = "",
+                severity: Severity = Severity.ERROR) -> None: ...
+
+        def unknown_keys(self, node: Node, allowed: tuple[str, ...], where: str) -> None: ...
+
+        def entry_list(self, node: Node, what: str) -> list[Node]: ...
+
+        def entry(self, section: Section, entry: Node, index: int, scope: FieldScope, calendars: dict[str, Calendar],
+                  teams: dict[str, Team], names: dict[str, Location]) -> Rule | None: ...
+
+    def points(self, entry: Node, kwargs: dict[str, Any]) -> bool:
         node = entry.get("points")
         if node is None or not _is_number(node.value):
             self.err("E122" if node is None else "E112", "score rule needs numeric `points:` (a finite number)",
@@ -92,7 +107,7 @@ class ScoreParser:
             elif b is not None and self.bounded(b, f"score `{key}`") is not None:
                 bounds[key] = float(b.value)
         if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
-            self.err("E112", "score `min` is above `max`", node.get("min").loc)
+            self.err("E112", "score `min` is above `max`", (node.get("min") or node).loc)
         grade = self.grade(node.get("grade"))
         return ScoreConfig(tuple(caps), bounds.get("min"), bounds.get("max"), grade), rules
 
@@ -127,7 +142,7 @@ class ScoreParser:
         return Grade(category, tuple(bands), node.loc)
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     """A finite number: YAML's .inf and .nan would make every score infinite or unordered."""
     if isinstance(value, int) and not isinstance(value, bool):
         return True  # whatever its size: `bounded` says when it is too large

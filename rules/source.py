@@ -17,7 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode, Node as YamlNode
 from ruamel.yaml.scanner import RoundTripScanner
 
 from .model import Location, Problem
@@ -39,7 +39,7 @@ class Node:
 
     value: Any  # dict[str, Node] | list[Node] | scalar
     loc: Location
-    key_locs: dict | None = None  # for maps: key -> Location of the key
+    key_locs: dict[str, Location] | None = None  # for maps: key -> Location of the key
 
     @property
     def is_map(self) -> bool:
@@ -141,15 +141,17 @@ class _Constructor(RoundTripConstructor):
         return self.construct_document(node)
 
 
-def _children(node: Any) -> list:
+def _children(node: YamlNode) -> list[YamlNode]:
     if isinstance(node, SequenceNode):
-        return node.value
+        items: list[YamlNode] = node.value
+        return items
     if isinstance(node, MappingNode):
-        return [n for pair in node.value for n in pair]
+        pairs: list[tuple[YamlNode, YamlNode]] = node.value
+        return [n for pair in pairs for n in pair]
     return []
 
 
-def _inspect(root: Any, aliases: list) -> list[tuple[str, str, Any, str]]:
+def _inspect(root: YamlNode, aliases: list[Any]) -> list[tuple[str, str, Any, str]]:
     """Duplicate keys, text that is not Unicode, and what aliases expand to, in one pass
     over the composed graph (each node once, iteratively: aliases may make it cyclic)."""
     problems: list[tuple[str, str, Any, str]] = []

@@ -6,9 +6,9 @@ matched, which caps applied); the Hits and names are made here when someone read
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from .model import NOWHERE, Decision, Hit, Rule, RuleSet, ScoreConfig, Section
+from .model import NOWHERE, Decision, Grade, Hit, Rule, RuleSet, ScoreConfig, Section
 from .values import format_instant as fmt
 
 
@@ -31,8 +31,8 @@ class Tracer:
         self.rules = {sec: rules for sec, rules in ruleset.sections}
         self.hits = {sec: [rule_hit(r) for r in rules] for sec, rules in ruleset.sections}
         self.score_config = ruleset.score_config or ScoreConfig()
-        self._grade_hits: dict[tuple, Hit] = {}
-        self._citations: dict[tuple, str] = {}
+        self._grade_hits: dict[tuple[str | None, float], Hit] = {}
+        self._citations: dict[tuple[object, ...], str] = {}
         self._cites = {sec: [_cite(h) for h in hits] for sec, hits in self.hits.items()}
         self._keys = {sec: [(sec.value, r.name) for r in rules] for sec, rules in ruleset.sections}
         route, score = self.rules.get(Section.ROUTE), self.rules.get(Section.SCORE)
@@ -44,7 +44,7 @@ class Tracer:
         self._grade_cite = f"score/grade ({grade.loc.short})" if grade is not None else ""
 
     def trace(self, d: Decision) -> list[Hit]:
-        return [hit if hit.__class__ is Hit else hit() for _, hit in self._entries(d)]
+        return [hit if isinstance(hit, Hit) else hit() for _, hit in self._entries(d)]
 
     def citation(self, d: Decision) -> str:
         """`section/rule (file:line)` for every trace entry, joined with "; ", as the audit
@@ -59,11 +59,11 @@ class Tracer:
             text = self._citations[key] = "; ".join(cite for cite, _ in self._entries(d))
         return text
 
-    def _entries(self, d: Decision) -> list[tuple[str, Any]]:
+    def _entries(self, d: Decision) -> list[tuple[str, Hit | Callable[[], Hit]]]:
         """(citation, Hit or a function making it) per trace entry: entries whose effect must
         be formatted for this record are only formatted when `trace` asks for them."""
         hits, cites = self.hits, self._cites
-        out: list[tuple[str, Any]] = []
+        out: list[tuple[str, Hit | Callable[[], Hit]]] = []
         if d.seg_rule >= 0:
             out.append((cites[Section.SEGMENT][d.seg_rule], hits[Section.SEGMENT][d.seg_rule]))
         if Section.SCORE in self.sections:
@@ -72,8 +72,13 @@ class Tracer:
             out += [(f"score/cap {cat} ({self._first_score.short})",
                      Hit(Section.SCORE, f"cap {cat}", self._first_score, f"{cat} {before:g} capped at {caps[cat]:g}"))
                     for cat, before in d.capped]
-            if self.score_config.grade is not None and d.score is not None:  # None: not evaluated
-                out.append((self._grade_cite, lambda: self._grade_hit(d.grade, d.grade_basis)))
+            grade = self.score_config.grade
+            if grade is not None and d.score is not None:  # None: not evaluated
+
+                def grade_hit() -> Hit:
+                    assert d.grade_basis is not None  # graded with the score: both set together
+                    return self._grade_hit(grade, d.grade, d.grade_basis)
+                out.append((self._grade_cite, grade_hit))
         if d.stage_rule >= 0:
             out.append((cites[Section.QUALIFY][d.stage_rule], hits[Section.QUALIFY][d.stage_rule]))
         # Notes (sticky owners, empty targets, escalations) keep their order within a section;
@@ -91,17 +96,20 @@ class Tracer:
                 (f"handoff from {d.handoff_from}: " if d.handoff_from else "") + f"owner = {d.routed_owner}")))
         if d.sla_rule >= 0:
             sla = self.rules[Section.SLA][d.sla_rule]
-            out.append((cites[Section.SLA][d.sla_rule], lambda: Hit(
-                Section.SLA, sla.name, sla.loc,
-                f"due {fmt(d.sla_due)} ({sla.within.text} from {d.sla_basis} {fmt(d.sla_started_at)}"
-                f"{' on ' + sla.calendar if sla.calendar else ''}): {d.sla_status}")))
+
+            def sla_hit() -> Hit:
+                # An SLA entry has `within`, and a clock that ran (sla_rule set) has its start and due.
+                assert sla.within is not None and d.sla_due is not None and d.sla_started_at is not None
+                return Hit(Section.SLA, sla.name, sla.loc,
+                           f"due {fmt(d.sla_due)} ({sla.within.text} from {d.sla_basis} {fmt(d.sla_started_at)}"
+                           f"{' on ' + sla.calendar if sla.calendar else ''}): {d.sla_status}")
+            out.append((cites[Section.SLA][d.sla_rule], sla_hit))
         out += [(_cite(h), h) for h in d.notes if h.section is Section.SLA]
         return out
 
-    def _grade_hit(self, label: str | None, basis: float) -> Hit:
+    def _grade_hit(self, grade: Grade, label: str | None, basis: float) -> Hit:
         hit = self._grade_hits.get((label, basis))
         if hit is None:
-            grade = self.score_config.grade
             if len(self._grade_hits) > 4096:
                 self._grade_hits.clear()
             hit = self._grade_hits[(label, basis)] = Hit(

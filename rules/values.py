@@ -93,19 +93,31 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
 
-def _to_bool(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
+def parse_bool(value: object) -> bool | None:
+    """True or False as CRMs and exports write them: a bool, the numbers 1 and 0, or text
+    (any case, blanks around) true/false, 1/0, yes/no, y/n, t/f. None for anything else,
+    empty text and None included."""
+    if isinstance(value, bool):
         return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
+    if isinstance(value, (int, float)):
+        return bool(value) if value in (0, 1) else None
     if isinstance(value, str):
         s = value.strip().casefold()
-        if not s:
-            return None
         if s in _TRUE:
             return True
         if s in _FALSE:
             return False
+    return None
+
+
+def _to_bool(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    parsed = parse_bool(value)
+    if parsed is not None:
+        return parsed
+    if isinstance(value, str) and not value.strip():
+        return None
     return Unreadable(value, "not true or false")
 
 
@@ -165,7 +177,7 @@ def _to_datetime(value: Any) -> Any:
             return None
         # Long text is read uncached: the cache holds up to 8192 keys, and they should be short.
         epoch = (_text_to_epoch if len(value) <= 64 else _text_to_epoch.__wrapped__)(value)
-        return epoch if epoch.__class__ is float else Unreadable(value, epoch)
+        return epoch if isinstance(epoch, float) else Unreadable(value, epoch)
     instant = parse_instant(value)
     if instant is None:
         return Unreadable(value, OUT_OF_RANGE if isinstance(value, date) else _NOT_INSTANT)
@@ -186,7 +198,7 @@ def _to_date(value: Any) -> Any:
         if not value.strip():
             return None
         epoch = (_text_to_day if len(value) <= 64 else _text_to_day.__wrapped__)(value)
-        return epoch if epoch.__class__ is float else Unreadable(value, epoch)
+        return epoch if isinstance(epoch, float) else Unreadable(value, epoch)
     if isinstance(value, datetime):
         instant = parse_instant(value)
         if instant is None:

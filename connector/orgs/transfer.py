@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from rules.values import parse_instant
+from rules.values import parse_bool, parse_instant
 
 from rules.model import RevsyncError
 
@@ -52,11 +52,10 @@ def _typed(value: Any, ftype: str) -> Any:
             raise ValueError(f"{text!r} is not a number")
         return int(number) if ftype == "int" else number
     if ftype == "boolean":
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
-        raise ValueError(f"{text!r} is not true or false")
+        flag = parse_bool(value)
+        if flag is None:
+            raise ValueError(f"{text!r} is not true or false")
+        return flag
     if ftype in ("date", "datetime"):
         instant = parse_instant(text)
         if instant is None:
