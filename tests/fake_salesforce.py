@@ -1,10 +1,17 @@
 """A stateful fake Salesforce org served through `responses`: the REST shapes Salesforce
-documents, over an embedded org's SQLite file, with faults on demand."""
+documents, over an embedded org's SQLite file, with faults on demand. It logs in by OAuth
+(the answer's identity URL names the org and user) and by SOAP (userInfo), answers userinfo,
+stamps every answer with a Date header from its own clock (`clock`, settable), applies its
+active lead assignment rule to REST writes that do not turn it off, and refuses Bulk ingest
+jobs that ask for one."""
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from typing import Callable
 from urllib.parse import parse_qs, urlparse
 
 import requests
@@ -13,6 +20,7 @@ import responses
 from connector.orgs.base import Patch
 from connector.orgs.local import LocalOrg
 from connector.orgs.salesforce import API_VERSION
+from connector.orgs.salesforce_auth import id18
 from connector.orgs.local_schema import OBJECTS
 
 INSTANCE = "https://fake.my.salesforce.com"
@@ -29,18 +37,32 @@ class Faults:
     # The org's active lead assignment rule: a Lead updated through REST without
     # `Sforce-Auto-Assign: FALSE` (the header defaults to TRUE) goes to this owner.
     lead_assignment_owner: str | None = None
+    # Fields deleted from the org (object, field): gone from describes, refused by queries and
+    # writes with INVALID_FIELD, as a describe cached before the deletion does not know.
+    deleted_fields: set[tuple[str, str]] = field(default_factory=set)
+    bulk_boolean_case: str = "lower"  # how Bulk API CSV spells booleans: lower (true) or upper (TRUE)
 
 
-def _csv(rows: list[dict], columns: list[str]) -> str:
+def _csv(rows: list[dict], columns: list[str], case: str = "lower") -> str:
     import csv
     import io
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
+    spell = str.upper if case == "upper" else str.lower
     for row in rows:
-        writer.writerow({k: ("" if v is None else ("true" if v is True else "false" if v is False else v))
+        writer.writerow({k: ("" if v is None else (spell("true") if v is True else spell("false") if v is False else v))
                          for k, v in row.items()})
     return out.getvalue()
+
+
+def _origin(request) -> str:
+    url = urlparse(request.url)
+    return f"{url.scheme}://{url.netloc}"
+
+
+def _refusal(status: int, code: str, message: str):
+    return status, [{"message": message, "errorCode": code}]
 
 
 def _job_id(request) -> str:
@@ -51,6 +73,12 @@ def _job_id(request) -> str:
 class _BulkMixin:
     def _job_create(self, request):
         body = json.loads(request.body)
+        if body.get("assignmentRuleId"):  # revsync's owners would be overwritten by the rule
+            return _refusal(400, "INVALIDJOB", "the fake org refuses ingest jobs that run an assignment rule")
+        if "query" in body:  # Salesforce checks the query when the job is created
+            status, answer = self._query_rows(body["query"])
+            if status != 200:
+                return status, answer
         job_id = f"750FAKE{len(self.jobs):06d}"
         self.jobs[job_id] = {"id": job_id, "state": "UploadComplete" if "query" in body else "Open",
                              "polls": 0, **body}
@@ -75,7 +103,7 @@ class _BulkMixin:
         start = int(params.get("locator", ["0"])[0])
         chunk = job["rows"][start:start + size]
         locator = str(start + size) if start + size < len(job["rows"]) else "null"
-        return 200, _csv(chunk, job["cols"]), {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(len(chunk)),
+        return 200, _csv(chunk, job["cols"], self.faults.bulk_boolean_case), {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(len(chunk)),
                                                 "Content-Type": "text/csv"}
 
     def _job_upload(self, request):
@@ -122,7 +150,11 @@ class FakeSalesforce(_BulkMixin):
         self.faults = Faults()
         self.calls: list[str] = []
         self.writes = 0
-        self.token = "00Dfake!1"
+        self.token = "00Dfake!1"  # the latest session's
+        self.sessions = {self.token}  # as in Salesforce, a login leaves the other sessions valid
+        self.org_id, self.user_id = id18("00D5g000004FAKE"), id18("0055g00000AbCdE")
+        # The org's clock, sent as every answer's Date header; tests may set it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.logins = 0
         self.cursors: dict[str, tuple[list[dict], int]] = {}
         self.jobs: dict[str, dict] = {}
@@ -132,7 +164,10 @@ class FakeSalesforce(_BulkMixin):
         # in-process, or over HTTPS on loopback for tests that run the CLI as a subprocess.
         self.routes = [
             ("POST", r"/services/oauth2/token$", self._login),
+            ("POST", r"/services/Soap/u/[\d.]+/?$", self._soap_login),
+            ("GET", r"/services/oauth2/userinfo$", w(self._userinfo)),
             ("GET", rf"{BASE}/sobjects/\w+/describe$", w(self._describe)),
+            ("PATCH", rf"{BASE}/sobjects/\w+/\w+$", w(self._patch_one)),
             ("GET", rf"{BASE}/query/[\w-]+$", w(self._more)),
             ("GET", rf"{BASE}/query\?.*", w(self._query)),
             ("PATCH", rf"{BASE}/composite/sobjects$", w(self._patch)),
@@ -154,10 +189,35 @@ class FakeSalesforce(_BulkMixin):
         return None
 
     # -- plumbing ------------------------------------------------------------------------------
+    def _date(self) -> dict:
+        return {"Date": format_datetime(self.clock().astimezone(timezone.utc), usegmt=True)}
+
     def _login(self, request):
         self.logins += 1
         self.token = f"00Dfake!{self.logins}"
-        return 200, {}, json.dumps({"access_token": self.token, "instance_url": INSTANCE, "token_type": "Bearer"})
+        self.sessions.add(self.token)
+        origin = _origin(request)
+        return 200, self._date(), json.dumps({
+            "access_token": self.token, "instance_url": origin, "token_type": "Bearer", "scope": "api",
+            "id": f"{origin}/id/{self.org_id}/{self.user_id}", "issued_at": str(int(self.clock().timestamp() * 1000)),
+            "signature": "ZmFrZQ=="})
+
+    def _soap_login(self, request):
+        self.logins += 1
+        self.token = f"00Dfake!{self.logins}"
+        self.sessions.add(self.token)
+        origin, org15 = _origin(request), self.org_id[:15]
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+                f'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">'
+                f"<soapenv:Body><loginResponse><result>"
+                f"<metadataServerUrl>{origin}/services/Soap/m/{API_VERSION}/{org15}</metadataServerUrl>"
+                f"<passwordExpired>false</passwordExpired><sandbox>false</sandbox>"
+                f"<serverUrl>{origin}/services/Soap/u/{API_VERSION}/{org15}</serverUrl>"
+                f"<sessionId>{self.token}</sessionId><userId>{self.user_id}</userId>"
+                f"<userInfo><organizationId>{self.org_id}</organizationId><organizationName>Fake</organizationName>"
+                f"<userId>{self.user_id}</userId><userName>integration@fake.example</userName></userInfo>"
+                f"</result></loginResponse></soapenv:Body></soapenv:Envelope>")
+        return 200, {**self._date(), "Content-Type": "text/xml;charset=UTF-8"}, body
 
     def _wrap(self, handler):
         def call(request):
@@ -166,13 +226,15 @@ class FakeSalesforce(_BulkMixin):
             if f.unavailable > 0:
                 f.unavailable -= 1
                 return 503, {}, "Service Unavailable"
-            if request.headers.get("Authorization") != f"Bearer {self.token}":
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in self.sessions:
                 return 401, {}, json.dumps([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
             if f.expire_after is not None:
                 f.expire_after -= 1
                 if f.expire_after < 0:
                     f.expire_after = None
                     self.token = "00Dfake!expired"
+                    self.sessions.clear()
                     return 401, {}, json.dumps([{"message": "Session expired or invalid",
                                                  "errorCode": "INVALID_SESSION_ID"}])
             if f.daily_left is not None:
@@ -185,17 +247,34 @@ class FakeSalesforce(_BulkMixin):
             headers = answer[2] if len(answer) > 2 else {}
             used = len(self.calls)
             total = used + (f.daily_left if f.daily_left is not None else 100000)
-            headers = {"Sforce-Limit-Info": f"api-usage={used}/{total}", **headers}
+            headers = {"Sforce-Limit-Info": f"api-usage={used}/{total}", **self._date(), **headers}
             return status, headers, body if isinstance(body, str) else json.dumps(body)
         return call
 
     # -- resources -------------------------------------------------------------------------------
+    def _userinfo(self, request):
+        origin = _origin(request)
+        return 200, {"sub": f"{origin}/id/{self.org_id}/{self.user_id}", "user_id": self.user_id,
+                     "organization_id": self.org_id, "preferred_username": "integration@fake.example",
+                     "urls": {"rest": f"{origin}/services/data/v{{version}}/"}}
+
     def _describe(self, request):
         obj = urlparse(request.url).path.split("/")[-2]
+        if obj not in OBJECTS:
+            return _refusal(404, "NOT_FOUND", "The requested resource does not exist")
         fields = [{"name": f.name, "type": f.type, "updateable": f.updateable, "length": f.length or 0,
                    "label": f.name, "picklistValues": [{"value": v, "active": True} for v in f.picklist]}
-                  for f in OBJECTS[obj].values()]
+                  for f in OBJECTS[obj].values() if (obj, f.name) not in self.faults.deleted_fields]
         return 200, {"name": obj, "fields": fields}
+
+    def _unknown(self, obj: str, names) -> tuple | None:
+        """The refusal Salesforce answers for an object or fields it does not have."""
+        if obj not in OBJECTS:
+            return _refusal(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+        for name in names:
+            if name not in OBJECTS[obj] or (obj, name) in self.faults.deleted_fields:
+                return _refusal(400, "INVALID_FIELD", f"No such column '{name}' on entity '{obj}'.")
+        return None
 
     def _query(self, request):
         status, body = self._query_rows(parse_qs(urlparse(request.url).query)["q"][0])
@@ -209,6 +288,9 @@ class FakeSalesforce(_BulkMixin):
         if not m:
             return 400, [{"message": f"cannot parse {soql}", "errorCode": "MALFORMED_QUERY"}]
         obj, cols, where = m["obj"], [c.strip() for c in m["cols"].split(",")], m["where"]
+        unknown = self._unknown(obj, [c for c in cols if c != "COUNT()"])
+        if unknown:
+            return unknown
         rows = list(self.org.read_all(obj, cols))
         if where and where.startswith("SystemModstamp "):
             low = re.search(r"SystemModstamp >= (\S+)", where)
@@ -248,10 +330,33 @@ class FakeSalesforce(_BulkMixin):
         rows, start = self.cursors.pop(urlparse(request.url).path.split("/")[-1])
         return 200, self._page(rows, start, len(rows))
 
+    def _assigned(self, request, obj: str, values: dict) -> dict:
+        """The org's active lead assignment rule, as REST runs it unless told not to."""
+        auto = request.headers.get("Sforce-Auto-Assign", "TRUE").strip().upper() != "FALSE"
+        if auto and self.faults.lead_assignment_owner and obj == "Lead":
+            return {**values, "OwnerId": self.faults.lead_assignment_owner}
+        return values
+
+    def _patch_one(self, request):
+        obj, rid = urlparse(request.url).path.split("/")[-2:]
+        values = json.loads(request.body)
+        unknown = self._unknown(obj, values)
+        if unknown:
+            return unknown
+        self.writes += 1
+        result = self.org.write([Patch(obj, rid, self._assigned(request, obj, values))])[0]
+        if not result.ok:
+            return _refusal(400, result.code, result.message)
+        return 204, ""
+
     def _patch(self, request):
         body = json.loads(request.body)
         if len(body["records"]) > 200:
             return 400, [{"message": "too many records", "errorCode": "EXCEEDED_ID_LIMIT"}]
+        for rec in body["records"]:  # a field the org lacks fails the whole request, as JSON binding does
+            unknown = self._unknown(rec["attributes"]["type"], [k for k in rec if k not in ("attributes", "id")])
+            if unknown:
+                return unknown
         self.writes += 1
         out = []
         for rec in body["records"]:
@@ -262,9 +367,7 @@ class FakeSalesforce(_BulkMixin):
                                                           "message": "unable to obtain exclusive access", "fields": []}]})
                 continue
             values = {k: v for k, v in rec.items() if k not in ("attributes", "id")}
-            auto = request.headers.get("Sforce-Auto-Assign", "TRUE").strip().upper() != "FALSE"
-            if auto and self.faults.lead_assignment_owner and rec["attributes"]["type"] == "Lead":
-                values["OwnerId"] = self.faults.lead_assignment_owner
+            values = self._assigned(request, rec["attributes"]["type"], values)
             result = self.org.write([Patch(rec["attributes"]["type"], rid, values)])[0]
             out.append({"id": rid, "success": True, "errors": []} if result.ok else
                        {"success": False, "errors": [{"statusCode": result.code, "message": result.message,

@@ -69,7 +69,8 @@ class FakeSalesforceServer:
                 request = _Request(self.command, f"{server.url}{self.path}", self.headers, body)
                 status, headers, text = callback(request)
                 data = text.encode() if isinstance(text, str) else text
-                self.send_response(status)
+                # Not send_response: it adds this machine's Date, and the fake org sends its own.
+                self.send_response_only(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
                 if "Content-Type" not in headers:
@@ -94,6 +95,11 @@ class FakeSalesforceServer:
 
     def env(self) -> dict[str, str]:
         return {"SF_INSTANCE_URL": self.url, "SF_ACCESS_TOKEN": self.fake.token,
+                "REQUESTS_CA_BUNDLE": str(self.cert)}
+
+    def login_env(self) -> dict[str, str]:
+        """A client credentials login at this server, as at a My Domain (SF_LOGIN_URL)."""
+        return {"SF_LOGIN_URL": self.url, "SF_CONSUMER_KEY": "3MVGfake", "SF_CONSUMER_SECRET": "fake-secret",
                 "REQUESTS_CA_BUNDLE": str(self.cert)}
 
     def stop(self) -> None:

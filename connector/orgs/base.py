@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Iterator, Protocol
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from rules.model import RevsyncError
 
@@ -21,6 +21,13 @@ class AuthError(BackendError):
     retryable = False
 
 
+class CertificateError(BackendError):
+    """The org's TLS certificate could not be verified: the same trust store will refuse it
+    again, so nothing retries it (exit 3, the message says how to trust it)."""
+
+    retryable = False
+
+
 class BudgetExhausted(RevsyncError):
     """The org's API budget fell below the configured floor: the run paused between pages (the
     pages written so far are checkpointed) and the next run carries on (exit 6). Not a
@@ -30,6 +37,7 @@ class BudgetExhausted(RevsyncError):
     retryable = True
 
     def __init__(self, message: str):
+        self.detail = message
         super().__init__(f"paused: {message}; the pages written so far are kept and the next run "
                          "carries on from there")
 
@@ -93,3 +101,54 @@ class Backend(Protocol):
     def now(self) -> datetime:
         """The org's clock, for watermarks."""
         ...
+
+
+class MetadataCache(Protocol):
+    """Somewhere to keep what a backend would otherwise re-read every run (object describes),
+    e.g. the sync's state. Values are JSON-able; `get` answers the value with the moment `put`
+    stored it (timezone-aware), and the backend decides when that is too old. The backend
+    clears an entry by putting None."""
+
+    def get(self, key: str) -> tuple[Any, datetime] | None: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+
+class MemoryCache:
+    """A MetadataCache in memory, for tests (and one process sharing it between backends)."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.clock = clock
+        self.entries: dict[str, tuple[Any, datetime]] = {}
+
+    def get(self, key: str) -> tuple[Any, datetime] | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = (value, self.clock())
+
+
+class ApiBackend(Backend, Protocol):
+    """What a backend over an API adds to the protocol. The embedded org (LocalOrg) has none of
+    it: read these with getattr(backend, name, None) and treat None as "not known"."""
+
+    @property
+    def org_id(self) -> str | None:
+        """The 18-character Id of the org logged in to, so state kept for one org is never
+        applied to another (a sandbox refreshed from production keeps the records' Ids but not
+        the org's). None when there is no org (LocalOrg) or the org would not say."""
+        ...
+
+    @property
+    def server_time(self) -> datetime | None:
+        """The org's clock (UTC) as of the latest response, from its HTTP Date header (whole
+        seconds): a watermark taken from it does not depend on this machine's clock or on the
+        newest record read. None before the first response."""
+        ...
+
+    # Where describes are kept between runs; None: described afresh every run.
+    metadata_cache: MetadataCache | None
+    # API calls made (retries included, logins not), in all and by kind: describe, query,
+    # queryMore, write, bulk, identity, other.
+    calls: int
+    calls_by_kind: Mapping[str, int]

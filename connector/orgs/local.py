@@ -174,6 +174,7 @@ class LocalOrg:
         # them: what is written while the pages are read (the sync's own writes, a person's
         # edit) has a newer stamp and is for the next read.
         upper = self.db.execute(f'SELECT max(SystemModstamp) FROM "{object}"').fetchone()[0]
+        self.last_read_until = upper  # the read's upper bound: where the next one starts
         if upper is None:
             return
         last: tuple[str, str] | None = None

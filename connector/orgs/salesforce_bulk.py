@@ -7,7 +7,7 @@ import io
 import json
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator
 
 from connector.orgs.base import BackendError, Patch, WriteResult
 
@@ -37,9 +37,19 @@ def _wait(org: "SalesforceOrg", path: str, poll: float, timeout: float, sleep: C
         delay = min(delay * 2, 30.0)
 
 
+def _boolean(value: str | None) -> bool | str | None:
+    # CSV has no types: booleans come as text, whose case is not promised ("true", "TRUE").
+    if value is None:
+        return None
+    return {"true": True, "false": False}.get(value.strip().lower(), value)
+
+
 def query(org: "SalesforceOrg", soql: str, *, poll: float = 2.0, timeout: float = 3600.0,
-          max_records: int = 50_000, sleep: Callable[[float], None] = time.sleep) -> Iterator[list[dict]]:
-    """Pages of a Bulk API 2.0 query, one results call per page (Sforce-Locator)."""
+          max_records: int = 50_000, sleep: Callable[[float], None] = time.sleep,
+          booleans: Collection[str] = ()) -> Iterator[list[dict]]:
+    """Pages of a Bulk API 2.0 query, one results call per page (Sforce-Locator). The columns
+    named in `booleans` are read as booleans, as the REST API's JSON gives them; an empty cell
+    is None."""
     base = f"/services/data/v{org.api_version}/jobs/query"
     job = org.request("POST", base, expect=dict, data=json.dumps({"operation": "query", "query": soql}),
                       headers={"Content-Type": "application/json"})
@@ -52,6 +62,10 @@ def query(org: "SalesforceOrg", soql: str, *, poll: float = 2.0, timeout: float 
         response = org.raw("GET", f"{base}/{job['id']}/results", params=params, headers={"Accept": "text/csv"})
         rows = [{k: (v if v != "" else None) for k, v in row.items()}
                 for row in csv.DictReader(io.StringIO(response.text))]
+        for row in rows:
+            for column in booleans:
+                if column in row:
+                    row[column] = _boolean(row[column])
         if rows:
             yield rows
         locator = response.headers.get("Sforce-Locator")
@@ -88,6 +102,8 @@ def update(org: "SalesforceOrg", patches: list[Patch], *, poll: float = 2.0, tim
         writer.writerow(["Id", *columns])
         for p in group:
             writer.writerow([p.id, *(_cell(p.values[c]) if c in p.values else "" for c in columns)])
+        # No assignmentRuleId: an ingest job runs an assignment rule only when it names one
+        # (unlike REST's Sforce-Auto-Assign, which defaults to TRUE), and the owners are revsync's.
         job = org.request("POST", base, expect=dict, data=json.dumps({"object": obj, "operation": "update",
                                                          "contentType": "CSV", "lineEnding": "LF"}),
                           headers={"Content-Type": "application/json"})

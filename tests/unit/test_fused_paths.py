@@ -3,13 +3,14 @@ path (`evaluator.fused = None`) and, where durable_rules imports, the durable en
 
 Every test compares whole outcomes: each Decision's `asdict()` (outputs, matched, trace,
 problems) and the round-robin positions left behind. A path that raises is compared by the
-exception's type, so a test fails only when the paths disagree.
+exception's type. Paths that all raise the same exception agree with each other but decided
+nothing, so that fails too unless the test names the error it expects (`expect=`).
 """
 from __future__ import annotations
 
 import importlib.util
 import random
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from unittest import mock
 
@@ -35,8 +36,16 @@ def _run(rs, records, now, engine, fused, batch_size, ctx):
                 ev = Evaluator(rs, engine)
         out = [whole(d) for d in ev.evaluate(records, Context(now=now, **kwargs), batch_size=batch_size)]
     except Exception as exc:  # noqa: BLE001 - compared, not hidden
-        return ("raised", type(exc).__name__), positions
+        return Raised(type(exc), str(exc)), positions
     return out, positions
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A path's exception, compared by type only: each engine may word its message its own way."""
+
+    type: type
+    message: str = field(compare=False)
 
 
 def whole(d) -> dict:
@@ -56,12 +65,20 @@ def paths(text, records, now=NOW, durable=True, batch_size=1000, **ctx):
     return fused, by_section, durable_out
 
 
-def agree(text, records, now=NOW, durable=True, batch_size=1000, **ctx):
+def agree(text, records, now=NOW, durable=True, batch_size=1000, expect=None, **ctx):
+    """The paths' shared outcome. `expect`: the exception type every path must raise instead."""
     fused, by_section, durable_out = paths(text, records, now, durable, batch_size, **ctx)
     assert fused == by_section, "fused and section-by-section paths disagree"
     if durable_out is not None:
         assert by_section == durable_out, "default and durable engines disagree"
-    return fused[0]
+    out = fused[0]
+    if expect is None:
+        # An error every path shares is still an error: agreeing on it proves nothing was decided.
+        assert not isinstance(out, Raised), f"every path raised {out.type.__name__}: {out.message}"
+    else:
+        got = out if isinstance(out, Raised) else f"{len(out)} decisions"
+        assert isinstance(out, Raised) and out.type is expect, f"expected {expect.__name__}, got {got}"
+    return out
 
 
 # -- score arithmetic ---------------------------------------------------------------------

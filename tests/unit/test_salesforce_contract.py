@@ -12,6 +12,7 @@ import responses
 
 from connector.orgs.base import AuthError, BackendError, BudgetExhausted, Patch
 from connector.orgs.salesforce import API_VERSION, Credentials, SalesforceOrg, soql_quote
+from rules.model import RevsyncError
 
 INSTANCE = "https://acme.my.salesforce.com"
 BASE = f"{INSTANCE}/services/data/v{API_VERSION}"
@@ -232,3 +233,129 @@ def test_jwt_bearer_login_signs_an_assertion_with_the_private_key(tmp_path):
     claims = jwt.decode(form["assertion"][0], key.public_key(), algorithms=["RS256"],
                         audience="https://login.salesforce.com")
     assert claims["iss"] == "3MVG9" and claims["sub"] == "int@acme.example"
+
+
+# -- who, when, how many: the org's Id, its clock, calls by kind ----------------------------------
+ORG, USER = "00D5g000004FAKEEA4", "0055g00000AbCdEAAV"  # valid 18-character Ids
+SANDBOX = "https://acme--uat.sandbox.my.salesforce.com"
+SOAP_OK = (f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/'
+           f'soap/envelope/" xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+           f"<serverUrl>{INSTANCE}/services/Soap/u/{API_VERSION}/00D5g000004FAKE</serverUrl><sessionId>00D!soap"
+           f"</sessionId><userId>{USER}</userId><userInfo><organizationId>{ORG}</organizationId>"
+           f"<userId>{USER}</userId></userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>")
+
+
+def token_answer(token: str = "00D!new") -> dict:
+    return {"access_token": token, "instance_url": INSTANCE, "token_type": "Bearer",
+            "id": f"https://login.salesforce.com/id/{ORG}/{USER}", "issued_at": "1764000000000"}
+
+
+@responses.activate
+def test_org_id_comes_from_the_logins_identity_url_or_its_soap_user_info():
+    responses.post(f"{SANDBOX}/services/oauth2/token", json=token_answer())
+    responses.post(f"{SANDBOX}/services/Soap/u/{API_VERSION}", body=SOAP_OK, content_type="text/xml")
+    oauth = SalesforceOrg(Credentials("client_credentials", consumer_key="k", consumer_secret="s", login_url=SANDBOX))
+    soap = SalesforceOrg(Credentials("password", username="u@acme.example", password="p", security_token="t",
+                                     login_url=SANDBOX))
+    assert oauth.org_id == soap.org_id == ORG and oauth._user_id == soap._user_id == USER
+    assert len(responses.calls) == 2 and oauth.calls == soap.calls == 0  # no call beyond the logins
+
+
+@responses.activate
+def test_org_id_with_an_access_token_is_asked_of_userinfo_once_else_of_the_organization():
+    info = responses.get(f"{INSTANCE}/services/oauth2/userinfo",
+                         json={"organization_id": ORG, "user_id": USER, "sub": f"{INSTANCE}/id/{ORG}/{USER}"})
+    org = session_org()
+    assert org.org_id == ORG and org.org_id == ORG and info.call_count == 1
+    assert org.calls_by_kind["identity"] == 1
+    responses.replace(responses.GET, f"{INSTANCE}/services/oauth2/userinfo", status=403, body="Forbidden")
+    responses.get(f"{BASE}/query", json={"done": True, "totalSize": 1, "records": [{"Id": ORG[:15]}]})
+    assert session_org().org_id == ORG  # a 15-character Id gains its checksum
+
+
+@responses.activate
+def test_server_time_is_the_date_header_and_the_read_window_follows_it():
+    org_clock = "Tue, 24 Nov 2026 15:00:30 GMT"
+    responses.get(f"{BASE}/sobjects/Lead/describe", json=DESCRIBE, headers={"Date": org_clock})
+    responses.get(f"{BASE}/query", json={"done": True, "records": []}, headers={"Date": org_clock})
+    org = session_org()
+    assert org.server_time is None
+    list(org.changed_since("Lead", ["Title"], datetime(2026, 11, 23, tzinfo=timezone.utc)))
+    assert org.server_time == datetime(2026, 11, 24, 15, 0, 30, tzinfo=timezone.utc)
+    # The lag is taken from the org's clock, whatever this machine's says.
+    assert "SystemModstamp <= 2026-11-24T15:00:00." in query_q(responses.calls[1])
+    assert abs((org.now() - org.server_time).total_seconds()) < 5
+
+
+@responses.activate
+def test_calls_are_counted_by_kind():
+    responses.get(f"{BASE}/sobjects/Lead/describe", json=DESCRIBE)
+    responses.get(f"{BASE}/query", json={"done": False, "nextRecordsUrl": f"/services/data/v{API_VERSION}/query/01g-2",
+                                         "records": [{"Id": "00Q1"}]})
+    responses.get(f"{BASE}/query/01g-2", json={"done": True, "records": [{"Id": "00Q2"}]})
+    responses.patch(f"{BASE}/composite/sobjects", json=[{"id": "00Q1", "success": True, "errors": []}])
+    responses.post(f"{BASE}/jobs/ingest", json={"id": "750x"})
+    org = session_org()
+    list(org.read_all("Lead", ["Title"]))
+    org.write([Patch("Lead", "00Q1", {"Title": "CEO"})])
+    org.request("POST", f"/services/data/v{API_VERSION}/jobs/ingest", data="{}")
+    assert org.calls_by_kind == {"describe": 1, "query": 1, "queryMore": 1, "write": 1, "bulk": 1}
+    assert org.calls == sum(org.calls_by_kind.values()) == 5
+
+
+# -- certificates, login URLs, assignment rules ------------------------------------------------------
+@responses.activate
+def test_a_certificate_that_does_not_verify_is_not_retried_and_says_how_to_trust_it():
+    from connector.orgs.base import CertificateError
+    refused = requests.exceptions.SSLError("HTTPSConnectionPool(host='acme.my.salesforce.com', port=443): Max retries "
+                                           "exceeded (Caused by SSLError(SSLCertVerificationError(1, '[SSL: "
+                                           "CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed "
+                                           "certificate in certificate chain (_ssl.c:1006)')))")
+    responses.get(f"{BASE}/sobjects/Lead/describe", body=refused)
+    with pytest.raises(CertificateError, match="REQUESTS_CA_BUNDLE") as caught:
+        session_org().describe("Lead")
+    assert len(responses.calls) == 1 and not caught.value.retryable and caught.value.exit_code == 3
+    assert "could not be verified (self-signed certificate in certificate chain)" in str(caught.value)
+    responses.post(f"{SANDBOX}/services/oauth2/token", body=refused)
+    with pytest.raises(CertificateError, match="cannot log in to Salesforce: the TLS certificate of " + SANDBOX):
+        SalesforceOrg(Credentials("client_credentials", consumer_key="k", consumer_secret="s", login_url=SANDBOX))
+
+
+@responses.activate
+def test_sf_login_url_is_used_by_every_login_flow_and_the_login_again(tmp_path):
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    env = {"SF_LOGIN_URL": f"{SANDBOX}/", "SF_DOMAIN": "test", "SF_CONSUMER_KEY": "3MVG9"}
+    token = responses.post(f"{SANDBOX}/services/oauth2/token", json=token_answer())
+    soap = responses.post(f"{SANDBOX}/services/Soap/u/{API_VERSION}", body=SOAP_OK)
+    SalesforceOrg(Credentials.from_env({**env, "SF_USERNAME": "u@acme.example", "SF_PRIVATE_KEY_FILE": str(tmp_path / "k.pem")}))
+    claims = jwt.decode(parse_qs(token.calls[0].request.body)["assertion"][0], key.public_key(), algorithms=["RS256"],
+                        audience="https://test.salesforce.com")  # a sandbox's audience, asked of its My Domain
+    assert claims["sub"] == "u@acme.example"
+    SalesforceOrg(Credentials.from_env({**env, "SF_USERNAME": "u@acme.example", "SF_PASSWORD": "p"}))
+    assert soap.call_count == 1
+    # Client credentials, and the login again after the session expires mid-run.
+    responses.patch(f"{BASE}/composite/sobjects", status=401, json=[{"errorCode": "INVALID_SESSION_ID", "message": "x"}])
+    responses.patch(f"{BASE}/composite/sobjects", json=[{"id": "00Q1", "success": True, "errors": []}])
+    org = SalesforceOrg(Credentials.from_env({**env, "SF_CONSUMER_SECRET": "s"}))
+    assert org.write([Patch("Lead", "00Q1", {"Title": "CEO"})])[0].ok
+    assert token.call_count == 3 and not any("test.salesforce.com" in c.request.url for c in responses.calls)
+    with pytest.raises(RevsyncError, match="https"):
+        Credentials.from_env({"SF_LOGIN_URL": "http://acme.my.salesforce.com", "SF_CONSUMER_KEY": "k",
+                              "SF_CONSUMER_SECRET": "s"})
+
+
+@responses.activate
+def test_every_rest_write_turns_off_the_orgs_assignment_rules():
+    collection = responses.patch(f"{BASE}/composite/sobjects", json=[{"id": "00Q1", "success": True, "errors": []}])
+    one = responses.patch(f"{BASE}/sobjects/Lead/00Q1", status=204)
+    org = session_org()
+    org.write([Patch("Lead", "00Q1", {"OwnerId": "005A"})])
+    org.request("PATCH", f"/services/data/v{API_VERSION}/sobjects/Lead/00Q1", data=json.dumps({"OwnerId": "005A"}),
+                headers={"Content-Type": "application/json"})
+    for sent in (collection.calls[0].request, one.calls[0].request):
+        assert sent.headers["Sforce-Auto-Assign"] == "FALSE"
