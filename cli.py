@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-import tomllib
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,11 +21,12 @@ from pathlib import Path
 import click
 import structlog
 
-from rules.model import GuardStop, Locked, RevsyncError
+from connector.orgs.spec import DEFAULT_ORG, OrgSpec, OrgSpecError, state_path
+from connector.workspace.settings import Settings, load_settings
+from rules.model import GuardStop, RevsyncError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_ORG, EXIT_LOCKED, EXIT_GUARD = 0, 1, 2, 3, 4, 5
 EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h: a bug, not something the user can fix
-CONFIG_FILE = "revsync.toml"
 # Secret values from the environment are masked in everything revsync prints or logs, whatever
 # carried them there (an org echoing a request back in an error page, say).
 SECRET_ENV = ("SF_ACCESS_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_CONSUMER_SECRET")
@@ -105,39 +105,6 @@ def report_error(exc: Exception) -> int:
     return code
 
 
-SETTINGS = {"rules", "mappings", "object", "engine", "org", "state", "max_change_share", "page_size",
-            "timeout", "api_floor", "lag_seconds", "bulk_query_threshold", "bulk_write_threshold"}
-
-
-class SettingsError(click.ClickException):
-    exit_code = EXIT_CONFIG
-
-
-def load_settings(path: Path = Path(CONFIG_FILE)) -> dict:
-    """`revsync.toml` in the working directory supplies defaults for options."""
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc} (fix the line it names, or move the file aside)")
-    settings = data.get("revsync", data)
-    unknown = sorted(k for k in settings if k not in SETTINGS)
-    if unknown:
-        import difflib
-        hints = [f"{k!r}" + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(k, SETTINGS, 1))
-                 for k in unknown]
-        raise SettingsError(f"{path}: unknown setting(s) {', '.join(hints)}; known (under [revsync]): "
-                            f"{', '.join(sorted(SETTINGS))}")
-    for key, low, high in (("max_change_share", 0, 1), ("page_size", 1, 10_000), ("timeout", 1, 3600)):
-        value = settings.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not low <= value <= high or (key == "page_size" and not isinstance(value, int))):
-            raise SettingsError(f"{path}: {key} = {value!r}: expected a number from {low} to {high}")
-    return settings
-
-
 def parse_now(value: str | None) -> datetime:
     if not value:
         return datetime.now(timezone.utc)
@@ -150,35 +117,75 @@ def parse_now(value: str | None) -> datetime:
 
 def report_problems(problems) -> None:
     for problem in problems:
-        click.echo(str(problem), err=True)
+        click.echo(redact(str(problem)), err=True)
 
 
-def _settings_default(key: str, fallback):
-    def get():
-        return load_settings().get(key, fallback)
-    return get
+def _settings() -> Settings:
+    """revsync.toml, read once per command (SettingsError, exit 2, lists every problem)."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.find_root().meta if ctx is not None else {}
+    if "revsync.settings" not in meta:
+        meta["revsync.settings"] = load_settings()
+    return meta["revsync.settings"]
+
+
+def _setting(key: str):
+    return lambda: getattr(_settings(), key)
+
+
+class _OrgType(click.ParamType):
+    """--org parsed once, when the command line is: a mistake exits 2 before anything is read."""
+
+    name = "org"
+
+    def convert(self, value, param, ctx):
+        try:
+            return value if isinstance(value, OrgSpec) else OrgSpec.parse(value)
+        except OrgSpecError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ORG = _OrgType()
 
 
 # An export to read: `-` is stdin; pipes and FIFOs (`--input <(cat f)`) are read once, as they flow.
 _INPUT = click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
 rules_option = click.option("--rules", "rules_dir", type=click.Path(path_type=Path),
-                            default=_settings_default("rules", "rules"), show_default="rules",
+                            default=_setting("rules"), show_default="rules",
                             help="Directory of rule files.")
 mappings_option = click.option("--mappings", "mappings_dir", type=click.Path(path_type=Path),
-                               default=_settings_default("mappings", None),
+                               default=_setting("mappings"),
                                help="Directory of mapping files (default: the shipped mappings).")
-object_option = click.option("--object", "object_name", default=_settings_default("object", "Lead"),
+object_option = click.option("--object", "object_name", default=_setting("object"),
                              show_default="Lead", help="CRM object: Lead or Opportunity.")
 now_option = click.option("--now", "now_text", default=None,
                           help="Evaluation time, ISO 8601 (default: the current time).")
 encoding_option = click.option("--encoding", default="utf-8-sig", show_default="utf-8",
                                help="The input file's text encoding, e.g. cp1252 for a CSV Excel saved as plain CSV.")
 engine_option = click.option("--engine", type=click.Choice(["default", "durable"]),
-                             default=_settings_default("engine", "default"), show_default="default",
+                             default=_setting("engine"), show_default="default",
                              help="Rule engine; durable needs `pip install 'revsync[durable]'`.")
+org_option = click.option("--org", "org_spec", type=ORG, default=_setting("org"), show_default=DEFAULT_ORG,
+                          help="local:PATH (the embedded org) or salesforce (credentials from the environment).")
+state_option = click.option("--state", "state_file", type=click.Path(path_type=Path), default=_setting("state"),
+                            help="State file (default .revsync/<org>.state.db).")
 
 
-class _Main(click.Group):
+class _Command(click.Command):
+    def invoke(self, ctx):
+        # A command given every option still reads revsync.toml: a wrong setting stops it (exit 2)
+        # before it reads or writes anything, not halfway through a run that needs it.
+        _settings()
+        return super().invoke(ctx)
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+class _Main(_Group):
+    group_class = _Group
+
     def main(self, *args, **kwargs):
         setup_logging()  # before anything can log: structlog's own default shows local variables
         return super().main(*args, **kwargs)
@@ -264,7 +271,7 @@ main.add_command(rules_validate, "validate")
 main.add_command(rules_test, "test")
 
 
-@rules_group.command("schema")
+@rules_group.command("schema", cls=click.Command)  # reads no setting
 def rules_schema() -> None:
     """Print the JSON Schema of rule files (for editors' completion and checks)."""
     from rules.schema import schema
@@ -390,7 +397,7 @@ class _TableStream:
 @object_option
 @click.option("--input", "input_path", type=_INPUT,
               help="CSV or JSONL export holding the record.")
-@click.option("--org", "org_spec", default=None,
+@click.option("--org", "org_spec", type=ORG, default=None,
               help="Read the record from an org instead (local:PATH or salesforce), with its account and owner.")
 @click.argument("record_id")
 @now_option
@@ -401,11 +408,9 @@ def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_i
     if (input_path is None) == (org_spec is None):
         raise click.UsageError("give the record's source: --input FILE or --org local:PATH")
     now = parse_now(now_text)
-    if org_spec is not None:
-        _check_org_spec(org_spec)
     ws = _load(rules_dir, mappings_dir, object_name)
     if org_spec is not None:
-        text = explain_org_record(ws, _open_org(org_spec), record_id, now)  # a BackendError exits 3
+        text = explain_org_record(ws, _open(org_spec), record_id, now)  # a BackendError exits 3
     else:
         text = explain_record(ws, input_path, record_id, now, encoding)
     if text is None:
@@ -414,7 +419,7 @@ def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_i
     _echo_text(text)
 
 
-@main.command()
+@main.command(cls=click.Command)  # reads no setting: works beside a broken revsync.toml
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init(directory: Path, force: bool) -> None:
@@ -431,58 +436,18 @@ def init(directory: Path, force: bool) -> None:
 
 
 # -- the org, sync runs and their journal ----------------------------------------------------
-def _connect(spec: str, create: bool = False):
-    """The org a spec names; BackendError when it cannot be reached or logged in to."""
-    from connector.orgs.local import LocalOrg
-    _check_org_spec(spec)
-    kind, _, rest = spec.partition(":")
-    if kind == "local":
-        return LocalOrg(Path(rest), create=create)
-    if kind == "salesforce":
-        from connector.orgs.salesforce import Credentials, SalesforceOrg
-        settings = load_settings()
-        return SalesforceOrg(Credentials.from_env(), timeout=float(settings.get("timeout", 60)),
-                             api_floor=int(settings.get("api_floor", 1000)),
-                             lag_seconds=float(settings.get("lag_seconds", 30)),
-                             bulk_query_threshold=int(settings.get("bulk_query_threshold", 50_000)),
-                             bulk_write_threshold=int(settings.get("bulk_write_threshold", 2_000)))
+def _open(spec: OrgSpec):
+    """What goes wrong reaches `report_error`, as everything does (exit 3 for the org)."""
+    return spec.open(salesforce=_settings().salesforce)
 
 
-def _check_org_spec(spec: str) -> None:
-    kind, _, rest = spec.partition(":")
-    if not ((kind == "local" and rest) or kind == "salesforce"):
-        raise click.BadParameter(f"{spec!r}: use local:PATH or salesforce", param_hint="--org")
-
-
-def _open_org(spec: str, create: bool = False):
-    """As `_connect`; what goes wrong reaches `report_error`, as everything does (exit 3 for the org)."""
-    return _connect(spec, create)
-
-
-def _check_files(org_spec: str, state: Path) -> None:
-    """Before taking the locks, whose files sit beside them: a state or embedded-org file that is
-    empty, damaged, read-only or not revsync's is refused (exit 2) and nothing is created."""
-    from connector.orgs import local
-    from connector.sync import journal as state_file
-    state_file.check_file(state, writable=True)
-    kind, _, rest = org_spec.partition(":")
-    if kind == "local" and rest:
-        local.check_file(Path(rest))
-
-
-def _state_path(org: str, state: Path | None) -> Path:
-    if state is not None:
-        return state
-    slug = "".join(ch if ch.isalnum() else "_" for ch in org.split(":", 1)[-1]).strip("_") or "org"
-    return Path(".revsync") / f"{slug}.state.db"
-
-
-org_option = click.option("--org", "org_spec", default=_settings_default("org", "local:revsync-demo.db"),
-                          show_default="local:revsync-demo.db",
-                          help="local:PATH (the embedded org) or salesforce (credentials from the environment).")
-state_option = click.option("--state", "state_path", type=click.Path(path_type=Path),
-                            default=_settings_default("state", None),
-                            help="State file (default .revsync/<org>.state.db).")
+def _writing(spec: OrgSpec, state: Path):
+    """The lock of a command that writes the org and its state. A state file that is not
+    revsync's is refused (exit 2) first: the lock file would be created beside it."""
+    from connector.sync.journal import check_file
+    from connector.workspace.lock import org_lock
+    check_file(state, writable=True)
+    return org_lock(spec, state)
 
 
 ORG_OBJECTS = ["Lead", "Opportunity", "Account", "User", "Group"]  # the embedded org's tables
@@ -493,7 +458,7 @@ def org_group() -> None:
     """Create, import into and export from the embedded org."""
 
 
-@org_group.command("demo")
+@org_group.command("demo", cls=click.Command)  # the org commands read no setting
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--size", default=5000, show_default=True, help="Number of leads.")
 @click.option("--seed", default=42, show_default=True)
@@ -510,16 +475,17 @@ def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
     click.echo(f"created {path}: " + ", ".join(f"{n} {obj}" for obj, n in counts.items()))
 
 
-@org_group.command("import")
+@org_group.command("import", cls=click.Command)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("file", type=_INPUT)
 @click.option("--object", "object_name", required=True, type=click.Choice(ORG_OBJECTS, case_sensitive=False))
 @encoding_option
 def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
     """Load a Data Loader style CSV (CRM field names) into the embedded org."""
+    from connector.orgs.local import LocalOrg
     from connector.orgs.transfer import ImportRefused, import_csv
     created = not path.exists()
-    org = _open_org(f"local:{path}", create=True)
+    org = LocalOrg(path, create=True)
     try:
         result = import_csv(org, object_name, file, encoding)
     except ImportRefused as exc:
@@ -533,14 +499,15 @@ def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
     sys.exit(EXIT_PARTIAL if result.bad else EXIT_OK)
 
 
-@org_group.command("export")
+@org_group.command("export", cls=click.Command)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--object", "object_name", required=True, type=click.Choice(ORG_OBJECTS, case_sensitive=False))
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="File (default: stdout).")
 def org_export(path: Path, object_name: str, output: Path | None) -> None:
     """Write an object's records as Data Loader style CSV."""
+    from connector.orgs.local import LocalOrg
     from connector.orgs.transfer import export_csv
-    org = _open_org(f"local:{path}")
+    org = LocalOrg(path)
     with (output.open("w", newline="", encoding="utf-8") if output else _stdout()) as fh:
         count = export_csv(org, object_name, fh)
     click.echo(f"exported {count} {object_name} records", err=True)
@@ -549,17 +516,6 @@ def org_export(path: Path, object_name: str, output: Path | None) -> None:
 def _stdout():
     import contextlib
     return contextlib.nullcontext(sys.stdout)
-
-
-def parse_every(text: str) -> float:
-    from rules.values import parse_duration
-    stripped = text.strip().lower()
-    if stripped.endswith("s") and stripped[:-1].isdigit() and int(stripped[:-1]) > 0:
-        return float(stripped[:-1])
-    duration = parse_duration(text)
-    if duration is None or duration.seconds <= 0:
-        raise click.BadParameter(f"{text!r}: use a duration such as 30s, 15m or 1h", param_hint="--every")
-    return float(duration.seconds)
 
 
 @main.command()
@@ -572,23 +528,27 @@ def parse_every(text: str) -> float:
 @click.option("--full", is_flag=True, help="Re-evaluate every record, not only what changed.")
 @click.option("--reroute", is_flag=True, help="Route already-routed records again (routing is sticky otherwise).")
 @click.option("--accept-changes", is_flag=True, help="Proceed although the change guard would stop the run.")
-@click.option("--max-change-share", type=click.FloatRange(0, 1), default=_settings_default("max_change_share", 0.2),
+@click.option("--max-change-share", type=click.FloatRange(0, 1), default=_setting("max_change_share"),
               show_default="0.2", help="Share of already-decided records whose stage or owner may move.")
 @click.option("--every", "every", default=None, help="Keep running, one sync every DURATION (e.g. 15m).")
 @now_option
 @engine_option
-def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, full, reroute,
+def sync(org_spec, rules_dir, mappings_dir, object_name, state_file, dry_run, full, reroute,
          accept_changes, max_change_share, every, now_text, engine):
     """Pull changed records, evaluate the rules, write what changes, checkpoint."""
     import time as _time
-    interval = parse_every(every) if every else None
+
+    from connector.workspace.schedule import parse_every, reload_workspace
+    try:
+        interval = parse_every(every) if every else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every")
     parse_now(now_text)  # command-line mistakes exit 2 before anything is read
-    _check_org_spec(org_spec)
     ws = _load(rules_dir, mappings_dir, object_name)
     try:
         while True:
             try:
-                code = _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute,
+                code = _sync_once(org_spec, ws, state_file, dry_run, full, reroute,
                                   accept_changes, max_change_share, now_text, engine)
             except Exception as exc:
                 if interval is None or isinstance(exc, click.ClickException):
@@ -601,45 +561,28 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_path, dry_run, fu
             full = False
             # Each run reads the rules as they are then: an edit takes effect at the next run,
             # and a broken edit skips runs (exit 2 logged) until it is fixed.
-            ws = _reload(rules_dir, mappings_dir, object_name, ws)
+            ws, problems = reload_workspace(rules_dir, mappings_dir, object_name, ws)
+            report_problems(problems)
     except KeyboardInterrupt:
         # Every page written so far is checkpointed; the next run carries on from there.
         click.echo("stopped: interrupted. Pages written so far are kept; the next run carries on.", err=True)
         sys.exit(130)
 
 
-def _reload(rules_dir, mappings_dir, object_name, previous):
-    from connector.workspace.workspace import load_workspace
-    from rules.model import ConfigError
-    try:
-        ws = load_workspace(rules_dir, mappings_dir, object_name)
-    except ConfigError as exc:
-        report_problems(exc.problems)
-        structlog.get_logger().error("rules_invalid", problems=len(exc.problems),
-                                     note="runs are skipped until the rules validate")
-        return None
-    if previous is None or ws.ruleset.fingerprint != previous.ruleset.fingerprint:
-        structlog.get_logger().info("rules_reloaded", file=ws.ruleset.file)
-    return ws
+def _sync_once(org_spec, ws, state_file, dry_run, full, reroute, accept_changes, max_change_share,
+               now_text, engine) -> int:
+    import contextlib
 
-
-def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, accept_changes,
-               max_change_share, now_text, engine) -> int:
     from connector.sync.journal import State
+    from connector.sync.preflight import preflight
     from connector.sync.run import SyncOptions, SyncRun
     if ws is None:
         raise RevsyncError("the rules do not validate; this run did nothing (see the problems above)")
-    path = _state_path(org_spec, state_path)
+    path = state_path(org_spec, state_file)
     # A dry run writes nothing, state included: it takes no lock and reads a copy in memory.
-    locks = []
-    if not dry_run:
-        _check_files(org_spec, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        locks = _take_locks(org_spec, path)
-    try:
-        org = _connect(org_spec)
+    with contextlib.nullcontext() if dry_run else _writing(org_spec, path):
+        org = _open(org_spec)
         # A dry run checks too: it must not promise writes the real run would refuse.
-        from connector.sync.preflight import preflight
         problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
         if problems:
             report_problems(problems)
@@ -649,38 +592,11 @@ def _sync_once(org_spec, ws, object_name, state_path, dry_run, full, reroute, ac
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
                            max_change_share=max_change_share, engine=engine,
-                           page_size=int(load_settings().get("page_size", 200)),
-                           fault=os.environ.get("REVSYNC_FAULT"))
+                           page_size=_settings().page_size)
         with _progress() as advance:
             report = SyncRun(org, ws, state, opts, on_page=advance).run()
         click.echo(str(report))
         return EXIT_PARTIAL if report.status == "partial" else EXIT_OK
-    finally:
-        for lock in locks:
-            lock.release()
-
-
-def _take_locks(org_spec: str, state: Path):
-    """The state's lock and, for an embedded org, one beside its file: two runs on one org
-    never overlap, whichever directory or spelling of the path they were started with.
-    Locked (exit 4) when another run holds one."""
-    from filelock import FileLock, Timeout
-    paths = [Path(str(state) + ".lock")]
-    kind, _, rest = org_spec.partition(":")
-    if kind == "local" and Path(rest).exists():
-        org = Path(rest).resolve()
-        paths.append(org.with_name(org.name + ".revsync.lock"))
-    taken = []
-    for lock_path in paths:
-        lock = FileLock(str(lock_path))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            for held in taken:
-                held.release()
-            raise Locked(f"another revsync run holds {lock_path}; this run did nothing") from None
-        taken.append(lock)
-    return taken
 
 
 def _progress():
@@ -708,9 +624,10 @@ def _open_state(path: Path):
 @org_option
 @state_option
 @click.pass_context
-def runs_group(ctx, org_spec, state_path) -> None:
+def runs_group(ctx, org_spec, state_file) -> None:
     """List sync runs with their counts."""
-    ctx.obj = _state_path(org_spec, state_path)
+    _settings()  # as every command does (_Command) before it reads anything
+    ctx.obj = state_path(org_spec, state_file)
     if ctx.invoked_subcommand is None:
         runs = _open_state(ctx.obj).runs() if ctx.obj.exists() else []
         if not runs:
@@ -729,20 +646,19 @@ def runs_group(ctx, org_spec, state_path) -> None:
 
 @runs_group.command("show")
 @click.argument("run_id", type=int)
-@click.option("--org", "org_spec", default=None, help="As for `revsync runs`; may come after RUN_ID.")
-@click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
+@click.option("--org", "org_spec", type=ORG, default=None, help="As for `revsync runs`; may come after RUN_ID.")
+@click.option("--state", "state_file", type=click.Path(path_type=Path), default=None,
               help="As for `revsync runs`; may come after RUN_ID.")
 @click.option("--record", default=None, help="Only this record's changes (15- or 18-character Id).")
 @click.option("--field", "field_name", default=None, help="Only changes of this CRM field.")
 @click.pass_context
-def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None, record: str | None,
+def runs_show(ctx, run_id: int, org_spec: OrgSpec | None, state_file: Path | None, record: str | None,
               field_name: str | None) -> None:
     """Every field a run changed: old and new value, and the rules that decided it."""
-    state_file = ctx.obj
-    if state_path is not None:
-        state_file = state_path
-    elif org_spec is not None and ctx.parent.params.get("state_path") is None:
-        state_file = _state_path(org_spec, None)  # an explicit --state before `show` still wins
+    if state_file is None:
+        state_file = ctx.obj
+        if org_spec is not None and ctx.parent.params.get("state_file") is None:
+            state_file = state_path(org_spec)  # an explicit --state before `show` still wins
     state = _open_state(state_file) if Path(state_file).exists() else None
     run = state.run(run_id) if state is not None else None
     if run is None:
@@ -761,7 +677,7 @@ def runs_show(ctx, run_id: int, org_spec: str | None, state_path: Path | None, r
 @mappings_option
 @object_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
+def history(record_id, org_spec, state_file, mappings_dir, object_name, fmt):
     """One record's timeline across runs, oldest first: stage entries, owners and the rules that
     gave them (first routing, handoffs, escalations), SLA clocks, reverts. RECORD_ID has 15 or 18
     characters; a record no run changed prints `no runs changed ID` and exits 0."""
@@ -769,14 +685,14 @@ def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
     from connector.orgs.base import BackendError
     from connector.sync.history import owner_names, record_history
     mapping = mappings.load(object_name, mappings_dir)  # a ConfigError exits 2, problems listed
-    path = _state_path(org_spec, state_path)
+    path = state_path(org_spec, state_file)
     if not path.exists():
         click.echo(f"no runs recorded in {path} (sync with the same --org, or pass --state)", err=True)
         return
     names = {}
-    if org_spec.startswith("local:") and org_spec[6:]:  # from Salesforce names would cost API calls: Ids
+    if org_spec.kind == "local":  # from Salesforce names would cost API calls: Ids
         try:
-            org = _connect(org_spec)
+            org = _open(org_spec)
             names = owner_names(org)
             org.close()
         except BackendError:
@@ -795,19 +711,14 @@ def history(record_id, org_spec, state_path, mappings_dir, object_name, fmt):
 @org_option
 @state_option
 @click.argument("run_id", type=int)
-def revert(org_spec, state_path, run_id):
+def revert(org_spec, state_file, run_id):
     """Restore a run's old values where records still hold what it wrote."""
     from connector.sync.revert import revert as do_revert
-    path = _state_path(org_spec, state_path)
+    path = state_path(org_spec, state_file)
     if not path.exists():
         raise RevsyncError(f"no runs recorded in {path} (use the same --org as the sync, or pass --state)")
-    _check_files(org_spec, path)
-    locks = _take_locks(org_spec, path)
-    try:
-        report = do_revert(_open_org(org_spec), _open_state(path), run_id)
-    finally:
-        for lock in locks:
-            lock.release()
+    with _writing(org_spec, path):
+        report = do_revert(_open(org_spec), _open_state(path), run_id)
     click.echo(str(report))
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
@@ -821,7 +732,7 @@ def doctor(org_spec, rules_dir, mappings_dir, object_name):
     """Check the org has every field revsync reads and writes, and what to create or change."""
     from connector.sync.preflight import preflight
     ws = _load(rules_dir, mappings_dir, object_name)
-    problems = preflight(_open_org(org_spec), ws.mapping, ws.ruleset)
+    problems = preflight(_open(org_spec), ws.mapping, ws.ruleset)
     report_problems(problems)
     errors = [p for p in problems if p.severity.value == "error"]
     click.echo(f"{ws.object}: {len(errors)} problem(s) to fix in the org, "
@@ -849,7 +760,7 @@ def parse_share(text: str | None, param: str):
 @click.option("--baseline", required=True, help="Baseline rules: a directory or a git ref (e.g. HEAD, main).")
 @mappings_option
 @object_option
-@click.option("--org", "org_spec", default=None, help="Read records from an org (local:PATH), read-only.")
+@click.option("--org", "org_spec", type=ORG, default=None, help="Read records from an org (local:PATH), read-only.")
 @click.option("--input", "input_path", type=_INPUT, default=None,
               help="Read records from a CSV or JSONL export.")
 @click.option("--where", default=None, help="Only records matching this condition, e.g. '{state: [CA, WA]}'.")
@@ -887,7 +798,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     if input_path is not None:
         records = pv.file_records(candidate, input_path, result.bad_rows, encoding)
     else:
-        org = _open_org(org_spec)
+        org = _open(org_spec)
         if candidate.mapping.output("owner") is not None:
             from connector.sync.preflight import owner_problems
             problems = owner_problems(org, candidate.ruleset)
@@ -922,7 +833,7 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     sys.exit(EXIT_PARTIAL if reasons else EXIT_OK)
 
 
-@main.command(hidden=True)
+@main.command(hidden=True, cls=click.Command)
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path(".demo"), show_default=True)
 @click.option("--size", default=5000, show_default=True)
 def demo(directory: Path, size: int) -> None:

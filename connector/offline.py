@@ -1,7 +1,6 @@
 """Evaluating export files: no org, no state, nothing written."""
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +11,9 @@ import structlog
 from rules.evaluate import Context, Evaluator
 from rules.explain import Explainer
 from rules.model import Decision
+from rules.suggest import suggest
 
+from connector.context import OrgContext
 from connector.files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
 from connector.workspace.workspace import Workspace
 
@@ -42,26 +43,10 @@ def unknown_columns(ws: Workspace, record: dict) -> list[str]:
         folded = column.strip().casefold()
         if folded in known:
             continue
-        near = [name for key, name in known.items() if _edits(folded, key) <= (1 if len(key) < 6 else 2)]
-        if near:
-            out.append(f"{column} (did you mean {near[0]}?)")
+        near = suggest(folded, known, typo=True)
+        if near is not None:
+            out.append(f"{column} (did you mean {known[near]}?)")
     return out
-
-
-def _edits(a: str, b: str) -> int:
-    """Edit distance counting a swap of neighbours as one edit (Titel -> Title)."""
-    if abs(len(a) - len(b)) > 2:
-        return 3
-    prev2, prev = None, list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        row = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, prev2[j - 2] + 1)
-            row.append(cost)
-        prev2, prev = prev, row
-    return prev[-1]
 
 
 def rule_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
@@ -147,56 +132,10 @@ def explain_org_record(ws: Workspace, org, record_id: str, now: datetime) -> str
     """As `explain_record`, for a record read from an org: with the account it matches, its
     owner's User and the org's inactive users, as a sync reads it. Teams start their round
     robin at the first member (a sync continues from the state's position)."""
-    from connector.sync.run import SyncOptions, SyncRun
-    reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
     from mappings.outbound import id18
-    found = org.read_ids(ws.object, reader.fields, [id18(record_id.strip())])
+    found = org.read_ids(ws.object, ws.mapping.crm_fields(), [id18(record_id.strip())])
     if not found:
         return None
-    reader._load_context()
-    record = reader._rule_record(found[0])
-    ctx = Context(now=now, inactive=reader.directory.inactive(), owner_id=reader.outbound.written_id)
-    names = {uid: u.get("Username") or uid for uid, u in reader.users.items()}
-    names.update({g["Id"]: f"queue {g['Name']}" for g in org.read_all("Group", ["Name"]) if g.get("Name")})
-    return Explainer(Evaluator(ws.ruleset), names).explain(record, ctx)
-
-
-def summarize(decisions: list[Decision]) -> str:
-    """What a sales or marketing lead wants to read about a batch of decisions."""
-    total = len(decisions)
-    lines = [f"{total} records evaluated"]
-    for title, key in (("stage", "stage"), ("segment", "segment"), ("grade", "grade")):
-        counts = Counter(getattr(d, key) or "(none)" for d in decisions)
-        lines.append(f"by {title}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
-    owners = Counter(d.owner or "(unassigned)" for d in decisions)
-    lines.append("owners and their share:")
-    for owner, count in owners.most_common():
-        lines.append(f"  {owner:48} {count:6}  {100 * count / max(total, 1):5.1f}%")
-    status = Counter(d.sla_status for d in decisions if d.sla_status)
-    if status:
-        lines.append("SLA: " + ", ".join(f"{k} {v}" for k, v in status.most_common()))
-    return "\n".join(lines)
-
-
-def run_demo() -> str:
-    """Evaluate the shipped sample export with the example rules and explain three records."""
-    from rules.templates import example_rules_dir
-    from connector.workspace.workspace import load_workspace
-
-    sample = Path(__file__).resolve().parent.parent / "examples" / "leads.csv"
-    ws = load_workspace(example_rules_dir(), None, "Lead")
-    now = datetime.fromisoformat("2026-11-24T15:00:00+00:00")
-    result = evaluate_file(ws, sample, now)
-    decisions = list(result.decisions)
-    parts = [f"revsync demo: example rules {ws.ruleset.file} over {sample.name}, now {now.isoformat()}",
-             "", summarize(decisions)]
-    due = sorted((d for d in decisions if d.sla_status == "pending"), key=lambda d: d.sla_due)
-    if due:
-        parts += ["", "SLA deadlines coming due:"]
-        parts += [f"  {d.sla_due:%a %Y-%m-%d %H:%M}Z  {d.id}  {d.owner}  ({d.matched.get('sla')})" for d in due[:5]]
-    for bad in result.bad_rows:
-        parts.append(f"skipped: {bad}")
-    explained = [d for d in decisions if d.stage == "MQL"][:2] + [d for d in decisions if d.problems][:1]
-    for d in explained[:3]:
-        parts += ["", "-" * 72, explain_record(ws, sample, d.id, now) or ""]
-    return "\n".join(parts)
+    context = OrgContext(org, ws.mapping)
+    return Explainer(Evaluator(ws.ruleset), context.names()).explain(context.rule_record(found[0]),
+                                                                      context.context(now))

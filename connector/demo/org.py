@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from rules.loader import rule_files
 from rules.source import Node, load_file
 
 from connector.orgs.local import LocalOrg, format_stamp
@@ -35,9 +36,8 @@ def rule_names(rules_dir: Path) -> tuple[set[str], set[str]]:
             for child in node.value:
                 walk(child)
 
-    for path in sorted(rules_dir.glob("*.yaml")):
-        if not path.name.endswith(".cases.yaml"):
-            walk(load_file(path)[0])
+    for path in rule_files(rules_dir):
+        walk(load_file(path)[0])
     return users, queues
 
 

@@ -12,6 +12,7 @@ from rules.explain import Explainer
 from rules.templates import example_rules_dir
 
 from connector.orgs.base import Patch
+from connector.context import OrgContext
 from connector.demo.org import create_demo_org
 from connector.sync.history import owner_names, record_history
 from connector.orgs.local import LocalOrg
@@ -52,14 +53,13 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
     names = owner_names(org)
     yield "\n".join(["\n3. What the rules decided for the open leads:"] + _decided(open_leads, names))
 
-    run_ = SyncRun(org, ws, state, SyncOptions(object="Lead", now=NOW))
-    run_._load_context()
+    context = OrgContext(org, ws.mapping)
     explainer = Explainer(Evaluator(ws.ruleset), names)
     picks = [p for stage in ("MQL", "Disqualified", "Nurture")
              for p in [r for r in open_leads if r["Revsync_Stage__c"] == stage][:1]]
     for n, pick in enumerate(picks, 1):
         yield f"\n4.{n} Why {pick['Id']} is {pick['Revsync_Stage__c']}:\n" + explainer.explain(
-            run_._rule_record(before[pick["Id"]]), Context(now=NOW))
+            context.rule_record(before[pick["Id"]]), Context(now=NOW))
 
     # Overnight, nurtured leads with a good fit ask for a demo: the next sync makes them MQLs,
     # hands them from marketing's nurture queue to the SDRs, and starts their clocks then.

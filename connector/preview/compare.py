@@ -19,6 +19,7 @@ from rules.model import ConfigError, Decision, FieldType, Location, Problem
 from rules.prepare import Preparer
 from rules.values import coerce
 
+from connector.context import OrgContext, is_closed_record
 from connector.files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
 from connector.preview.lifecycle import LifecycleTally
 from connector.workspace.workspace import Workspace, load_workspace
@@ -170,7 +171,7 @@ class Preview:
             open1 = [d for d, c in zip(d1s, closed) if not c]
             written = [w for w, c in zip(written, closed) if not c]
         self.open += len(open0)  # once per open record, on either path
-        name = self.owner_name or _same
+        name = self.owner_name or _as_is
         self.before.add_batch(d0s, self._day, self._week, outcomes, open0, name)
         self.after.add_batch(d1s, self._day, self._week, outcomes, open1, name)
         self.lifecycle.add(open0, open1, written, name)
@@ -251,7 +252,7 @@ class Preview:
         }
 
 
-def _same(owner: str) -> str:
+def _as_is(owner: str) -> str:
     return owner
 
 
@@ -278,10 +279,6 @@ def _cited(d: Decision) -> list[str]:
     return [f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace if h.rule not in ("grade",)]
 
 
-def _is_closed(record: dict) -> bool:
-    return any(_true(record.get(name)) for name in ("converted", "is_closed"))
-
-
 def _true(value) -> bool:
     return coerce(value, FieldType.BOOLEAN) is True  # read as rules read a boolean field
 
@@ -295,7 +292,7 @@ def outcome_of(record: dict) -> Outcome | None:
     won = record.get("converted_opportunity.is_won")
     amount = record.get("converted_opportunity.amount")
     amount = coerce(amount, FieldType.NUMBER)  # read as rules read a number: "n/a" is no amount, not a crash
-    return Outcome(is_true, None if won is None else str(won).lower() in ("true", "1"),
+    return Outcome(is_true, None if won is None else _true(won),
                    float(amount) if amount.__class__ in (int, float) else None)
 
 
@@ -318,7 +315,7 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
     def flush(batch: list[dict]) -> None:
         if keep is not None:
             batch = [r for r, k in zip(batch, keep(batch)) if k]
-        closed = [_is_closed(r) for r in batch]
+        closed = [is_closed_record(r) for r in batch]
         if not contexts:
             contexts.extend(Context(now=preview.now, inactive=preview.inactive) for _ in range(4))
         ctx0, ctx1, closed0, closed1 = contexts
@@ -358,19 +355,16 @@ def file_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = D
 
 def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = None) -> Iterator[dict]:
     """Records read from an org, read-only, with their accounts, owners and outcomes."""
-    from connector.sync.run import SyncOptions, SyncRun
-    reader = SyncRun(org, ws, state=None, opts=SyncOptions(object=ws.object, now=now, dry_run=True))
-    reader._load_context()
+    context = OrgContext(org, ws.mapping)
     if preview is not None:
-        preview.inactive = reader.directory.inactive()
-        preview.owner_name = _owner_namer(reader.directory, reader.users,
-                                          org.read_all("Group", ["Name", "DeveloperName", "Type"]))
+        preview.inactive = context.directory.inactive()
+        preview.owner_name = _owner_namer(context.directory, context.users, context.groups)
     opportunities = {}
     if ws.object == "Lead":
         opportunities = {o["Id"]: o for o in org.read_all("Opportunity", ["IsWon", "Amount"])}
-    for page in org.changed_since(ws.object, reader.fields + ["ConvertedOpportunityId"], None, 1000):
+    for page in org.changed_since(ws.object, ws.mapping.crm_fields() + ["ConvertedOpportunityId"], None, 1000):
         for crm in page:
-            record = reader._rule_record(crm)
+            record = context.rule_record(crm)
             opp = opportunities.get(crm.get("ConvertedOpportunityId") or "")
             if opp is not None:
                 record["converted_opportunity.is_won"] = opp.get("IsWon")

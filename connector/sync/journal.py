@@ -11,79 +11,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from rules.model import RevsyncError
+from connector.orgs.base import Backend, Patch
+from connector.sync.state_schema import SCHEMA, SCHEMA_VERSION, StateError, check_file, upgrade
 
-from connector.orgs.base import Patch
-from connector.dbfile import check
-
-# 3: one journal row per record, {field: [old, new]}. 4: a change row stays 'pending' until it
-# fails; its page being done says it was written (an older revsync would misread that).
-# 5: the users known inactive at the last run, per object.
-SCHEMA_VERSION = 5
-UPGRADES = {3, 4}  # schemas this version opens and upgrades in place
-
-
-class StateError(RevsyncError):
-    """The state file cannot be used (exit 2: a person has to look)."""
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS watermark (
-    object TEXT PRIMARY KEY, modstamp TEXT, rules_fingerprint TEXT);
-CREATE TABLE IF NOT EXISTS rr_position (
-    object TEXT, team TEXT, position INTEGER NOT NULL, PRIMARY KEY (object, team));
-CREATE TABLE IF NOT EXISTS retry (
-    object TEXT, record_id TEXT, attempts INTEGER NOT NULL, code TEXT, message TEXT,
-    first_failed_at TEXT, last_failed_at TEXT, PRIMARY KEY (object, record_id));
-CREATE TABLE IF NOT EXISTS recheck (
-    object TEXT, record_id TEXT, at TEXT NOT NULL, PRIMARY KEY (object, record_id));
-CREATE INDEX IF NOT EXISTS recheck_at ON recheck (object, at);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT, org TEXT, started_at TEXT,
-    finished_at TEXT, status TEXT, dry_run INTEGER, rules_fingerprint TEXT, counts TEXT,
-    reverts INTEGER);
-CREATE TABLE IF NOT EXISTS pages (
-    run_id INTEGER, page INTEGER, status TEXT, positions TEXT, watermark TEXT,
-    PRIMARY KEY (run_id, page));
-CREATE TABLE IF NOT EXISTS changes (
-    run_id INTEGER, page INTEGER, record_id TEXT, fields TEXT, rules TEXT, status TEXT,
-    PRIMARY KEY (run_id, record_id));
-CREATE INDEX IF NOT EXISTS changes_page ON changes (run_id, page);
-CREATE TABLE IF NOT EXISTS inactive_owner (
-    object TEXT, user_id TEXT, PRIMARY KEY (object, user_id));
-"""
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "StateError", "check_file", "State", "Run", "Change", "Retry", "commit_page"]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _check_version(path: Path, version: int) -> None:
-    if version != SCHEMA_VERSION and version not in UPGRADES:
-        raise StateError(f"{path} was written by another version of revsync (state schema {version}, "
-                         f"this version uses {SCHEMA_VERSION}); move it aside and run with --full")
-
-
-def check_file(path: Path, writable: bool) -> None:
-    """Refuse (exit 2, file untouched) a state file that is empty, damaged, read-only (when
-    writing) or not revsync's; only a path that does not exist starts a new state."""
-    def ours(tables: set[str], version: int) -> str | None:
-        if version:
-            _check_version(path, version)
-            return None
-        return f"it holds tables revsync does not write: {', '.join(sorted(tables)[:5])}" if tables \
-            else "an empty SQLite database"
-    check(path, "a revsync state file", ours, writable=writable,
-          fix="pass --state with this org's state file, or move this one aside (the next sync then reads "
-              "every record again, and `revsync revert` cannot undo earlier runs). revsync left it as it is.",
-          empty_fix="Delete it to start a new state (the next sync reads every record again), or restore "
-                    "it from a backup")
+def _kept(patch: Patch | None) -> str | None:
+    return None if patch is None else _dump({"values": patch.values, "old": patch.old, "reason": patch.reason})
 
 
 def _dump(value: Any) -> str:
@@ -112,6 +58,15 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Retry:
+    """A write that failed, kept as it was decided: re-sent as it is while the record still holds
+    what it held then, so a retry takes no second round-robin turn and keeps the owner it was given."""
+    values: dict
+    old: dict
+    reason: str
+
+
+@dataclass(frozen=True)
 class Change:
     run_id: int
     page: int
@@ -135,9 +90,7 @@ class State:
         # page protocol relies on; only a power loss can cost the last transactions.
         self.db.execute("PRAGMA synchronous=NORMAL")
         if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            # A new file or an upgrade, in one transaction: a process killed meanwhile leaves no
-            # tables without their schema version (a file the next run would refuse as not ours).
-            self.db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            upgrade(self.db)  # a new file, or one an older revsync wrote
 
     @classmethod
     def for_reading(cls, path: Path) -> "State":
@@ -149,10 +102,16 @@ class State:
         check_file(path, writable=False)  # read-only is fine here: nothing is written
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            for table in ("watermark", "rr_position", "retry", "recheck", "inactive_owner"):
-                rows = source.execute(f"SELECT * FROM {table}").fetchall()
-                if rows:
-                    state.db.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows)
+            tables = {r[0] for r in source.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            for table in ("watermark", "rr_position", "retry", "recheck", "inactive_owner", "meta"):
+                if table not in tables:  # a file of an older schema
+                    continue
+                cur = source.execute(f"SELECT * FROM {table}")
+                columns = ", ".join(c[0] for c in cur.description)
+                rows = cur.fetchall()
+                if rows:  # by column name: an older file may lack the newer columns
+                    state.db.executemany(f"INSERT INTO {table} ({columns}) VALUES ({','.join('?' * len(rows[0]))})",
+                                         rows)
         finally:
             source.close()
         return state
@@ -181,9 +140,47 @@ class State:
                         "ON CONFLICT(object) DO UPDATE SET rules_fingerprint=excluded.rules_fingerprint",
                         (object, fingerprint))
 
-    def reset(self, object: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM watermark WHERE object=?", (object,))
+    def set_watermark(self, object: str, stamp: str) -> None:
+        """The upper bound of a completed read: what the next read starts from (less the overlap)."""
+        self.db.execute("INSERT INTO watermark(object, modstamp) VALUES (?, ?) ON CONFLICT(object) "
+                        "DO UPDATE SET modstamp=max(coalesce(modstamp, ''), excluded.modstamp)", (object, stamp))
+
+    # -- the org it belongs to ---------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def claim_org(self, org_id: str, where: str = "") -> bool:
+        """Bind this state to one org, or refuse another org's (exit 2): its watermarks would
+        skip records the other org never had read. True when the state was new to any org."""
+        owner = self.meta("org_id")
+        if owner is None:
+            self.set_meta("org_id", org_id)
+            if where:
+                self.set_meta("org_url", where)
+            return True
+        if owner[:15] != org_id[:15]:
+            raise StateError(f"{self.path} belongs to org {owner} ({self.meta('org_url') or 'another instance'}), "
+                             f"not to org {org_id}{f' ({where})' if where else ''}: its watermarks and journal are "
+                             f"that org's. Pass --state for this org's file, or leave --state out to use "
+                             f".revsync/salesforce-{org_id[:15]}.state.db")
+        return False
+
+    # -- what a backend would re-read every run (describes) -------------------------------------
+    def cache_get(self, key: str) -> tuple[Any, datetime] | None:
+        row = self.db.execute("SELECT value, fetched_at FROM cache WHERE key=?", (key,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return json.loads(row[0]), datetime.fromisoformat(row[1].replace("Z", "+00:00"))
+
+    def cache_put(self, key: str, value: Any) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM cache WHERE key=?", (key,))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?)", (key, _dump(value), _now()))
 
     # -- round robin -------------------------------------------------------------------------
     def positions(self, object: str) -> dict[str, int]:
@@ -193,6 +190,14 @@ class State:
     def retry_ids(self, object: str) -> list[str]:
         return [r[0] for r in self.db.execute(
             "SELECT record_id FROM retry WHERE object=? ORDER BY record_id", (object,))]
+
+    def retry_patches(self, object: str) -> dict[str, Retry]:
+        out = {}
+        for rid, patch in self.db.execute("SELECT record_id, patch FROM retry WHERE object=? AND patch IS NOT NULL",
+                                          (object,)):
+            data = json.loads(patch)
+            out[rid] = Retry(data["values"], data["old"], data.get("reason", ""))
+        return out
 
     def retry_entries(self, object: str) -> list[dict]:
         cur = self.db.execute("SELECT record_id, attempts, code, message, first_failed_at, last_failed_at "
@@ -298,8 +303,12 @@ class State:
 
     def finish_page(self, object: str, run_id: int, page: int, written: list[str],
                     failed: dict[str, tuple[str, str]], positions: dict[str, int],
-                    watermark: str | None, rechecks: dict[str, str | None]) -> None:
-        """After the writes returned: outcomes, retry queue, positions and watermark at once."""
+                    watermark: str | None, rechecks: dict[str, str | None],
+                    kept: dict[str, Patch] | None = None, queue_failed: bool = True) -> None:
+        """After the writes returned: outcomes, retry queue, positions and watermark at once.
+        `kept`: the failed patches to re-send as they are (see Retry)."""
+        kept = kept or {}
+        queued = failed if queue_failed else {}
         now = _now()
         with self.transaction() as db:
             db.execute("UPDATE pages SET status='done' WHERE run_id=? AND page=?", (run_id, page))
@@ -309,9 +318,10 @@ class State:
             db.executemany("DELETE FROM retry WHERE object=? AND record_id=?",
                            [(object, rid) for rid in written])
             db.executemany(
-                "INSERT INTO retry VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT(object, record_id) DO UPDATE SET "
-                "attempts=attempts+1, code=excluded.code, message=excluded.message, last_failed_at=excluded.last_failed_at",
-                [(object, rid, code, msg, now, now) for rid, (code, msg) in failed.items()])
+                "INSERT INTO retry VALUES (?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT(object, record_id) DO UPDATE SET "
+                "attempts=attempts+1, code=excluded.code, message=excluded.message, "
+                "last_failed_at=excluded.last_failed_at, patch=excluded.patch",
+                [(object, rid, code, msg, now, now, _kept(kept.get(rid))) for rid, (code, msg) in queued.items()])
             db.executemany("INSERT OR REPLACE INTO rr_position VALUES (?, ?, ?)",
                            [(object, team, pos) for team, pos in positions.items()])
             # Most records keep their re-check time from run to run: only differences are written
@@ -329,3 +339,39 @@ class State:
 
     def mark_reverted(self, run_id: int, by_run: int) -> None:
         self.db.execute("UPDATE runs SET reverts=? WHERE run_id=?", (run_id, by_run))
+
+
+def commit_page(state: State, backend: Backend, object: str, run_id: int, page: int, patches: list[Patch],
+                positions: dict[str, int], watermark: str | None = None, rechecks: dict[str, str | None] | None = None,
+                settled: list[str] | tuple[str, ...] = (), journalled: bool = False, retry: bool = True,
+                seconds: dict[str, float] | None = None) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """The one way a page reaches the org: journal it (unless a killed run already did), write,
+    then mark it done with its outcomes. Sync, recovery and revert all go through here, so they
+    agree on what was written. `settled`: Ids that need no write and count as done (a recovered
+    record already holding its new value, a skipped record leaving the retry queue). `retry`:
+    whether failed patches are kept for the next sync (a revert's are not: reverting again
+    finishes it). Returns the written Ids and the failures by Id."""
+    timer = seconds if seconds is not None else {}
+    started = time.perf_counter()
+    if not journalled:
+        state.begin_page(run_id, page, patches, positions, watermark)
+    timer["journal"] = timer.get("journal", 0.0) + time.perf_counter() - started
+    started = time.perf_counter()
+    results = backend.write(patches) if patches else []
+    timer["write"] = timer.get("write", 0.0) + time.perf_counter() - started
+    started = time.perf_counter()
+    written = [r.id for r in results if r.ok]
+    failed = {r.id: (r.code, r.message) for r in results if not r.ok}
+    kept = {p.id: p for p in patches if p.id in failed} if retry else {}
+    state.finish_page(object, run_id, page, written + list(settled), failed, positions, watermark, rechecks or {},
+                      kept, queue_failed=retry)
+    timer["journal"] += time.perf_counter() - started
+    return written, failed
+
+
+class StateCache:
+    """The state as a backend's MetadataCache: describes outlive the process, so a quiet
+    scheduled run does not describe the org again."""
+
+    def __init__(self, state: State):
+        self.get, self.put = state.cache_get, state.cache_put

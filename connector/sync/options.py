@@ -30,7 +30,6 @@ class SyncOptions:
     max_change_share: float = 0.2  # of already-decided records whose stage or owner moves
     accept_changes: bool = False
     engine: str = "default"
-    fault: str | None = None  # for tests: "kill-after-write:N" or "kill-after-page:N" (SIGKILL there)
 
 
 @dataclass
@@ -53,6 +52,7 @@ class SyncReport:
     api_calls: int | None = None  # API calls the run made, where the backend counts them
     guard: str = ""  # a dry run's: why the change guard would stop the real run, if it would
     evaluated_at: str | None = None  # the evaluation time (`--now`, or the clock when the run began)
+    notes: list[str] = field(default_factory=list)  # what a person should know about this run
 
     def asdict(self) -> dict:
         return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
@@ -62,6 +62,7 @@ class SyncReport:
                 **({"would_write": self.would_write} if self.dry_run else {}),
                 "skipped": len(self.skipped), "recovered": self.recovered, "api_calls": self.api_calls,
                 **({"guard_would_stop": self.guard} if self.guard else {}),
+                **({"notes": self.notes} if self.notes else {}),
                 "fields": dict(self.fields), "lifecycle": dict(self.lifecycle), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
     def __str__(self) -> str:
@@ -74,6 +75,8 @@ class SyncReport:
             text += "\n  lifecycle: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.lifecycle.items())
         if self.guard:
             text += f"\n  the change guard would stop the real run: {self.guard}"
+        for note in self.notes:
+            text += f"\n  note: {note}"
         for rid, why in self.skipped[:20]:
             text += f"\n  skipped {rid}: {why}"
         if len(self.skipped) > 20:

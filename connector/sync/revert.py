@@ -10,7 +10,7 @@ from mappings.outbound import same_value
 from rules.model import RevsyncError
 
 from connector.orgs.base import Backend, Patch
-from connector.sync.journal import State
+from connector.sync.journal import State, commit_page
 
 log = structlog.get_logger()
 
@@ -72,13 +72,12 @@ def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) ->
                     report.kept.append((rid, c.field, c.new, now))
             if values:
                 patches.append(Patch(run.object, rid, values, old, f"revert of run {run_id}"))
-        state.begin_page(new_run, page_no, patches, state.positions(run.object), None)
-        results = backend.write(patches) if patches else []
-        failed = {r.id: (r.code, r.message) for r in results if not r.ok}
-        written = [r.id for r in results if r.ok]
+        # Failures are not queued for the sync, which would decide those records again rather
+        # than restore them: reverting the run again finishes the revert.
+        written, failed = commit_page(state, backend, run.object, new_run, page_no, patches,
+                                      state.positions(run.object), retry=False)
         report.restored += len(written)
         report.failed += [(rid, f"{code}: {msg}") for rid, (code, msg) in failed.items()]
-        state.finish_page(run.object, new_run, page_no, written, failed, state.positions(run.object), None, {})
     state.finish_run(new_run, "ok" if not report.failed else "partial",
                      {"restored": report.restored, "kept": len(report.kept), "failed": len(report.failed)})
     if not report.failed:  # after a partial revert, reverting the run again finishes it

@@ -1,103 +1,60 @@
-"""One sync run: pull -> map -> evaluate -> diff -> write -> checkpoint, page by page."""
+"""One sync run: pull -> plan (map, evaluate, diff) -> commit (journal, write, checkpoint), page
+by page, with recovery of a killed run first and the change guard before rules that changed."""
 from __future__ import annotations
 
-import os
-import signal
 import time
-from dataclasses import dataclass, field
-
+from datetime import timezone
 from typing import Any, Callable, Iterator
 
 import structlog
 
-from mappings.outbound import Directory, Outbound, UnknownOwner
 from rules.evaluate import Context, Evaluator
-from rules.model import Decision
 from rules.values import format_instant, parse_instant
 
-from connector.orgs.base import BudgetExhausted, Backend, Patch
-from connector.sync.journal import State
+from connector.context import CLOSED_FLAG, OrgContext
+from connector.orgs.base import Backend, BudgetExhausted, Patch
+from connector.sync.journal import State, commit_page
 from connector.sync.options import GuardTripped, SyncOptions, SyncReport  # re-exported: cli and tests import them here
+from connector.sync.plan import Planned, Planner
 from connector.workspace.workspace import Workspace
 
+__all__ = ["GuardTripped", "SyncOptions", "SyncReport", "SyncRun"]
+
 log = structlog.get_logger()
-
-CLOSED_FLAG = {"Lead": "IsConverted", "Opportunity": "IsClosed"}  # closed records are left alone
-USER_FIELDS = ["Username", "Email", "Name", "IsActive", "ManagerId"]
-
-
-@dataclass
-class _Planned:
-    patches: list[Patch]
-    rechecks: dict[str, str | None]
-    watermark: str | None
-    moved: int = 0
-    decided_before: int = 0
-    skipped: list[str] = field(default_factory=list)  # Ids skipped on this page (reported)
 
 
 class SyncRun:
     def __init__(self, backend: Backend, ws: Workspace, state: State, opts: SyncOptions,
                  on_page: Callable[[int], None] | None = None):
         self.backend, self.ws, self.state, self.opts = backend, ws, state, opts
-        self.mapping = ws.mapping
         self.evaluator = Evaluator(ws.ruleset, opts.engine)
         self.report = SyncReport(opts.object, dry_run=opts.dry_run, evaluated_at=format_instant(opts.now))
-        self.outputs = {o.name: (o.crm, o.max_length) for o in self.mapping.outputs}
-        self.fields = self.mapping.crm_fields()
+        self.fields = ws.mapping.crm_fields()
         self.on_page = on_page or (lambda n: None)
-        self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(self.mapping, "fingerprint", "")
+        self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(ws.mapping, "fingerprint", "")
+        self._org: OrgContext | None = None
+        self._planner: Planner | None = None
 
-    def _ensure_context(self, ctx: Context) -> None:
-        """Users, queues and accounts are read once, and only when a record needs them: an
-        incremental run with nothing new costs the object's query and nothing else."""
-        if not hasattr(self, "directory"):
-            self._load_context()
-        ctx.inactive = self.directory.inactive()
-        ctx.owner_id = self.outbound.written_id
+    # -- the org, read once per run -----------------------------------------------------------------
+    @property
+    def org(self) -> OrgContext:
+        if self._org is None:
+            self._org = OrgContext(self.backend, self.ws.mapping)
+            self.report.seconds["context"] += self._org.seconds
+        return self._org
 
-    # -- context read once per run ----------------------------------------------------------
-    def _load_context(self) -> None:
-        t = time.perf_counter()
-        users = self._read_users()
-        queues = [g for g in self.backend.read_all("Group", ["Name", "DeveloperName", "Type"])
-                  if g.get("Type") in (None, "Queue")]
-        self.users = {u["Id"]: u for u in users}
-        self.directory = Directory(users, queues)
-        self.outbound = Outbound(self.ws.ruleset, self.outputs, self.directory)
-        self.matcher = None
-        self.accounts: dict[str, dict] = {}
-        account = next((r for r in self.mapping.related if r.name == "account"), None)
-        if account is not None:
-            fields = [f.crm for f in account.fields if f.crm]
-            accounts = list(self.backend.read_all("Account", fields))
-            self.accounts = {a["Id"]: a for a in accounts}
-            if account.match is not None:
-                from mappings import AccountMatcher
-                self.matcher = AccountMatcher(self.mapping, accounts)
-        self.account_lookup = account.lookup if account is not None else None
-        self.report.seconds["context"] += time.perf_counter() - t
-
-    def _rule_record(self, crm: dict) -> dict:
-        rec = self.mapping.inbound(crm)
-        related: dict[str, dict] = {}
-        owner = self.users.get(crm.get("OwnerId") or "")
-        if owner is not None:
-            related["owner"] = owner
-        if self.matcher is not None:
-            acct = self.matcher.match(rec)
-        elif self.account_lookup:
-            acct = self.accounts.get(rec.get(self.account_lookup) or "")
-        else:
-            acct = None
-        if acct is not None:
-            related["account"] = acct
-        if related:
-            rec.update(self.mapping.inbound_related(crm, related))
-        return rec
+    def planner(self) -> Planner:
+        if self._planner is None:
+            retries = {} if self.opts.dry_run else self.state.retry_patches(self.opts.object)
+            self._planner = Planner(self.ws, self.org, self.evaluator, self.report, self.opts.object,
+                                    self.opts.now, retries)
+        return self._planner
 
     # -- sources ------------------------------------------------------------------------------------
-    def _pages(self) -> Iterator[list[dict]]:
+    def _pages(self) -> Iterator[tuple[list[dict], str | None]]:
+        """Pages with the watermark each one reaches: the changed records' pages in stamp order,
+        then the records due a retry or a re-check, which move no watermark (one edited after
+        the read began would otherwise carry it past changes not read yet)."""
         obj, size = self.opts.object, self.opts.page_size
         watermark, fingerprint = self.state.watermark(obj)
         full = self.opts.full or fingerprint != self.fingerprint
@@ -117,28 +74,21 @@ class SyncRun:
             for r in page:
                 extra.pop(r["Id"], None)
             if page:
-                yield page
+                yield page, _newest(page)
+        self.read_until = _read_until(self.backend)
         ids = list(extra)
         for start in range(0, len(ids), size):
             page = self.backend.read_ids(obj, self.fields, ids[start:start + size])
             if page:
-                yield page
-
-    def _read_users(self) -> list[dict]:
-        """The org's users, read once per run: for who left, and for the run's context."""
-        if not hasattr(self, "_users_read"):
-            self._users_read = list(self.backend.read_all("User", USER_FIELDS))
-        return self._users_read
+                yield page, None
 
     def _left_owners_records(self) -> list[str]:
         """Open records of users who became inactive since the last run: deactivating a user
         changes none of their records, so without this they would keep an owner who left
         until something else touched them."""
         obj = self.opts.object
-        inactive = {u["Id"] for u in self._read_users() if u.get("IsActive") in (False, "false", 0)}
-        self._inactive_now = inactive
         known = self.state.inactive_owners(obj) or set()
-        left = sorted(inactive - known)
+        left = sorted(self.org.inactive_ids - known)
         if not left:
             return []
         ids = self.backend.owned_ids(obj, left, CLOSED_FLAG.get(obj))
@@ -154,130 +104,74 @@ class SyncRun:
                 return
             yield page
 
-    # -- one page ----------------------------------------------------------------------------------
-    def _plan(self, page: list[dict], ctx: Context) -> tuple[_Planned, list[Decision]]:
-        t = time.perf_counter()
-        closed = CLOSED_FLAG.get(self.opts.object)
-        planned = _Planned([], {}, max((c.get("SystemModstamp") or "" for c in page), default=None))
-        records, crms = [], []
-        for crm in page:
-            if closed and crm.get(closed) in (True, "true", 1):
-                continue
-            try:
-                records.append(self._rule_record(crm))
-                crms.append(crm)
-            except Exception as exc:  # noqa: BLE001 - one record the mapping cannot read is skipped
-                self._skip(planned, crm.get("Id", "?"), f"cannot map record: {_why(exc)}")
-        self.report.read += len(page)
-        self.report.seconds["map"] += time.perf_counter() - t
-        t = time.perf_counter()
-        # A record whose evaluation raises comes back undecided, with the reason as its problem.
-        decisions, rows = self.evaluator.evaluate_with_facts(records, ctx)
-        self.report.evaluated += len(decisions)
-        self.report.seconds["evaluate"] += time.perf_counter() - t
-        t = time.perf_counter()
-        stage_field = self.outputs.get("stage", (None,))[0]
-        owner_field = self.outputs.get("owner", (None,))[0]
-        for crm, d, v in zip(crms, decisions, rows):
-            rid = crm["Id"]
-            if d.problems:
-                self._skip(planned, rid, "; ".join(d.problems))
-                continue
-            try:
-                owner_id = crm.get("OwnerId")
-                if owner_id and self.directory.users and owner_id not in self.users and \
-                        str(owner_id)[:15].casefold() not in self.directory.queues:
-                    self._skip(planned, rid, f"unknown owner id {owner_id}")
-                    continue
-                changes = self.outbound.changes(d, crm)
-                due = self.evaluator.next_change_at(d, v, self.opts.now)
-                recheck = format_instant(due) if due is not None else None
-                citation = d.citation()[:2000] if changes else ""
-            except UnknownOwner as exc:
-                self._skip(planned, rid, str(exc))
-                continue
-            except Exception as exc:  # noqa: BLE001 - a record that cannot be diffed is skipped, not its page
-                self._skip(planned, rid, f"cannot plan its changes: {_why(exc)}")
-                continue
-            planned.rechecks[rid] = recheck
-            if crm.get(stage_field) not in (None, ""):
-                planned.decided_before += 1
-                if (stage_field in changes) or (owner_field in changes and d.matched.get("route")):
-                    planned.moved += 1
-            if not changes:
-                continue
-            old = {k: crm.get(k) for k in changes}
-            self.report.lifecycle.update(k for k, hit in (("handoffs", d.handoff_from), ("SLA_clocks_started",
-                                         d.clock_started), ("escalated", d.escalated)) if hit)
-            planned.patches.append(Patch(self.opts.object, rid, changes, old, citation))
-            self.report.fields.update(changes.keys())
-        self.report.changed += len(planned.patches)
-        self.report.seconds["diff"] += time.perf_counter() - t
-        return planned, decisions
-
-    def _skip(self, planned: _Planned, rid: str, why: str) -> None:
-        """Report a record and leave it until it changes: its re-check time is cleared and it
-        leaves the retry queue (see _commit_page), so a record that cannot be decided is read
-        again when someone edits it, not on every run."""
-        self.report.skipped.append((rid, why))
-        planned.rechecks[rid] = None
-        planned.skipped.append(rid)
-
     # -- the run ------------------------------------------------------------------------------------
     def run(self) -> SyncReport:
         obj = self.opts.object
         start = time.perf_counter()
+        self.read_until: str | None = None
+        org_id = getattr(self.backend, "org_id", None)
+        if org_id:
+            self.state.claim_org(org_id, getattr(self.backend, "instance_url", "") or "")
         if not self.opts.dry_run:
             self.report.recovered = self._recover()
             self.state.close_stale_runs(obj)  # killed between pages: nothing to finish, only to say so
         positions = self.state.positions(obj)
-        ctx = Context(now=self.opts.now, positions=dict(positions), reroute=self.opts.reroute)
-        _, fingerprint = self.state.watermark(obj)
-        if not (self.opts.accept_changes or self.opts.dry_run) and \
-                (fingerprint not in (None, self.fingerprint) or self.opts.reroute):
-            self._ensure_context(ctx)
-            try:
-                self._guard(Context(now=self.opts.now, positions=dict(positions), inactive=self.directory.inactive(),
-                                    reroute=self.opts.reroute, owner_id=self.outbound.written_id))
-            except GuardTripped as exc:
-                # Listed with the runs, so whoever reads `revsync runs` sees why nothing changed.
-                stopped = self.state.start_run(obj, self.backend.name, False, self.fingerprint)
-                self.state.finish_run(stopped, "guarded", {"read": 0, "written": 0, "moved": exc.moved,
-                                                           "decided": exc.decided})
-                raise
+        watermark_before, fingerprint = self.state.watermark(obj)
+        changed_rules = fingerprint not in (None, self.fingerprint) or self.opts.reroute
+        if changed_rules and not (self.opts.accept_changes or self.opts.dry_run):
+            self._guard(dict(positions))
         run_id = None if self.opts.dry_run else self.state.start_run(
             obj, self.backend.name, False, self.fingerprint)
         self.report.run_id = run_id
         page_no = moved = decided = 0
+        ctx: Context | None = None
         try:
-            for page in self._pages():
+            for page, watermark in self._pages():
                 page_no += 1
-                self._ensure_context(ctx)
-                planned, _ = self._plan(page, ctx)
+                if ctx is None:
+                    ctx = self.planner().context(dict(positions), self.opts.reroute)
+                planned = self.planner().plan(page, ctx)
                 if self.opts.dry_run:
                     self.report.would_write += len(planned.patches)
                     moved, decided = moved + planned.moved, decided + planned.decided_before
                     continue
-                written_before, failed_before = self.report.written, self.report.failed
-                self._commit_page(run_id, page_no, planned, dict(ctx.positions))
-                if self.opts.fault == f"kill-after-page:{page_no}":
-                    os.kill(os.getpid(), signal.SIGKILL)  # a whole page written and checkpointed
+                decided += planned.decided_before
+                _check_budget(self.backend)  # before journalling: a paused run leaves no page pending
+                written, failed = commit_page(
+                    self.state, self.backend, obj, run_id, page_no, planned.patches, dict(ctx.positions),
+                    watermark, planned.rechecks, settled=planned.skipped, seconds=self.report.seconds)
+                self._count(planned, written, failed)
                 self.on_page(page_no)
                 log.info("page_done", object=obj, page=page_no, records=len(page), changed=len(planned.patches),
-                         written=self.report.written - written_before, failed=self.report.failed - failed_before,
-                         written_total=self.report.written, failed_total=self.report.failed)
+                         written=len(written), failed=len(failed), written_total=self.report.written,
+                         failed_total=self.report.failed)
+            if watermark_before is None and decided:
+                # A new state on an org whose records already hold revsync's decisions: another
+                # machine or directory syncs it too, or an earlier state was lost.
+                self.report.notes.append(
+                    f"{decided} {obj} records already hold revsync's decisions, but this state ({self.state.path}) "
+                    f"had never synced them: another state file syncs this org (another machine or directory?), "
+                    f"or an earlier one was lost. Keep one state per org (see docs/operations.md)")
+                log.warning("org_synced_by_another_state", object=obj, records=decided, state=str(self.state.path))
             if not self.opts.dry_run:
+                if self.read_until is not None:
+                    self.state.set_watermark(obj, self.read_until)
                 self.state.set_rules_fingerprint(obj, self.fingerprint)
-                self.state.set_inactive_owners(obj, self._inactive_now)
-            elif (fingerprint not in (None, self.fingerprint) or self.opts.reroute) and not self.opts.accept_changes \
-                    and decided and moved / decided > self.opts.max_change_share:
+                self.state.set_inactive_owners(obj, self.org.inactive_ids)
+            elif changed_rules and not self.opts.accept_changes and decided and \
+                    moved / decided > self.opts.max_change_share:
                 self.report.guard = (f"it would move the stage or owner of {moved} of {decided} already-decided "
                                      f"records ({moved / decided:.0%}, above {self.opts.max_change_share:.0%}); "
                                      f"run with --accept-changes to proceed")
             self.report.status = "partial" if self.report.failed or self.report.skipped else "ok"
+        except BudgetExhausted as exc:
+            self.report.status = "paused"
+            calls = getattr(self.backend, "calls", None)
+            made = f", {calls} API call(s) made" if calls is not None else ""
+            raise BudgetExhausted(f"api budget after {page_no - 1} page(s), {self.report.written} record(s) "
+                                  f"written{made}; {getattr(exc, 'detail', exc)}") from None
         except BaseException as exc:
-            self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
-                "paused" if isinstance(exc, BudgetExhausted) else "failed"
+            self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             raise
         finally:
             self.report.seconds["total"] = time.perf_counter() - start
@@ -287,81 +181,80 @@ class SyncRun:
         log.info("run_done", **self.report.asdict())
         return self.report
 
-    def _commit_page(self, run_id: int, page_no: int, planned: _Planned, positions: dict) -> None:
-        t = time.perf_counter()
-        self.state.begin_page(run_id, page_no, planned.patches, positions, planned.watermark)
-        self.report.seconds["journal"] += time.perf_counter() - t
-        t = time.perf_counter()
-        results = self.backend.write(planned.patches) if planned.patches else []
-        self.report.seconds["write"] += time.perf_counter() - t
-        if self.opts.fault == f"kill-after-write:{page_no}":
-            os.kill(os.getpid(), signal.SIGKILL)  # the writes landed; the checkpoint did not
-        written = [r.id for r in results if r.ok]
-        failed = {r.id: (r.code, r.message) for r in results if not r.ok}
-        for rid, (code, message) in failed.items():
-            log.warning("write_failed", object=self.opts.object, id=rid, code=code, message=message)
+    def _count(self, planned: Planned, written: list[str], failed: dict[str, tuple[str, str]]) -> None:
         self.report.written += len(written)
         self.report.failed += len(failed)
-        t = time.perf_counter()
-        # finish_page clears the retry entries of the Ids it is given as written; skipped records
-        # leave the queue too, to be read again when they change (not on every run).
-        self.state.finish_page(self.opts.object, run_id, page_no, written + planned.skipped, failed, positions,
-                               planned.watermark, planned.rechecks)
-        self.report.seconds["journal"] += time.perf_counter() - t
+        for rid, (code, message) in failed.items():
+            log.warning("write_failed", object=self.opts.object, id=rid, code=code, message=message)
 
     def _recover(self) -> int:
-        """Finish a page a killed run had journalled but not marked done."""
+        """Finish a page a killed run had journalled but not marked done: write what the record
+        does not hold yet, unless someone changed it since."""
+        from mappings.outbound import same_value
         pending = self.state.pending_page(self.opts.object)
         count = 0
         while pending is not None:
             run_id, page_no, positions, watermark = pending
-            changes = self.state.page_changes(run_id, page_no)
             by_id: dict[str, dict[str, tuple[Any, Any]]] = {}
-            for c in changes:
+            for c in self.state.page_changes(run_id, page_no):
                 by_id.setdefault(c.record_id, {})[c.field] = (c.old, c.new)
             current = {r["Id"]: r for r in self.backend.read_ids(self.opts.object, self.fields, list(by_id))}
             patches = []
             for rid, fields in by_id.items():
                 now_values = current.get(rid, {})
                 todo = {f: new for f, (old, new) in fields.items()
-                        if not _same(now_values.get(f), new) and _same(now_values.get(f), old)}
+                        if not same_value(now_values.get(f), new) and same_value(now_values.get(f), old)}
                 if todo:
                     patches.append(Patch(self.opts.object, rid, todo))
-            results = self.backend.write(patches) if patches else []
-            failed = {r.id: (r.code, r.message) for r in results if not r.ok}
-            written = [rid for rid in by_id if rid not in failed]
-            self.state.finish_page(self.opts.object, run_id, page_no, written, failed, positions, watermark, {})
+            patched = {p.id for p in patches}
+            commit_page(self.state, self.backend, self.opts.object, run_id, page_no, patches, positions, watermark,
+                        settled=[rid for rid in by_id if rid not in patched], journalled=True)
             self.state.finish_run(run_id, "interrupted", self.state.run(run_id).counts)
             log.info("page_recovered", run=run_id, page=page_no, rewritten=len(patches))
             count += len(patches)
             pending = self.state.pending_page(self.opts.object)
         return count
 
-    def _guard(self, ctx: Context) -> None:
-        """Before a run whose rules changed: would it move too many already-decided records?"""
-        moved = decided = 0
+    def _guard(self, positions: dict[str, int]) -> None:
+        """Before a run whose rules changed: would it move too many already-decided records?
+        Planned as a dry run over the same org context, with a report of its own."""
         dry = SyncRun(self.backend, self.ws, self.state, SyncOptions(**{**self.opts.__dict__, "dry_run": True}))
-        dry.users, dry.directory, dry.matcher = self.users, self.directory, self.matcher
-        dry.outbound = self.outbound
-        dry.accounts, dry.account_lookup = self.accounts, self.account_lookup
-        for page in dry._pages():
-            planned, _ = dry._plan(page, ctx)
+        dry._org = self.org
+        planner = dry.planner()
+        ctx = planner.context(positions, self.opts.reroute)
+        moved = decided = 0
+        for page, _ in dry._pages():
+            planned = planner.plan(page, ctx)
             moved += planned.moved
             decided += planned.decided_before
         share = moved / decided if decided else 0.0
         log.info("guard_checked", object=self.opts.object, moved=moved, decided=decided, share=round(share, 4))
         if decided and share > self.opts.max_change_share:
+            # Listed with the runs, so whoever reads `revsync runs` sees why nothing changed.
+            stopped = self.state.start_run(self.opts.object, self.backend.name, False, self.fingerprint)
+            self.state.finish_run(stopped, "guarded", {"read": 0, "written": 0, "moved": moved, "decided": decided})
             raise GuardTripped(
                 f"the rules would change the stage or owner of {moved} of {decided} already-decided "
                 f"{self.opts.object} records ({share:.0%}, above the {self.opts.max_change_share:.0%} limit). "
                 f"Look with `revsync preview`, or run again with --accept-changes to proceed.", moved, decided)
 
 
-def _why(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text if len(text) <= 200 else text[:200] + '...'}"
+def _newest(page: list[dict]) -> str | None:
+    return max((c.get("SystemModstamp") or "" for c in page), default=None) or None
 
 
-def _same(current: Any, value: Any) -> bool:
-    from mappings.outbound import same_value
-    return same_value(current, value)
+def _read_until(backend: Backend) -> str | None:
+    """The upper bound of the read that just finished, where the backend says: the next read
+    starts there (less the overlap) rather than at the newest stamp seen, so a quiet org is not
+    read again and again from the last burst of writes."""
+    until = getattr(backend, "last_read_until", None)
+    if until is None or isinstance(until, str):
+        return until
+    # As SystemModstamp is written: watermarks are compared as text.
+    return until.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "+0000"
+
+
+def _check_budget(backend: Backend) -> None:
+    check = getattr(backend, "check_budget", None)
+    if check is not None:
+        check()

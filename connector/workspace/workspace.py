@@ -7,7 +7,7 @@ from pathlib import Path
 import mappings
 from mappings import Mapping
 from rules.cases import CaseResult, load_cases, run_cases
-from rules.loader import file_object, load, rule_files
+from rules.loader import case_files, file_object, load, rule_files
 from rules.model import ConfigError, Location, Problem, RuleSet
 from rules.source import display_path
 
@@ -61,10 +61,6 @@ def validate_all(rules_dir: Path, mappings_dir: Path | None,
         count = len(ws.ruleset.all_rules())
         lines.append(f"ok {display_path(path)}: {ws.object}, {count} rules")
     return lines, problems
-
-
-def case_files(rules_dir: Path) -> list[Path]:
-    return sorted([*rules_dir.glob("*.cases.yaml"), *rules_dir.glob("*.cases.yml")])
 
 
 def run_all_cases(rules_dir: Path, mappings_dir: Path | None, engine: str = "default",

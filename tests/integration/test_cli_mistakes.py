@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cli import parse_every
+from connector.workspace.schedule import parse_every
 from tests.integration.test_sync import NOW, ROOT, outputs, revsync, summary, sync, workspace  # noqa: F401
 
 
@@ -69,7 +69,7 @@ def test_runs_show_narrows_to_a_record_and_a_field(workspace):
 
 
 def test_a_run_killed_between_pages_is_listed_as_interrupted(workspace):
-    crashed = sync(workspace, env={"REVSYNC_FAULT": "kill-after-page:1"})
+    crashed = sync(workspace, env={"REVSYNC_KILL_AT": "after-page:1"})
     assert crashed.returncode == -9
     assert " running " in revsync(workspace, "runs", "--org", "local:org.db").stdout
     assert sync(workspace).returncode == 0

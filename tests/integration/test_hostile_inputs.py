@@ -140,7 +140,7 @@ def test_a_record_that_cannot_be_decided_is_read_again_only_when_it_changes(sync
     # One record is queued for a retry (a write failed), one is due a re-check (its SLA clock runs):
     # both are read by every run until the state lets go of them.
     state = State(where / "state.db")
-    state.db.execute("INSERT OR REPLACE INTO retry VALUES ('Lead', ?, 1, 'X', 'failed', '', '')", (lead["Id"],))
+    state.db.execute("INSERT OR REPLACE INTO retry VALUES ('Lead', ?, 1, 'X', 'failed', '', '', NULL)", (lead["Id"],))
     state.db.execute("INSERT OR REPLACE INTO recheck VALUES ('Lead', ?, '2026-11-24T15:30:00Z')", (pending["Id"],))
     state.close()
     assert all(write(where, [Patch("Lead", rid, {"Revsync_Routed_At__c": "0001-01-01T00:00:00+0100"})
@@ -183,7 +183,8 @@ def test_a_record_that_raises_in_mapping_evaluating_or_diffing_is_skipped(synced
                 raise ValueError(f"no way to handle {rid}")
             return original(self, *args)
         return wrapper
-    monkeypatch.setattr(SyncRun, "_rule_record", failing(SyncRun._rule_record, lambda a: a[0]["Id"], mapped))
+    from connector.context import OrgContext
+    monkeypatch.setattr(OrgContext, "rule_record", failing(OrgContext.rule_record, lambda a: a[0]["Id"], mapped))
     monkeypatch.setattr(Lifecycle, "remember", failing(Lifecycle.remember, lambda a: a[0].get("id"), evaluated))
     monkeypatch.setattr(Outbound, "changes", failing(Outbound.changes, lambda a: a[1]["Id"], diffed))
     report = sync(where, NOW + timedelta(hours=1))

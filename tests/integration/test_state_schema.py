@@ -51,10 +51,10 @@ def test_a_schema_3_file_is_upgraded_and_reads_as_before(tmp_path):
     db.close()
     state = State(path)
     assert statuses(state, 1) == {"00QA": "written", "00QB": "failed"}
-    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
-@pytest.mark.parametrize("version", [2, 6])
+@pytest.mark.parametrize("version", [2, 7])
 def test_a_file_of_another_schema_is_refused_untouched(tmp_path, version):
     path = tmp_path / "other.db"
     db = sqlite3.connect(path)
@@ -67,3 +67,47 @@ def test_a_file_of_another_schema_is_refused_untouched(tmp_path, version):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == version
     assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["watermark"]
+
+
+def test_a_schema_5_retry_queue_is_upgraded_in_place_and_keeps_its_entries(tmp_path):
+    path = tmp_path / "v5.db"
+    db = sqlite3.connect(path)
+    # The retry table as schema 5 had it: no column for the failed patch.
+    db.executescript(SCHEMA.replace("last_failed_at TEXT, patch TEXT,", "last_failed_at TEXT,"))
+    db.execute("INSERT INTO retry VALUES ('Lead', '00QA', 2, 'UNABLE_TO_LOCK_ROW', 'busy', 't0', 't1')")
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+    state = State(path)
+    assert state.retry_ids("Lead") == ["00QA"] and state.retry_patches("Lead") == {}
+    run = state.start_run("Lead", "local", False, "fp")
+    failed = Patch("Lead", "00QB", {"OwnerId": "005B"}, {"OwnerId": "005A"}, "route/x (lead.yaml:9)")
+    state.begin_page(run, 1, [failed], {"sdr": 2}, None)
+    state.finish_page("Lead", run, 1, [], {"00QB": ("UNABLE_TO_LOCK_ROW", "busy")}, {"sdr": 2}, None, {},
+                      {"00QB": failed})
+    kept = state.retry_patches("Lead")["00QB"]
+    assert (kept.values, kept.old, kept.reason) == ({"OwnerId": "005B"}, {"OwnerId": "005A"}, "route/x (lead.yaml:9)")
+
+
+def test_a_dry_run_reads_a_schema_5_file_without_changing_it(tmp_path):
+    path = tmp_path / "v5.db"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA.replace("last_failed_at TEXT, patch TEXT,", "last_failed_at TEXT,")
+                     .replace("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);", ""))
+    db.execute("INSERT INTO retry VALUES ('Lead', '00QA', 1, 'X', 'busy', 't0', 't0')")
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    assert State.for_reading(path).retry_ids("Lead") == ["00QA"]
+    assert path.read_bytes() == before
+
+
+def test_a_state_belongs_to_one_org(tmp_path):
+    state = State(tmp_path / "s.db")
+    assert state.claim_org("00D000000000001AAA", "https://a.my.salesforce.com") is True
+    assert state.claim_org("00D000000000001", "https://a.my.salesforce.com") is False  # 15 or 18 characters
+    with pytest.raises(StateError, match=r"belongs to org 00D000000000001AAA \(https://a.my.salesforce.com\), "
+                                         r"not to org 00D000000000002AAA \(https://b.my.salesforce.com\)"):
+        state.claim_org("00D000000000002AAA", "https://b.my.salesforce.com")
+    assert StateError.exit_code == 2

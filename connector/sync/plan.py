@@ -1,0 +1,126 @@
+"""One page of a sync planned: CRM records -> rule records -> decisions -> the patches to write,
+with each record's next re-check time and what is skipped and why. Nothing is written here."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from mappings.outbound import Outbound, UnknownOwner
+from rules.evaluate import Context, Evaluator
+from rules.values import format_instant
+
+from connector.context import OrgContext, is_closed_crm
+from connector.orgs.base import Patch
+from connector.sync.journal import Retry
+from connector.sync.options import SyncReport
+from connector.workspace.workspace import Workspace
+
+
+@dataclass
+class Planned:
+    patches: list[Patch] = field(default_factory=list)
+    rechecks: dict[str, str | None] = field(default_factory=dict)
+    moved: int = 0  # already-decided records whose stage or routed owner changes
+    decided_before: int = 0
+    skipped: list[str] = field(default_factory=list)  # Ids skipped on this page (reported)
+
+
+class Planner:
+    def __init__(self, ws: Workspace, org: OrgContext, evaluator: Evaluator, report: SyncReport,
+                 object_name: str, now, retries: dict[str, Retry] | None = None):
+        self.org, self.evaluator, self.report, self.object, self.now = org, evaluator, report, object_name, now
+        self.outputs = {o.name: (o.crm, o.max_length) for o in ws.mapping.outputs}
+        self.outbound = Outbound(ws.ruleset, self.outputs, org.directory)
+        self.stage_field = self.outputs.get("stage", (None,))[0]
+        self.owner_field = self.outputs.get("owner", (None,))[0]
+        self.retries = retries if retries is not None else {}
+
+    def context(self, positions: dict[str, int], reroute: bool) -> Context:
+        return self.org.context(self.now, positions, reroute, owner_id=self.outbound.written_id)
+
+    def plan(self, page: list[dict], ctx: Context) -> Planned:
+        report = self.report
+        t = time.perf_counter()
+        planned = Planned()
+        records, crms = [], []
+        for crm in page:
+            if is_closed_crm(self.object, crm):
+                continue
+            if self._resend(planned, crm):
+                continue
+            try:
+                records.append(self.org.rule_record(crm))
+                crms.append(crm)
+            except Exception as exc:  # noqa: BLE001 - one record the mapping cannot read is skipped
+                self._skip(planned, crm.get("Id", "?"), f"cannot map record: {_why(exc)}")
+        report.read += len(page)
+        report.seconds["map"] += time.perf_counter() - t
+        t = time.perf_counter()
+        # A record whose evaluation raises comes back undecided, with the reason as its problem.
+        decisions, rows = self.evaluator.evaluate_with_facts(records, ctx)
+        report.evaluated += len(decisions)
+        report.seconds["evaluate"] += time.perf_counter() - t
+        t = time.perf_counter()
+        for crm, d, v in zip(crms, decisions, rows):
+            rid = crm["Id"]
+            if d.problems:
+                self._skip(planned, rid, "; ".join(d.problems))
+                continue
+            unknown = self.org.unknown_owner(crm)
+            if unknown:
+                self._skip(planned, rid, unknown)
+                continue
+            try:
+                changes = self.outbound.changes(d, crm)
+                due = self.evaluator.next_change_at(d, v, self.now)
+                citation = d.citation()[:2000] if changes else ""
+            except UnknownOwner as exc:
+                self._skip(planned, rid, str(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a record that cannot be diffed is skipped, not its page
+                self._skip(planned, rid, f"cannot plan its changes: {_why(exc)}")
+                continue
+            planned.rechecks[rid] = format_instant(due) if due is not None else None
+            if crm.get(self.stage_field) not in (None, ""):
+                planned.decided_before += 1
+                if (self.stage_field in changes) or (self.owner_field in changes and d.matched.get("route")):
+                    planned.moved += 1
+            if not changes:
+                continue
+            old = {k: crm.get(k) for k in changes}
+            report.lifecycle.update(k for k, hit in (("handoffs", d.handoff_from), ("SLA_clocks_started",
+                                    d.clock_started), ("escalated", d.escalated)) if hit)
+            planned.patches.append(Patch(self.object, rid, changes, old, citation))
+            report.fields.update(changes.keys())
+        report.changed += len(planned.patches)
+        report.seconds["diff"] += time.perf_counter() - t
+        return planned
+
+    def _resend(self, planned: Planned, crm: dict) -> bool:
+        """A failed write whose record still holds what it held when decided goes out again as
+        decided; a record changed since is decided again."""
+        retry = self.retries.pop(crm["Id"], None)
+        if retry is None:
+            return False
+        from mappings.outbound import same_value
+        if not all(same_value(crm.get(f), old) for f, old in retry.old.items()):
+            return False
+        todo = {f: v for f, v in retry.values.items() if not same_value(crm.get(f), v)}
+        planned.rechecks[crm["Id"]] = format_instant(self.now)  # decided earlier: look again next run
+        if todo:
+            planned.patches.append(Patch(self.object, crm["Id"], todo, {f: crm.get(f) for f in todo}, retry.reason))
+            self.report.fields.update(todo.keys())
+        return True
+
+    def _skip(self, planned: Planned, rid: str, why: str) -> None:
+        """Report a record and leave it until it changes: its re-check time is cleared and it
+        leaves the retry queue, so a record that cannot be decided is read again when someone
+        edits it, not on every run."""
+        self.report.skipped.append((rid, why))
+        planned.rechecks[rid] = None
+        planned.skipped.append(rid)
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text if len(text) <= 200 else text[:200] + '...'}"

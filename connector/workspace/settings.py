@@ -1,0 +1,221 @@
+"""`revsync.toml`: settings and the defaults of command-line options, read and checked once per command.
+
+Every key is typed and checked, and every problem is reported at once as
+`revsync.toml:line:col: CODE message (fix)`, like the problems of rule files, before a command
+reads or writes anything. tomllib gives values but no positions, so positions come from a scan
+of the text for the key (`key =` or a table header); a key the scan cannot place is reported at
+its table's header, or at 1:1.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from connector.orgs.spec import DEFAULT_ORG, OrgSpec, OrgSpecError, SalesforceOptions
+from rules.suggest import suggest
+from rules.model import ConfigError, Location, Problem
+
+SETTINGS_FILE = "revsync.toml"
+TABLE = "revsync"  # settings live under [revsync]; a file without that table is read as a flat one
+
+
+class SettingsError(ConfigError):
+    """revsync.toml is wrong: every problem is listed; the command did nothing (exit 2)."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__(problems)
+        file = problems[0].loc.file if problems else SETTINGS_FILE
+        self.args = (f"{len(problems)} problem(s) in {file}; nothing was read or written. Fix them "
+                     "and run the command again",)
+
+
+class _Bad(Exception):
+    def __init__(self, code: str, expected: str):
+        super().__init__(expected)
+        self.code, self.expected = code, expected
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad("S003", "text in quotes")
+    return value
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(value))
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise _Bad("S005", "one of " + ", ".join(repr(o) for o in options))
+        return value
+    return check
+
+
+def _org(value: Any) -> OrgSpec:
+    try:
+        return OrgSpec.parse(_text(value))
+    except OrgSpecError:
+        raise _Bad("S005", '"local:PATH" or "salesforce"') from None
+
+
+def _number(low: float, high: float | None, whole: bool = False) -> Callable[[Any], Any]:
+    kind = "a whole number" if whole else "a number"
+    bounds = f" from {low} to {high}" if high is not None else f", {low} or more"
+
+    def check(value: Any) -> Any:
+        # bool is an int in Python, but `timeout = true` is no number of seconds.
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+            raise _Bad("S003", kind)
+        if not (low <= value and (high is None or value <= high)):  # also false for nan
+            raise _Bad("S004", kind + bounds)
+        return value if whole else float(value)
+    return check
+
+
+def _key(check: Callable[[Any], Any], example: str, default: Any = None, factory: Any = None) -> Any:
+    meta = {"check": check, "example": example}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What revsync.toml may set, with the default when it does not. Command-line options win."""
+
+    rules: Path = _key(_path, '"rules"', Path("rules"))
+    mappings: Path | None = _key(_path, '"mappings"')  # None: the shipped mappings
+    object: str = _key(_text, '"Lead"', "Lead")
+    engine: str = _key(_choice("default", "durable"), '"default"', "default")
+    org: OrgSpec = _key(_org, f'"{DEFAULT_ORG}"', factory=lambda: OrgSpec.parse(DEFAULT_ORG))
+    state: Path | None = _key(_path, '".revsync/state.db"')  # None: one per org under .revsync/
+    max_change_share: float = _key(_number(0, 1), "0.2", 0.2)
+    page_size: int = _key(_number(1, 10_000, whole=True), "200", 200)
+    # The Salesforce connector's (docs/salesforce.md); the embedded org ignores them.
+    timeout: float = _key(_number(1, 3600), "60", 60.0)
+    api_floor: int = _key(_number(0, None, whole=True), "1000", 1000)
+    lag_seconds: float = _key(_number(0, 3600), "30", 30.0)
+    bulk_query_threshold: int = _key(_number(0, None, whole=True), "50000", 50_000)  # 0: never
+    bulk_write_threshold: int = _key(_number(0, None, whole=True), "2000", 2_000)  # 0: never
+
+    @property
+    def salesforce(self) -> SalesforceOptions:
+        return SalesforceOptions(timeout=self.timeout, api_floor=self.api_floor, lag_seconds=self.lag_seconds,
+                                 bulk_query_threshold=self.bulk_query_threshold,
+                                 bulk_write_threshold=self.bulk_write_threshold)
+
+
+KEYS = {f.name: f for f in fields(Settings)}
+
+
+def load_settings(path: Path = Path(SETTINGS_FILE)) -> Settings:
+    """The settings of `path` (the defaults when there is no such file); SettingsError with every
+    problem when it is not valid TOML, names a key revsync does not know, or holds a value of
+    the wrong type or out of range."""
+    if not path.is_file():
+        return Settings()
+    raw = path.read_bytes()
+    file = str(path)
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start]
+        where = Location(file, before.count(b"\n") + 1, len(before) - before.rfind(b"\n"))
+        raise SettingsError([Problem("S001", "not UTF-8 text", where, "save the file as UTF-8")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        message, line, col = _decode_error(str(exc), text)
+        raise SettingsError([Problem("S001", f"not valid TOML: {message}", Location(file, line, col),
+                                     "fix the line it names, or move the file aside")]) from None
+    positions = key_positions(text)
+    table: tuple[str, ...] = (TABLE,) if TABLE in data else ()
+    values = data.get(TABLE, data)
+
+    def at(key: str | None) -> Location:
+        for scope in ([(*table, key)] if key is not None else []) + [table, (TABLE,)]:
+            if scope in positions:
+                return Location(file, *positions[scope])
+        return Location(file, 1, 1)
+
+    if not isinstance(values, dict):
+        raise SettingsError([Problem("S003", f"`{TABLE}` must be a table", at(None),
+                                     f"write the settings under a [{TABLE}] line")])
+    problems: list[Problem] = []
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        spec = KEYS.get(key)
+        if spec is None:
+            problems.append(Problem("S002", f"unknown setting {key!r}", at(key), _suggest(key, bool(table))))
+            continue
+        try:
+            converted[key] = spec.metadata["check"](value)
+        except _Bad as bad:
+            problems.append(Problem(bad.code, f"{key} = {_shown(value)}: expected {bad.expected}", at(key),
+                                    f"e.g. {key} = {spec.metadata['example']}"))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**converted)
+
+
+def _suggest(key: str, in_table: bool) -> str:
+    known = sorted(KEYS)
+    # A flat file's misspelt table header is a key too: [revsynk] may mean [revsync].
+    close = suggest(key, known if in_table else [*known, TABLE])
+    if close:
+        return f"did you mean {'[' + TABLE + ']' if close == TABLE else repr(close)}?"
+    return f"known settings (under [{TABLE}]): {', '.join(known)}"
+
+
+def _shown(value: Any) -> str:
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as TOML spells it
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _decode_error(message: str, text: str) -> tuple[str, int, int]:
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found:
+        return message[:found.start()], int(found[1]), int(found[2])
+    if message.endswith("(at end of document)"):
+        lines = text.splitlines() or [""]
+        return message[:-len("(at end of document)")].rstrip(), len(lines), len(lines[-1]) + 1
+    return message, 1, 1
+
+
+_PART = r'(?:[A-Za-z0-9_-]+|"[^"\n]*"|\'[^\'\n]*\')'
+_KEY = re.compile(rf"\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+_HEADER = re.compile(rf"\s*\[\[?\s*({_PART}(?:\s*\.\s*{_PART})*)\s*\]\]?\s*(?:#.*)?$")
+
+
+def key_positions(text: str) -> dict[tuple[str, ...], tuple[int, int]]:
+    """Where each key and table of a TOML text starts, as 1-based (line, column), by its full
+    dotted path: `[revsync]` then `page_size = 0` gives ("revsync", "page_size"). Lines inside
+    multi-line strings are passed over; the first place wins."""
+    positions: dict[tuple[str, ...], tuple[int, int]] = {}
+    scope: tuple[str, ...] = ()
+    in_string = False
+    for number, line in enumerate(text.splitlines(), 1):
+        quotes = line.count('"""') + line.count("'''")
+        if in_string:
+            in_string = quotes % 2 == 0
+            continue
+        header = _HEADER.match(line)
+        found = header or _KEY.match(line)
+        if found:
+            path = _split(found[1])
+            full = path if header else (*scope, *path)
+            for end in range(len(full) - len(path) + 1, len(full) + 1):
+                positions.setdefault(full[:end], (number, found.start(1) + 1))
+            if header:
+                scope = full
+        in_string = quotes % 2 == 1
+    return positions
+
+
+def _split(dotted: str) -> tuple[str, ...]:
+    parts: Sequence[str] = re.findall(_PART, dotted)
+    return tuple(p[1:-1] if p[0] in "\"'" else p for p in parts)
