@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import structlog
 
-from connector.orgs.spec import DEFAULT_ORG, OrgSpec, OrgSpecError, state_path
+from connector.orgs.spec import DEFAULT_ORG, LEGACY_SALESFORCE_STATE, OrgSpec, OrgSpecError, state_path
 from connector.workspace.settings import Settings, load_settings
 from rules.model import GuardStop, RevsyncError
 
@@ -573,28 +573,42 @@ def _sync_once(org_spec, ws, state_file, dry_run, full, reroute, accept_changes,
                now_text, engine) -> int:
     import contextlib
 
-    from connector.sync.journal import State
+    from connector.context import OrgContext
+    from connector.sync.journal import State, StateCache, adopt_state
     from connector.sync.preflight import preflight
     from connector.sync.run import SyncOptions, SyncRun
     if ws is None:
         raise RevsyncError("the rules do not validate; this run did nothing (see the problems above)")
-    path = state_path(org_spec, state_file)
+    org = _open(org_spec)
+    org_id = getattr(org, "org_id", None)  # Salesforce: from the login, no call of its own
+    path = state_path(org_spec, state_file, org_id, _settings().state_dir)
     # A dry run writes nothing, state included: it takes no lock and reads a copy in memory.
     with contextlib.nullcontext() if dry_run else _writing(org_spec, path):
-        org = _open(org_spec)
+        if org_id and state_file is None and not dry_run:
+            adopt_state(path.with_name(LEGACY_SALESFORCE_STATE), path, org_id, getattr(org, "instance_url", ""))
+        # An existing state holds the org's describes: a quiet run does not describe it again.
+        state = State.for_reading(path) if dry_run else State(path) if path.exists() else None
+        if state is not None and org_id:
+            state.claim_org(org_id, getattr(org, "instance_url", ""))  # before it is read or written
+        if state is not None and hasattr(org, "metadata_cache"):
+            org.metadata_cache = StateCache(state)
+        context = OrgContext(org, ws.mapping)  # users and queues, read once for preflight and the run
         # A dry run checks too: it must not promise writes the real run would refuse.
-        problems = [p for p in preflight(org, ws.mapping, ws.ruleset) if p.severity.value == "error"]
+        problems = [p for p in preflight(org, ws.mapping, ws.ruleset, context) if p.severity.value == "error"]
         if problems:
             report_problems(problems)
             raise RevsyncError("the org is missing what revsync writes, or users and queues the rules name; "
                                "nothing was written. `revsync doctor` lists what to create.")
-        state = State.for_reading(path) if dry_run else State(path)
+        if state is None:
+            state = State(path)
+            if hasattr(org, "metadata_cache"):
+                org.metadata_cache = StateCache(state)
         opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
                            reroute=reroute, accept_changes=accept_changes,
                            max_change_share=max_change_share, engine=engine,
                            page_size=_settings().page_size)
         with _progress() as advance:
-            report = SyncRun(org, ws, state, opts, on_page=advance).run()
+            report = SyncRun(org, ws, state, opts, on_page=advance, context=context).run()
         click.echo(str(report))
         return EXIT_PARTIAL if report.status == "partial" else EXIT_OK
 
@@ -627,7 +641,7 @@ def _open_state(path: Path):
 def runs_group(ctx, org_spec, state_file) -> None:
     """List sync runs with their counts."""
     _settings()  # as every command does (_Command) before it reads anything
-    ctx.obj = state_path(org_spec, state_file)
+    ctx.obj = state_path(org_spec, state_file, directory=_settings().state_dir)
     if ctx.invoked_subcommand is None:
         runs = _open_state(ctx.obj).runs() if ctx.obj.exists() else []
         if not runs:
@@ -658,7 +672,7 @@ def runs_show(ctx, run_id: int, org_spec: OrgSpec | None, state_file: Path | Non
     if state_file is None:
         state_file = ctx.obj
         if org_spec is not None and ctx.parent.params.get("state_file") is None:
-            state_file = state_path(org_spec)  # an explicit --state before `show` still wins
+            state_file = state_path(org_spec, directory=_settings().state_dir)  # an explicit --state before `show` still wins
     state = _open_state(state_file) if Path(state_file).exists() else None
     run = state.run(run_id) if state is not None else None
     if run is None:
@@ -685,7 +699,7 @@ def history(record_id, org_spec, state_file, mappings_dir, object_name, fmt):
     from connector.orgs.base import BackendError
     from connector.sync.history import owner_names, record_history
     mapping = mappings.load(object_name, mappings_dir)  # a ConfigError exits 2, problems listed
-    path = state_path(org_spec, state_file)
+    path = state_path(org_spec, state_file, directory=_settings().state_dir)
     if not path.exists():
         click.echo(f"no runs recorded in {path} (sync with the same --org, or pass --state)", err=True)
         return
@@ -714,7 +728,7 @@ def history(record_id, org_spec, state_file, mappings_dir, object_name, fmt):
 def revert(org_spec, state_file, run_id):
     """Restore a run's old values where records still hold what it wrote."""
     from connector.sync.revert import revert as do_revert
-    path = state_path(org_spec, state_file)
+    path = state_path(org_spec, state_file, directory=_settings().state_dir)
     if not path.exists():
         raise RevsyncError(f"no runs recorded in {path} (use the same --org as the sync, or pass --state)")
     with _writing(org_spec, path):

@@ -2,6 +2,7 @@
 names the files to check and lock, and says where the org's state file lives."""
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,10 +62,32 @@ class OrgSpec:
             check_file(self.path)
 
 
-def state_path(spec: OrgSpec, explicit: Path | None = None) -> Path:
+def state_dir(setting: Path | None = None) -> Path:
+    """Where state files live: the `state_dir` setting, else $REVSYNC_STATE_DIR (a scheduler's
+    volume), else .revsync in the working directory."""
+    return setting or Path(os.environ.get("REVSYNC_STATE_DIR") or ".revsync")
+
+
+def state_path(spec: OrgSpec, explicit: Path | None = None, org_id: str | None = None,
+               directory: Path | None = None) -> Path:
     """The one place the state file of an org is chosen: `--state` (or the `state` setting) when
-    given, else one per org spelling under .revsync/."""
+    given; for Salesforce, one per org Id (`salesforce-<15-char org Id>.state.db`), so two orgs
+    synced from one directory never share watermarks; for the embedded org, one per file name.
+    Without the org Id (commands that do not log in: runs, history, revert), the one Salesforce
+    state there is, else the name older versions used."""
     if explicit is not None:
         return explicit
+    base = state_dir(directory)
+    if spec.kind == "salesforce":
+        if org_id:
+            return base / f"salesforce-{org_id[:15]}.state.db"
+        found = sorted(base.glob("salesforce-*.state.db"))
+        if len(found) > 1:
+            raise OrgSpecError(f"{base} holds the states of {len(found)} Salesforce orgs "
+                               f"({', '.join(p.name for p in found)}): pass --state with the one you mean")
+        return found[0] if found else base / LEGACY_SALESFORCE_STATE
     slug = "".join(ch if ch.isalnum() else "_" for ch in spec.text.split(":", 1)[-1]).strip("_") or "org"
-    return Path(".revsync") / f"{slug}.state.db"
+    return base / f"{slug}.state.db"
+
+
+LEGACY_SALESFORCE_STATE = "salesforce.state.db"  # one file whatever the org, before states were per org

@@ -103,7 +103,7 @@ class State:
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             tables = {r[0] for r in source.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            for table in ("watermark", "rr_position", "retry", "recheck", "inactive_owner", "meta"):
+            for table in ("watermark", "rr_position", "retry", "recheck", "inactive_owner", "meta", "cache"):
                 if table not in tables:  # a file of an older schema
                     continue
                 cur = source.execute(f"SELECT * FROM {table}")
@@ -375,3 +375,17 @@ class StateCache:
 
     def __init__(self, state: State):
         self.get, self.put = state.cache_get, state.cache_put
+
+
+def adopt_state(legacy: Path, target: Path, org_id: str, where: str = "") -> None:
+    """Move the one Salesforce state older versions kept (whatever the org) to this org's name,
+    after checking it is this org's: a state of another org is refused (exit 2), untouched."""
+    if target.exists() or not legacy.exists():
+        return
+    state = State(legacy)
+    try:
+        state.claim_org(org_id, where)
+        state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        state.close()
+    legacy.rename(target)

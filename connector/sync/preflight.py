@@ -6,6 +6,7 @@ from mappings import Mapping
 from mappings.outbound import Directory, UnknownOwner
 from rules.model import AssignKind, Location, Problem, RuleSet, Section, Severity
 
+from connector.context import QUEUE_FIELDS, USER_FIELDS, OrgContext
 from connector.orgs.base import Backend, BackendError
 
 COMPATIBLE = {
@@ -43,7 +44,8 @@ def _values(ruleset: RuleSet, output: str) -> list[str]:
     return []
 
 
-def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet) -> list[Problem]:
+def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet,
+              context: OrgContext | None = None) -> list[Problem]:
     """Every problem with the org's fields, as Problems (D0xx) that say what an admin must do."""
     obj = mapping.object
     where = Location(f"{backend.name}:{obj}", 0, 0)
@@ -87,21 +89,24 @@ def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet) -> list[Prob
             problems.append(Problem("D007", f"{obj}.{out.crm} holds {info.length} characters; revsync may "
                                     f"write {need}", out.loc, f"make it at least {need} long, or lower max_length"))
     if mapping.output("owner") is not None:
-        problems += owner_problems(backend, ruleset)
+        problems += owner_problems(backend, ruleset, context)
     return problems
 
 
-def owner_problems(backend: Backend, ruleset: RuleSet) -> list[Problem]:
+def owner_problems(backend: Backend, ruleset: RuleSet, context: OrgContext | None = None) -> list[Problem]:
     """Users and queues the rules name that the org does not have: records routed to them would
     be skipped (D008). Inactive users are passed over by routing, to the next entry or the next
-    team member (D009, a warning)."""
-    users = list(backend.read_all("User", ["Username", "Email", "Name", "IsActive"]))
+    team member (D009, a warning). With the run's context, its users and queues are used, so a
+    sync reads each once."""
+    users = context.user_list if context is not None else list(backend.read_all("User", USER_FIELDS))
     if not users:  # no permission to read users, most likely: say so rather than block a run
         return [Problem("D010", "no users could be read, so the users the rules name were not checked",
                         Location(f"{backend.name}:User", 0, 0), "give the integration user read access to User",
                         Severity.WARNING)]
-    queues = [g for g in backend.read_all("Group", ["Name", "DeveloperName", "Type"]) if g.get("Type") in (None, "Queue")]
-    directory = Directory(users, queues)
+    if context is not None:
+        directory = context.directory
+    else:
+        directory = Directory(users, [g for g in backend.read_all("Group", QUEUE_FIELDS) if g.get("Type") in (None, "Queue")])
     problems: list[Problem] = []
     named = [r.assign for r in ruleset.rules(Section.ROUTE) if r.assign is not None]
     named += [r.escalate for r in ruleset.rules(Section.SLA) if r.escalate is not None]

@@ -25,14 +25,14 @@ log = structlog.get_logger()
 
 class SyncRun:
     def __init__(self, backend: Backend, ws: Workspace, state: State, opts: SyncOptions,
-                 on_page: Callable[[int], None] | None = None):
+                 on_page: Callable[[int], None] | None = None, context: OrgContext | None = None):
         self.backend, self.ws, self.state, self.opts = backend, ws, state, opts
         self.evaluator = Evaluator(ws.ruleset, opts.engine)
         self.report = SyncReport(opts.object, dry_run=opts.dry_run, evaluated_at=format_instant(opts.now))
         self.fields = ws.mapping.crm_fields()
         self.on_page = on_page or (lambda n: None)
         self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(ws.mapping, "fingerprint", "")
-        self._org: OrgContext | None = None
+        self._org: OrgContext | None = context  # a preflight's, so users and queues are read once
         self._planner: Planner | None = None
 
     # -- the org, read once per run -----------------------------------------------------------------

@@ -93,7 +93,8 @@ class Settings:
     object: str = _key(_text, '"Lead"', "Lead")
     engine: str = _key(_choice("default", "durable"), '"default"', "default")
     org: OrgSpec = _key(_org, f'"{DEFAULT_ORG}"', factory=lambda: OrgSpec.parse(DEFAULT_ORG))
-    state: Path | None = _key(_path, '".revsync/state.db"')  # None: one per org under .revsync/
+    state: Path | None = _key(_path, '".revsync/state.db"')  # None: one per org under state_dir
+    state_dir: Path | None = _key(_path, '"/var/lib/revsync"')  # None: $REVSYNC_STATE_DIR, else .revsync
     max_change_share: float = _key(_number(0, 1), "0.2", 0.2)
     page_size: int = _key(_number(1, 10_000, whole=True), "200", 200)
     # The Salesforce connector's (docs/salesforce.md); the embedded org ignores them.
