@@ -333,9 +333,7 @@ class State:
                            [(object, rid, at) for rid, at in rechecks.items()
                             if at is not None and known.get(rid) != at])
             if watermark is not None:
-                db.execute("INSERT INTO watermark(object, modstamp) VALUES (?, ?) ON CONFLICT(object) "
-                           "DO UPDATE SET modstamp=max(coalesce(modstamp, ''), excluded.modstamp)",
-                           (object, watermark))
+                self.set_watermark(object, watermark)  # inside this transaction: same connection
 
     def mark_reverted(self, run_id: int, by_run: int) -> None:
         self.db.execute("UPDATE runs SET reverts=? WHERE run_id=?", (run_id, by_run))

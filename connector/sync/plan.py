@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from mappings.outbound import Outbound, UnknownOwner
+from mappings.outbound import Outbound, UnknownOwner, same_value
 from rules.evaluate import Context, Evaluator
 from rules.values import format_instant
 
@@ -102,7 +102,6 @@ class Planner:
         retry = self.retries.pop(crm["Id"], None)
         if retry is None:
             return False
-        from mappings.outbound import same_value
         if not all(same_value(crm.get(f), old) for f, old in retry.old.items()):
             return False
         todo = {f: v for f, v in retry.values.items() if not same_value(crm.get(f), v)}
