@@ -299,6 +299,7 @@ class RuleSet:
     sections: tuple[tuple[Section, tuple[Rule, ...]], ...] = ()
     # Where each section starts (`route:`), cited by entries no single rule made (a kept owner).
     section_locs: tuple[tuple[Section, Location], ...] = ()
+    qualified_stages: tuple[str, ...] = ()  # `funnel: {qualified: [...]}`; empty: not given
 
     def section_loc(self, section: Section) -> Location | None:
         return next((loc for sec, loc in self.section_locs if sec is section), None)

@@ -15,7 +15,8 @@ from .source import Node
 from .suggest import did_you_mean
 from .values import bad_duration, parse_duration
 
-TOP_KEYS = ("object", "description", "calendars", "teams", *(s.value for s in SECTION_ORDER))
+TOP_KEYS = ("object", "description", "calendars", "teams", "availability", "funnel",
+            *(s.value for s in SECTION_ORDER))
 ENTRY_KEYS = {
     Section.SEGMENT: ("name", "when", "segment", "description"),
     Section.SCORE: ("name", "when", "points", "category", "description"),
@@ -65,6 +66,7 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
         self.object_name = str(obj.value).strip() if obj is not None and isinstance(obj.value, str) else ""
         calendars = self.calendars(root.get("calendars"))
         teams = self.teams(root.get("teams"))
+        qualified = self.funnel(root.get("funnel"))
         self.categories = self.score_categories(root.get("score"))
         sections = []
         section_locs = []
@@ -87,7 +89,24 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
             fingerprint=hashlib.sha256(self.text.encode()).hexdigest()[:16],
             fields=tuple(sorted(self.all_fields().items())), calendars=tuple(calendars.values()),
             teams=tuple(teams.values()), score_config=score_config, sections=tuple(sections),
-            section_locs=tuple(section_locs))
+            section_locs=tuple(section_locs), qualified_stages=qualified)
+
+    def funnel(self, node: Node | None) -> tuple[str, ...]:
+        """`funnel: {qualified: [MQL, SQL]}`: the stages that count as qualified in reports."""
+        if node is None:
+            return ()
+        example = "e.g. funnel: {qualified: [MQL, SQL]}"
+        if not node.is_map:
+            self.err("E102", "`funnel` must be a mapping with `qualified:`", node.loc, example)
+            return ()
+        self.unknown_keys(node, ("qualified",), "`funnel`")
+        stages = node.get("qualified")
+        items = [stages] if stages is not None and stages.is_scalar else (stages.value if stages is not None
+                                                                          and stages.is_seq else None)
+        if not items or not all(isinstance(i.value, str) and i.value.strip() for i in items):
+            self.err("E102", "`funnel.qualified` must list stage names", (stages or node).loc, example)
+            return ()
+        return tuple(dict.fromkeys(str(i.value).strip() for i in items))
 
     def all_fields(self) -> dict[str, FieldType]:
         out = dict(self.fields)
