@@ -17,11 +17,12 @@ import sys
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, MutableMapping
 
 import click
 import structlog
 
-from connector.orgs.spec import DEFAULT_ORG, LEGACY_SALESFORCE_STATE, OrgSpec, OrgSpecError, state_path
+from connector.orgs.spec import DEFAULT_ORG, OrgSpec, OrgSpecError, state_path
 from connector.workspace.settings import Settings, load_settings
 from rules.model import GuardStop, RevsyncError
 
@@ -41,7 +42,7 @@ def redact(text: str) -> str:
     return text
 
 
-def _log_safely(logger, method: str, event: dict) -> dict:
+def _log_safely(logger: object, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     """No traceback with local variables, ever (they hold tokens and passwords): an exception
     logged with exc_info becomes its type and message, and with -v a plain traceback."""
     exc_info = event.pop("exc_info", None)
@@ -73,32 +74,22 @@ def setup_logging(verbose: bool = False) -> None:
 def report_error(exc: Exception) -> int:
     """The one place an error becomes a message on stderr (and a JSON event for machines) and
     an exit code: revsync's own errors carry theirs; anything else is a bug (70)."""
-    from connector.dbfile import is_file_error
+    from connector.dbfile import known_failure
     from rules.model import ConfigError
+    error_type = type(exc).__name__
+    if not isinstance(exc, RevsyncError):  # a busy, damaged or missing file is no bug
+        exc = known_failure(exc) or exc
     code, lead, text = exc.exit_code if isinstance(exc, RevsyncError) else EXIT_INTERNAL, "error", str(exc)
     if isinstance(exc, ConfigError):
         report_problems(exc.problems)
     elif isinstance(exc, GuardStop):
         lead = "stopped before writing"
     elif not isinstance(exc, RevsyncError):
-        name = getattr(exc, "sqlite_errorname", None) or ""
-        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):  # another process kept it past the timeout
-            code, text = EXIT_LOCKED, (f"{exc}: another process is writing the state or embedded-org file; "
-                                       "this command stopped there. Run it again when that one is done")
-        elif is_file_error(exc):  # damaged where the checks at opening did not look, or a full disk
-            code, text = EXIT_CONFIG, (f"{exc} ({exc.sqlite_errorname}): the state or embedded-org file is "
-                                       "damaged or read-only, or its disk is full; revsync stopped there. "
-                                       "Check the disk and the file, or restore the file from a backup")
-        elif isinstance(exc, OSError) and exc.filename is not None:
-            code, text = EXIT_CONFIG, f"{exc.filename}: {exc.strerror}"
-        else:
-            code, lead = EXIT_INTERNAL, "internal error (a bug in revsync, exit 70)"
-            one_line = " ".join(text.split())[:500]
-            text = (f"{type(exc).__name__}: {one_line}. Run the command again with -v for the traceback "
-                    f"and report it to revsync's maintainers with that and `revsync --version`")
+        lead, one_line = "internal error (a bug in revsync, exit 70)", " ".join(text.split())[:500]
+        text = (f"{error_type}: {one_line}. Run the command again with -v for the traceback "
+                f"and report it to revsync's maintainers with that and `revsync --version`")
     if not sys.stderr.isatty():  # on a terminal the line below says it all
-        structlog.get_logger().error("command_failed", exit_code=code, error_type=type(exc).__name__,
-                                     error=text)
+        structlog.get_logger().error("command_failed", exit_code=code, error_type=error_type, error=text)
     click.echo(redact(f"{lead}: {text}"), err=True)
     if code == EXIT_INTERNAL and _VERBOSE:
         click.echo(redact("".join(traceback.format_exception(exc))), err=True)
@@ -303,9 +294,10 @@ def rules_fields(mappings_dir: Path | None, object_name: str) -> None:
 def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, trace, engine, encoding):
     """Evaluate an export offline and print one decision per record, in input order."""
     from connector.offline import evaluate_file
+    from connector.render import TableStream
     now = parse_now(now_text)
     ws = _load(rules_dir, mappings_dir, object_name)
-    table = _TableStream() if fmt == "table" else None
+    table = TableStream() if fmt == "table" else None
     result = evaluate_file(ws, input_path, now, engine, encoding=encoding)
     try:
         _print_decisions(result, table, trace)
@@ -344,51 +336,6 @@ def _echo_text(text: str) -> None:
     except UnicodeEncodeError:
         encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
         click.echo(text.encode(encoding, "backslashreplace").decode(encoding))
-
-
-class _TableStream:
-    """`evaluate --format table` printed CHUNK rows at a time: memory stays flat however long
-    the file (one table holding every row took 558 MB at 100k rows; this takes 60 MB). Cells
-    are rich Text, never markup: an Id `[/bold]` is shown as written instead of being read as
-    a tag (or `:smile:` as an emoji code)."""
-
-    CHUNK = 500
-
-    def __init__(self) -> None:
-        from rich.console import Console
-
-        from connector.offline import COLUMNS
-        self.columns = COLUMNS
-        self.console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
-        self.rows: list[tuple[str, ...]] = []
-        self.widths: list[int] | None = None
-
-    def add(self, decision) -> None:
-        out = {"id": decision.id, **decision.outputs()}
-        cells = ("" if out.get(c) is None else str(out[c]) for c in self.columns)
-        # A lone surrogate cannot be written to a UTF-8 stream: show it escaped.
-        self.rows.append(tuple(c if c.isascii() else c.encode("utf-8", "backslashreplace").decode() for c in cells))
-        if len(self.rows) >= self.CHUNK:
-            self.print()
-
-    def print(self) -> None:
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text
-        first = self.widths is None
-        if not first and not self.rows:
-            return
-        # Widths only grow (to 60, then text folds): chunks line up unless a later one is wider.
-        self.widths = [min(max([len(c) if first else self.widths[i], *(len(r[i]) for r in self.rows)]), 60)
-                       for i, c in enumerate(self.columns)]
-        table = Table(title="revsync decisions" if first else None, show_header=first, box=box.SIMPLE_HEAD,
-                      show_edge=False)
-        for name, width in zip(self.columns, self.widths):
-            table.add_column(name, width=width, overflow="fold")
-        for row in self.rows:
-            table.add_row(*(Text(c) for c in row))
-        self.console.print(table)
-        self.rows.clear()
 
 
 @main.command()
@@ -441,15 +388,6 @@ def _open(spec: OrgSpec):
     return spec.open(salesforce=_settings().salesforce)
 
 
-def _writing(spec: OrgSpec, state: Path):
-    """The lock of a command that writes the org and its state. A state file that is not
-    revsync's is refused (exit 2) first: the lock file would be created beside it."""
-    from connector.sync.journal import check_file
-    from connector.workspace.lock import org_lock
-    check_file(state, writable=True)
-    return org_lock(spec, state)
-
-
 ORG_OBJECTS = ["Lead", "Opportunity", "Account", "User", "Group"]  # the embedded org's tables
 
 
@@ -482,17 +420,10 @@ def org_demo(path: Path, size: int, seed: int, force: bool) -> None:
 @encoding_option
 def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
     """Load a Data Loader style CSV (CRM field names) into the embedded org."""
-    from connector.orgs.local import LocalOrg
-    from connector.orgs.transfer import ImportRefused, import_csv
-    created = not path.exists()
-    org = LocalOrg(path, create=True)
+    from connector.orgs.transfer import ImportRefused, import_file
     try:
-        result = import_csv(org, object_name, file, encoding)
+        result = import_file(path, object_name, file, encoding)
     except ImportRefused as exc:
-        org.close()
-        if created:  # refused before any row: leave no empty org behind
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                leftover.unlink(missing_ok=True)
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     click.echo(str(result))
@@ -505,17 +436,14 @@ def org_import(path: Path, file: Path, object_name: str, encoding: str) -> None:
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="File (default: stdout).")
 def org_export(path: Path, object_name: str, output: Path | None) -> None:
     """Write an object's records as Data Loader style CSV."""
+    import contextlib
+
     from connector.orgs.local import LocalOrg
     from connector.orgs.transfer import export_csv
     org = LocalOrg(path)
-    with (output.open("w", newline="", encoding="utf-8") if output else _stdout()) as fh:
+    with (output.open("w", newline="", encoding="utf-8") if output else contextlib.nullcontext(sys.stdout)) as fh:
         count = export_csv(org, object_name, fh)
     click.echo(f"exported {count} {object_name} records", err=True)
-
-
-def _stdout():
-    import contextlib
-    return contextlib.nullcontext(sys.stdout)
 
 
 @main.command()
@@ -538,6 +466,7 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_file, dry_run, fu
     """Pull changed records, evaluate the rules, write what changes, checkpoint."""
     import time as _time
 
+    from connector.sync.job import sync_once
     from connector.workspace.schedule import parse_every, reload_workspace
     try:
         interval = parse_every(every) if every else None
@@ -548,8 +477,12 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_file, dry_run, fu
     try:
         while True:
             try:
-                code = _sync_once(org_spec, ws, state_file, dry_run, full, reroute,
-                                  accept_changes, max_change_share, now_text, engine)
+                report = sync_once(org_spec, ws, state_file, _settings(), parse_now(now_text), dry_run=dry_run,
+                                   full=full, reroute=reroute, accept_changes=accept_changes,
+                                   max_change_share=max_change_share, engine=engine, progress=_progress,
+                                   on_problems=report_problems)
+                click.echo(str(report))
+                code = EXIT_PARTIAL if report.status == "partial" else EXIT_OK
             except Exception as exc:
                 if interval is None or isinstance(exc, click.ClickException):
                     raise
@@ -569,50 +502,6 @@ def sync(org_spec, rules_dir, mappings_dir, object_name, state_file, dry_run, fu
         sys.exit(130)
 
 
-def _sync_once(org_spec, ws, state_file, dry_run, full, reroute, accept_changes, max_change_share,
-               now_text, engine) -> int:
-    import contextlib
-
-    from connector.context import OrgContext
-    from connector.sync.journal import State, StateCache, adopt_state
-    from connector.sync.preflight import preflight
-    from connector.sync.run import SyncOptions, SyncRun
-    if ws is None:
-        raise RevsyncError("the rules do not validate; this run did nothing (see the problems above)")
-    org = _open(org_spec)
-    org_id = getattr(org, "org_id", None)  # Salesforce: from the login, no call of its own
-    path = state_path(org_spec, state_file, org_id, _settings().state_dir)
-    # A dry run writes nothing, state included: it takes no lock and reads a copy in memory.
-    with contextlib.nullcontext() if dry_run else _writing(org_spec, path):
-        if org_id and state_file is None and not dry_run:
-            adopt_state(path.with_name(LEGACY_SALESFORCE_STATE), path, org_id, getattr(org, "instance_url", ""))
-        # An existing state holds the org's describes: a quiet run does not describe it again.
-        state = State.for_reading(path) if dry_run else State(path) if path.exists() else None
-        if state is not None and org_id:
-            state.claim_org(org_id, getattr(org, "instance_url", ""))  # before it is read or written
-        if state is not None and hasattr(org, "metadata_cache"):
-            org.metadata_cache = StateCache(state)
-        context = OrgContext(org, ws.mapping)  # users and queues, read once for preflight and the run
-        # A dry run checks too: it must not promise writes the real run would refuse.
-        problems = [p for p in preflight(org, ws.mapping, ws.ruleset, context) if p.severity.value == "error"]
-        if problems:
-            report_problems(problems)
-            raise RevsyncError("the org is missing what revsync writes, or users and queues the rules name; "
-                               "nothing was written. `revsync doctor` lists what to create.")
-        if state is None:
-            state = State(path)
-            if hasattr(org, "metadata_cache"):
-                org.metadata_cache = StateCache(state)
-        opts = SyncOptions(object=ws.object, now=parse_now(now_text), dry_run=dry_run, full=full,
-                           reroute=reroute, accept_changes=accept_changes,
-                           max_change_share=max_change_share, engine=engine,
-                           page_size=_settings().page_size)
-        with _progress() as advance:
-            report = SyncRun(org, ws, state, opts, on_page=advance, context=context).run()
-        click.echo(str(report))
-        return EXIT_PARTIAL if report.status == "partial" else EXIT_OK
-
-
 def _progress():
     import contextlib
     if not sys.stderr.isatty():
@@ -628,34 +517,21 @@ def _progress():
     return bar()
 
 
-def _open_state(path: Path):
-    """The state file; one that is not usable is refused (exit 2) by `report_error`, untouched."""
-    from connector.sync.journal import State
-    return State(path)
-
-
 @main.group("runs", invoke_without_command=True)
 @org_option
 @state_option
 @click.pass_context
 def runs_group(ctx, org_spec, state_file) -> None:
     """List sync runs with their counts."""
+    from connector.render import run_lines
     _settings()  # as every command does (_Command) before it reads anything
     ctx.obj = state_path(org_spec, state_file, directory=_settings().state_dir)
     if ctx.invoked_subcommand is None:
-        runs = _open_state(ctx.obj).runs() if ctx.obj.exists() else []
-        if not runs:
+        lines = run_lines(ctx.obj)
+        if not lines:
             click.echo(f"no runs recorded in {ctx.obj} (sync with the same --org, or pass --state)", err=True)
-        for run in runs:
-            c = run.counts
-            note = f" reverts run {run.reverts}" if run.reverts else ""
-            if not run.reverts and run.rules_fingerprint.startswith("revert:"):
-                note = f" partly reverts run {run.rules_fingerprint[7:]} (revert it again to finish)"
-            if run.status == "guarded":
-                note = f" stopped: would move {c.get('moved', 0)} of {c.get('decided', 0)} decided records"
-            click.echo(f"{run.run_id:5}  {run.started_at[:19]}  {run.object:12} {run.status:11} "
-                       f"read {c.get('read', 0):6}  written {c.get('written', c.get('restored', 0)):6}  "
-                       f"failed {c.get('failed', 0):4}  skipped {c.get('skipped', 0):4}{note}")
+        for line in lines:
+            click.echo(line)
 
 
 @runs_group.command("show")
@@ -669,19 +545,13 @@ def runs_group(ctx, org_spec, state_file) -> None:
 def runs_show(ctx, run_id: int, org_spec: OrgSpec | None, state_file: Path | None, record: str | None,
               field_name: str | None) -> None:
     """Every field a run changed: old and new value, and the rules that decided it."""
+    from connector.render import change_lines
     if state_file is None:
         state_file = ctx.obj
         if org_spec is not None and ctx.parent.params.get("state_file") is None:
             state_file = state_path(org_spec, directory=_settings().state_dir)  # an explicit --state before `show` still wins
-    state = _open_state(state_file) if Path(state_file).exists() else None
-    run = state.run(run_id) if state is not None else None
-    if run is None:
-        raise RevsyncError(f"no run {run_id} in {state_file}; `revsync runs` lists them")
-    click.echo(json.dumps(run.asdict(), indent=2))
-    for c in state.changes(run_id):
-        if (record and c.record_id[:15] != record[:15]) or (field_name and c.field.casefold() != field_name.casefold()):
-            continue
-        click.echo(f"{c.record_id} {c.field}: {c.old!r} -> {c.new!r} [{c.status}]  {c.rules}")
+    for line in change_lines(Path(state_file), run_id, record, field_name):
+        click.echo(line)
 
 
 @main.command()
@@ -696,22 +566,13 @@ def history(record_id, org_spec, state_file, mappings_dir, object_name, fmt):
     gave them (first routing, handoffs, escalations), SLA clocks, reverts. RECORD_ID has 15 or 18
     characters; a record no run changed prints `no runs changed ID` and exits 0."""
     import mappings
-    from connector.orgs.base import BackendError
-    from connector.sync.history import owner_names, record_history
+    from connector.render import record_timeline
     mapping = mappings.load(object_name, mappings_dir)  # a ConfigError exits 2, problems listed
     path = state_path(org_spec, state_file, directory=_settings().state_dir)
     if not path.exists():
         click.echo(f"no runs recorded in {path} (sync with the same --org, or pass --state)", err=True)
         return
-    names = {}
-    if org_spec.kind == "local":  # from Salesforce names would cost API calls: Ids
-        try:
-            org = _open(org_spec)
-            names = owner_names(org)
-            org.close()
-        except BackendError:
-            pass
-    found = record_history(_open_state(path), mapping, record_id, names)
+    found = record_timeline(org_spec, path, mapping, record_id)
     if fmt == "json":
         click.echo(json.dumps(found.asdict(), indent=2, default=str))
     if not found.events:
@@ -727,12 +588,8 @@ def history(record_id, org_spec, state_file, mappings_dir, object_name, fmt):
 @click.argument("run_id", type=int)
 def revert(org_spec, state_file, run_id):
     """Restore a run's old values where records still hold what it wrote."""
-    from connector.sync.revert import revert as do_revert
-    path = state_path(org_spec, state_file, directory=_settings().state_dir)
-    if not path.exists():
-        raise RevsyncError(f"no runs recorded in {path} (use the same --org as the sync, or pass --state)")
-    with _writing(org_spec, path):
-        report = do_revert(_open(org_spec), _open_state(path), run_id)
+    from connector.sync.job import revert_run
+    report = revert_run(org_spec, state_file, _settings(), run_id)
     click.echo(str(report))
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
@@ -752,21 +609,6 @@ def doctor(org_spec, rules_dir, mappings_dir, object_name):
     click.echo(f"{ws.object}: {len(errors)} problem(s) to fix in the org, "
                f"{len(problems) - len(errors)} warning(s)" if problems else f"{ws.object}: the org is ready")
     sys.exit(EXIT_CONFIG if errors else EXIT_OK)
-
-
-def parse_share(text: str | None, param: str):
-    """An exact fraction (`12.5%` is 1/8): a float would put 0.7% a hair below 7 of 1,000."""
-    from fractions import Fraction
-    if text is None:
-        return None
-    stripped = text.strip()
-    try:
-        share = Fraction(stripped[:-1]) / 100 if stripped.endswith("%") else Fraction(stripped)
-    except (ValueError, ZeroDivisionError):
-        share = Fraction(-1)
-    if not 0 <= share <= 1:
-        raise click.BadParameter(f"{text!r}: use a share from 0 to 1 such as 5% or 0.05", param_hint=param)
-    return share
 
 
 @main.command()
@@ -792,48 +634,38 @@ def parse_share(text: str | None, param: str):
 def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path, where, now_text, fmt, output,
             limit, sample, seed, fail_on_change, max_owner_changes, max_stage_changes, max_score_changes, encoding):
     """What a rule change does to every record, before it is live. Writes nothing."""
-    from connector.preview import compare as pv
-    from connector.preview.render import exceeded, render_csv, render_table
+    from connector.preview import sources
+    from connector.preview.compare import run_preview
+    from connector.preview.render import exceeded
+    from connector.render import preview_text
     from rules.model import ConfigError
     if (org_spec is None) == (input_path is None):
         raise click.UsageError("give exactly one of --org or --input")
-    limits = {k: v for k, v in (("owner", parse_share(max_owner_changes, "--max-owner-changes")),
-                                ("stage", parse_share(max_stage_changes, "--max-stage-changes")),
-                                ("score", parse_share(max_score_changes, "--max-score-changes"))) if v is not None}
+    try:
+        limits = sources.share_limits({"owner": max_owner_changes, "stage": max_stage_changes,
+                                       "score": max_score_changes})
+    except sources.BadShare as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--max-{exc.key}-changes")
     now = parse_now(now_text)
     candidate = _load(rules_dir, mappings_dir, object_name)
     try:
-        base = pv.baseline_workspace(candidate, baseline, mappings_dir)
-        keep = pv.where_filter(candidate, where)
+        result, keep = sources.prepare(candidate, baseline, mappings_dir, where, now, limit=limit, sample=sample,
+                                       seed=seed)
     except ConfigError as exc:
         report_problems(exc.problems)
         sys.exit(EXIT_CONFIG)
-    result = pv.Preview(base, candidate, now, limit=limit, sample=sample, seed=seed)
-    if input_path is not None:
-        records = pv.file_records(candidate, input_path, result.bad_rows, encoding)
-    else:
-        org = _open(org_spec)
-        if candidate.mapping.output("owner") is not None:
-            from connector.sync.preflight import owner_problems
-            problems = owner_problems(org, candidate.ruleset)
-            report_problems(problems)
-            if any(p.severity.value == "error" for p in problems):
-                click.echo("the candidate rules name owners the org does not have; a sync would refuse "
-                           "them", err=True)
-                sys.exit(EXIT_CONFIG)
-        records = pv.org_records(candidate, org, now, preview=result)
+    source = input_path
+    if source is None:
+        source = _open(org_spec)
+        problems = sources.owner_problems(candidate, source)
+        report_problems(problems)
+        if any(p.severity.value == "error" for p in problems):
+            click.echo("the candidate rules name owners the org does not have; a sync would refuse them", err=True)
+            sys.exit(EXIT_CONFIG)
     with _progress() as advance:
-        pv.run_preview(result, records, keep, on_batch=advance)
+        run_preview(result, sources.records(result, source, encoding), keep, on_batch=advance)
     data = result.asdict()
-    if fmt == "json":
-        text = json.dumps(data, indent=2, default=str)
-    elif fmt == "csv":
-        text = render_csv(data)
-    elif fmt == "html":
-        from connector.preview.html import render_html
-        text = render_html(data, f"revsync preview: {candidate.ruleset.file} against {baseline}")
-    else:
-        text = render_table(data)
+    text = preview_text(data, fmt, f"revsync preview: {candidate.ruleset.file} against {baseline}")
     if output is not None:
         output.write_text(text, encoding="utf-8", errors="backslashreplace")  # a lone surrogate in an Id
         click.echo(f"wrote {output}", err=True)
@@ -845,6 +677,47 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
     for reason in reasons:
         click.echo(f"preview check failed: {reason}", err=True)
     sys.exit(EXIT_PARTIAL if reasons else EXIT_OK)
+
+
+@main.command()
+@org_option
+@rules_option
+@mappings_option
+@object_option
+@state_option
+@click.option("--since", default=None, help="Only leads created on or after this date (YYYY-MM-DD or ISO 8601).")
+@click.option("--by", type=click.Choice(["source", "segment", "owner", "team", "week"]), default=None,
+              help="Also the funnel and SLA per lead source, segment, current owner, team or week created.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Write to this file (default stdout).")
+@now_option
+@click.option("--baseline", default=None, help="Backtest --rules against these rules (a directory or a git ref).")
+@click.option("--maturity", default="30d", show_default=True,
+              help="Backtest: leave out (and count) leads decided less than this long ago.")
+@click.option("--decision-delay", default="0m", show_default=True,
+              help="Backtest: a lead decided from its creation is decided this long after it.")
+@click.option("--decided-at", type=click.Choice(["entered", "created"]), default="entered", show_default=True,
+              help="Backtest: decide each lead as of its stage entry (where known) or its creation.")
+@click.option("--pilot", "pilot_name", default=None, help="Compare the arms of this pilot ([pilots.NAME] in revsync.toml).")
+def report(org_spec, rules_dir, mappings_dir, object_name, state_file, since, by, fmt, output, now_text, baseline,
+           maturity, decision_delay, decided_at, pilot_name):
+    """The funnel and SLA report (docs/report.md); with --baseline a point-in-time backtest, with
+    --pilot a comparison of a pilot's arms. Reads the org and the journal; writes nothing."""
+    from dataclasses import replace
+    from connector.report.build import make_report
+    from connector.report.command import render, report_options
+    ws = _load(rules_dir, mappings_dir, object_name)
+    options = report_options(ws, _settings(), parse_now(now_text), since, by, baseline, mappings_dir, maturity,
+                             decision_delay, decided_at, pilot_name)
+    org = _open(org_spec)
+    journal = state_path(org_spec, state_file, getattr(org, "org_id", None), _settings().state_dir)
+    data = make_report(org, ws, replace(options, journal=journal))
+    text = render(data, fmt)
+    if output is not None:
+        output.write_text(text, encoding="utf-8", errors="backslashreplace")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        _echo_text(text)
 
 
 @main.command(hidden=True, cls=click.Command)

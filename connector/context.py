@@ -4,15 +4,18 @@ read records through this one class, so they cannot disagree on what a record lo
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Callable
 
 from mappings import Mapping
 from mappings.outbound import Directory, UnknownOwner
 from rules.evaluate import Context
+from rules.model import RuleSet
 from rules.values import parse_bool
 
 from connector.orgs.base import Backend
+from connector.workspace.workspace import Workspace
 
 USER_FIELDS = ["Username", "Email", "Name", "IsActive", "ManagerId"]
 QUEUE_FIELDS = ["Name", "DeveloperName", "Type"]
@@ -40,14 +43,27 @@ class OrgContext:
     who left); queues and accounts when a record first needs them, so a run that finds nothing
     to decide reads neither."""
 
-    def __init__(self, backend: Backend, mapping: Mapping, users: list[dict] | None = None):
+    def __init__(self, backend: Backend, mapping: Mapping, users: list[dict] | None = None,
+                 paused_field: str | None = None):
         started = time.perf_counter()
         self.backend, self.mapping = backend, mapping
-        self.user_list = list(backend.read_all("User", USER_FIELDS)) if users is None else users
+        fields = USER_FIELDS + ([paused_field] if paused_field and paused_field not in USER_FIELDS else [])
+        self.user_list = list(backend.read_all("User", fields)) if users is None else users
         self.users = {u["Id"]: u for u in self.user_list}
         self.inactive_ids = {u["Id"] for u in self.user_list if is_inactive(u)}
+        # Every name a rule file may use for a paused user, folded, as `Directory.inactive` has them.
+        self.paused = frozenset(
+            str(name).strip().casefold() for u in self.user_list if paused_field and parse_bool(u.get(paused_field))
+            for name in (u["Id"], u["Id"][:15], u.get("Username"), u.get("Email"), u.get("Name")) if name)
+        self._open: dict[tuple[str, tuple[str, ...]], dict[str, int]] = {}
         self._ids: dict[str, str | None] = {}
         self.seconds = time.perf_counter() - started
+
+    @classmethod
+    def of(cls, backend: Backend, ws: Workspace, users: list[dict] | None = None) -> OrgContext:
+        """The context a workspace's rules need: its mapping, and the User checkbox that pauses
+        team members when the rule file names one."""
+        return cls(backend, ws.mapping, users, ws.ruleset.availability.paused_field)
 
     @cached_property
     def groups(self) -> list[dict]:
@@ -114,10 +130,27 @@ class OrgContext:
         return self._ids[owner]
 
     def context(self, now: Any, positions: dict[str, int] | None = None, reroute: bool = False,
-                owner_id: Callable[[str], str | None] | None = None) -> Context:
-        """The evaluation context of records read from this org."""
+                owner_id: Callable[[str], str | None] | None = None, ruleset: RuleSet | None = None,
+                given_since: Callable[[str, datetime], int] | None = None) -> Context:
+        """The evaluation context of records read from this org: with the rule set, the open
+        records of the members of teams that cap them, counted in the org."""
+        resolve = owner_id or self.owner_id
         return Context(now=now, positions=positions if positions is not None else {},
-                       inactive=self.directory.inactive(), reroute=reroute, owner_id=owner_id or self.owner_id)
+                       inactive=self.directory.inactive(), reroute=reroute, owner_id=resolve,
+                       paused=self.paused, open_counts=self.open_counts(ruleset, resolve) if ruleset else None,
+                       given_since=given_since)
+
+    def open_counts(self, ruleset: RuleSet, resolve: Callable[[str], str | None]) -> dict[str, int] | None:
+        """Open records per capped member (Id's first 15 characters), read once per run."""
+        members = sorted({u for t in ruleset.teams for i, (u, _) in enumerate(t.members) if t.limits(i)[0] is not None})
+        if not members:
+            return None
+        ids = tuple(sorted({i for i in map(lambda m: resolve(f"user:{m}"), members) if i}))
+        key = (ruleset.object, ids)
+        if key not in self._open:
+            self._open[key] = self._timed(lambda: self.backend.open_counts(ruleset.object, list(ids),
+                                                                           CLOSED_FLAG.get(ruleset.object)))
+        return self._open[key]
 
     def names(self) -> dict[str, str]:
         """Owner Ids as people read them: usernames, and queues by name."""

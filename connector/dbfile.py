@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable
 
-from rules.model import RevsyncError
+from rules.model import Locked, RevsyncError
 
 MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 # SQLite's result codes for a file that is damaged or unusable rather than a query that is wrong.
@@ -27,6 +27,23 @@ def is_file_error(exc: BaseException) -> bool:
     opened: a page can be damaged where the checks at opening did not look."""
     # Extended codes keep the primary name as a prefix: SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE.
     return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorname", None) or "").startswith(FILE_ERRORS)
+
+
+def known_failure(exc: BaseException) -> RevsyncError | None:
+    """An error that is not revsync's own, as one when it is about a file: the state or
+    embedded-org file held by another process (exit 4), damaged, read-only or on a full disk
+    (exit 2), or a path that cannot be opened (exit 2). None for anything else: a bug."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):  # another process kept it past the timeout
+        return Locked(f"{exc}: another process is writing the state or embedded-org file; "
+                      "this command stopped there. Run it again when that one is done")
+    if is_file_error(exc):  # damaged where the checks at opening did not look, or a full disk
+        return RevsyncError(f"{exc} ({name}): the state or embedded-org file is damaged or read-only, or its "
+                            "disk is full; revsync stopped there. Check the disk and the file, or restore the "
+                            "file from a backup")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return RevsyncError(f"{exc.filename}: {exc.strerror}")
+    return None
 
 
 def check(path: Path, what: str, ours: Callable[[set[str], int], str | None], *, fix: str,

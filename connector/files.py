@@ -160,7 +160,7 @@ def read_records(path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING
     """CRM-named records from a CSV (values all text, empty cells null) or JSONL export.
     Rows that cannot be read are appended to `bad` and skipped."""
     for item in read_items(path, encoding):
-        if item.__class__ is BadRow:
+        if isinstance(item, BadRow):
             bad.append(item)
         else:
             yield item

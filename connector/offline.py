@@ -52,7 +52,7 @@ def unknown_columns(ws: Workspace, record: dict) -> list[str]:
 def rule_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
     inbound = ws.mapping.inbound
     for number, crm in read_numbered(path, encoding):
-        if crm.__class__ is BadRow:
+        if isinstance(crm, BadRow):
             bad.append(crm)
             continue
         try:
@@ -102,7 +102,7 @@ def _in_file_order(ws, evaluator, path, ctx, batch_size, result, encoding) -> It
         batch.clear()
 
     for line, item in read_numbered(path, encoding):
-        if item.__class__ is BadRow:
+        if isinstance(item, BadRow):
             batch.append((line, undecided(item)))
         else:
             if not checked:
@@ -132,10 +132,10 @@ def explain_org_record(ws: Workspace, org, record_id: str, now: datetime) -> str
     """As `explain_record`, for a record read from an org: with the account it matches, its
     owner's User and the org's inactive users, as a sync reads it. Teams start their round
     robin at the first member (a sync continues from the state's position)."""
-    from mappings.outbound import id18
+    from rules.values import id18
     found = org.read_ids(ws.object, ws.mapping.crm_fields(), [id18(record_id.strip())])
     if not found:
         return None
-    context = OrgContext(org, ws.mapping)
+    context = OrgContext.of(org, ws)
     return Explainer(Evaluator(ws.ruleset), context.names()).explain(context.rule_record(found[0]),
-                                                                      context.context(now))
+                                                                      context.context(now, ruleset=ws.ruleset))

@@ -60,6 +60,10 @@ class Decision:
     handoff_from: str | None = None  # the owner a handoff took the record from
     clock_started: bool = False  # this evaluation started the SLA clock
     clock_escalated: bool = False  # the running clock has escalated (now or before)
+    held: str | None = None  # why no team member could take the record now (it stays unrouted)
+    held_until: datetime | None = field(default=None, repr=False, compare=False)  # worth trying again then
+    # Team members passed over for this record, and why ("out of office ...", "40/40 open").
+    skipped_members: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def trace(self) -> list[Hit]:
@@ -103,6 +107,8 @@ class Decision:
     def asdict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, **self.outputs(), "matched": self.matched}
         out["trace"] = [h.asdict() for h in self.trace]
+        if self.held:
+            out["held"] = self.held
         if self.problems:
             out["problems"] = list(self.problems)
         return out

@@ -16,6 +16,7 @@ from .compile import OUTPUT_FIELDS, Program, compile_ruleset, tests_of
 from .model import Calendar, Decision, Op, Rule, RuleSet, ScoreConfig, Section
 from .fused import Decider, _record_id, build as build_decider
 from .prepare import Preparer
+from .capacity import Ledger, Workload
 from .lifecycle import Lifecycle
 from .routing import RoundRobin
 from .trace import Tracer
@@ -37,6 +38,13 @@ class Context:
     reroute: bool = False
     # The Id an owner label is written as, where an org can say (a sync); None offline.
     owner_id: Callable[[str], str | None] | None = None
+    paused: frozenset[str] = frozenset()  # users (name, email or Id, folded) who take nothing new
+    # Open records per owner (Id, 15 characters) as the org counts them; None offline: caps
+    # then count only what this evaluation routes.
+    open_counts: dict[str, int] | None = None
+    # Records revsync gave an owner (key as above) since an instant, as the state remembers.
+    given_since: Callable[[str, datetime], int] | None = None
+    ledger: Ledger = field(default_factory=Ledger)  # what this run routed so far
 
 
 class Matcher(Protocol):
@@ -126,13 +134,16 @@ class Evaluator:
 
     def next_change_at(self, d: Decision, facts: list[Any], now: datetime) -> datetime | None:
         """The next instant after `now` at which this decision may change with time alone (an age
-        test starting or stopping to match, the SLA turning at risk or breached), or None.
+        test starting or stopping to match, the SLA turning at risk or breached, a held record's
+        team opening or having room again: `now` itself, meaning the next run), or None.
         `facts` is the record's slot list from `evaluate_with_facts`."""
         at = now.timestamp()
         times = []
         upcoming = self.life.next_sla_change(d)
         if upcoming is not None:
             times.append(upcoming.timestamp())
+        if d.held_until is not None:  # held: at the team's next opening, or the next run
+            times.append(max(d.held_until.timestamp(), at))
         for slot, seconds in self._age_tests:
             value = facts[slot]
             if isinstance(value, float) and value + seconds > at:
@@ -151,7 +162,7 @@ class Evaluator:
         tracer = self.tracer
         route = self.ruleset.rules(Section.ROUTE) if self.ruleset.has(Section.ROUTE) else None
         sla = self.ruleset.rules(Section.SLA) if self.ruleset.has(Section.SLA) else None
-        rr = RoundRobin(ctx.positions, ctx.inactive)
+        rr = RoundRobin(ctx.positions, ctx.inactive, Workload(self.ruleset, self.calendars, ctx, now))
         route_one, life, facts = self._route_one, self.life, self._stage_facts
         failed: set[int] = set()
         for k, rec in enumerate(records):
@@ -220,7 +231,7 @@ class Evaluator:
                 v, d, failed[k] = self._nothing[:], Decision(None, tracer=tracer), exc
             rows.append(v)
             outs.append(d)
-        rr = RoundRobin(ctx.positions, ctx.inactive)
+        rr = RoundRobin(ctx.positions, ctx.inactive, Workload(self.ruleset, self.calendars, ctx, now))
         for section, rules in self.ruleset.sections:
             if section in ALL_MATCH_SECTIONS:
                 every = self.matcher.all(section, rows, T)

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .memory import Memory, is_queue, memory_of, passed_to, read_memory, same_owner
-from .model import NOWHERE, Assignment, AssignKind, Decision, Duration, FieldType, Hit, Rule, RuleSet, Section, Team
+from .model import (
+    NOWHERE, Assignment, AssignKind, Decision, Duration, FieldType, Hit, Location, Rule, RuleSet, Section, Team,
+)
 from .prepare import Preparer
 from .routing import RoundRobin, names_somebody, owner_label, resolve
 from .values import coerce, from_epoch, to_utc
@@ -97,7 +99,7 @@ class Lifecycle:
     # -- routing -------------------------------------------------------------------------------
     def route(self, rules: tuple[Rule, ...], rec: dict[str, Any], hits: list[int], d: Decision, now: datetime,
               ctx: Context, rr: RoundRobin) -> int | None:
-        """Decide the owner; returns the route rule that assigned, or None (kept or nobody)."""
+        """Decide the owner; returns the route rule that assigned, or None (kept, held or nobody)."""
         current = raw(rec, "owner_id")
         routed = raw(rec, "routed_at") is not None
         routed_at = self.instant(rec, "routed_at", d) if routed else None
@@ -105,34 +107,65 @@ class Lifecycle:
         if routed and not ctx.reroute:
             active = coerce(raw(rec, "owner.is_active"), FieldType.BOOLEAN)
             if current is not None and active is not False and str(current).casefold() not in ctx.inactive:
-                i = self._handoff(rules, rec, hits, d, routed_at, current, ctx, rr)
-                if i is not None:
-                    return self._assign(rules, i, rec, d, now, rr, handoff_from=owner_label(current))
-                d.owner = d.routed_owner = owner_label(current)
-                d.routed_at, d.kept_owner = routed_at, True
-                return None
+                away = rr.workload.owner_away(rules, self.teams, current, raw(rec, "previous.sla_status"), d)
+                if away is None:
+                    i = self._handoff(rules, rec, hits, d, routed_at, current, ctx, rr)
+                    if i is not None:
+                        given = self._assign(rules, i, rec, d, now, rr, handoff_from=owner_label(current))
+                        if given is not None:
+                            return given
+                    d.owner = d.routed_owner = owner_label(current)
+                    d.routed_at, d.kept_owner = routed_at, True
+                    return None
+                rule_name, why = away
+                d.notes += (Hit(Section.ROUTE, rule_name, self._rule_loc(rules, rule_name),
+                                f"{owner_label(current)} is {why} while the SLA clock runs: re-routed"),)
+                first = next((i for i in hits if rules[i].name == rule_name), None)
+                if first is not None:  # the rule that gave the owner gives the next one
+                    hits = [first] + [i for i in hits if i != first]
         for i in hits:
-            rule = rules[i]
-            assign = rule.assign
-            assert assign is not None  # the parser gives every route entry its assignment
-            if names_somebody(assign, self.teams, rr, rec, raw):
-                return self._assign(rules, i, rec, d, now, rr)
-            d.notes += (Hit(Section.ROUTE, rule.name, rule.loc,
-                            f"matched but {assign.kind.value} '{assign.target}' names nobody; "
-                            "next entry"),)
+            given = self._assign(rules, i, rec, d, now, rr)
+            if given is not None or d.held is not None:
+                if d.held is not None:
+                    d.routed_at = routed_at
+                return given
         d.routed_at = routed_at
         return None
 
     def _assign(self, rules: tuple[Rule, ...], i: int, rec: dict[str, Any], d: Decision, now: datetime,
-                rr: RoundRobin, handoff_from: str | None = None) -> int:
+                rr: RoundRobin, handoff_from: str | None = None) -> int | None:
+        """Give the record the owner rule `i` names: returns `i`, or None when the rule names
+        nobody who can take it (noted; the next rule is tried) or holds it (`d.held`)."""
         rule = rules[i]
-        assert rule.assign is not None  # the parser gives every route entry its assignment
-        owner = resolve(rule.assign, self.teams, rr, rec, raw)
+        assign = _assignment(rule)
+        pick = resolve(assign, self.teams, rr, rec, raw)
+        if pick.skipped:
+            d.skipped_members += pick.skipped
+        if pick.held is not None:
+            d.held, d.held_until = pick.held.reason, pick.held.until
+            d.notes += (Hit(Section.ROUTE, rule.name, rule.loc, pick.held.reason),)
+            return None
+        owner = pick.label
+        if owner is None:
+            why = f" ({pick.why()})" if pick.skipped else ""
+            d.notes += (Hit(Section.ROUTE, rule.name, rule.loc,
+                            f"matched but {assign.kind.value} '{assign.target}' names nobody who can take it{why}; "
+                            "next entry"),)
+            return None
+        if pick.skipped or pick.overflow:
+            full = f"team full, overflow to {owner}: " if pick.overflow else "skipped "
+            d.notes += (Hit(Section.ROUTE, rule.name, rule.loc, full + pick.why()),)
+        current = raw(rec, "owner_id")
         d.owner = d.routed_owner = owner
         d.routed_at, d.route_rule, d.handoff_from = now, i, handoff_from
         d.owner_by, d.owner_given = f"route/{rule.name}", owner
-        d.owners = passed_to(d.owners, raw(rec, "owner_id"), owner)
+        d.owners = passed_to(d.owners, current, owner)
+        rr.workload.moved(current, owner)
         return i
+
+    def _rule_loc(self, rules: tuple[Rule, ...], name: str) -> Location:
+        found = next((r.loc for r in rules if r.name == name), None)
+        return found or self.ruleset.section_loc(Section.ROUTE) or NOWHERE
 
     def _handoff(self, rules: tuple[Rule, ...], rec: dict[str, Any], hits: list[int], d: Decision,
                  routed_at: datetime | None, current: Any, ctx: Context, rr: RoundRobin) -> int | None:
@@ -243,12 +276,25 @@ class Lifecycle:
                             "breached before revsync first decided the record: not escalated"),)
             d.clock_escalated = True  # this clock's breach is history, not news
             return
-        owner = resolve(rule.escalate, self.teams, rr, rec, raw)
+        current = raw(rec, "owner_id")
+        had = {k for k in map(rr.workload.owner_key, (*d.owners, current, d.owner)) if k is not None}
+        pick = resolve(rule.escalate, self.teams, rr, rec, raw, lambda m: rr.workload.key(m) in had)
+        if pick.skipped:
+            d.skipped_members += pick.skipped
+        if pick.held is not None:
+            d.held_until = pick.held.until  # breached and waiting: escalated when someone can take it
+            d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalation {pick.held.reason}"),)
+            return
+        owner = pick.label
         if owner is None:
+            if pick.skipped:
+                d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc,
+                                f"breached: nobody to escalate to ({pick.why()})"),)
             return
         d.owner, d.escalated, d.clock_escalated = owner, True, True
         d.routed_at, d.owner_by, d.owner_given = now, f"sla/{rule.name}", owner
-        d.owners = passed_to(d.owners, raw(rec, "owner_id"), owner)
+        d.owners = passed_to(d.owners, current, owner)
+        rr.workload.moved(current if d.routed_owner is None or d.kept_owner else d.routed_owner, owner)
         d.notes += (Hit(Section.SLA, rule.name, rule.escalate.loc, f"breached: escalated to {owner}"),)
 
     def _legacy_start(self, rec: dict[str, Any], rule: Rule, d: Decision, prev_due: datetime | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from typing import Any, Union
 
@@ -270,6 +271,30 @@ class Team:
     name: str
     members: tuple[tuple[str, int], ...]  # (user, weight)
     loc: Location
+    calendar: str | None = None  # members take records only in its working hours
+    # Per member, in `members` order: (max_open, max_per_day), the team's default unless overridden.
+    caps: tuple[tuple[int | None, int | None], ...] = ()
+    when_full: str = "next"  # next | hold | queue (then `overflow` names the queue)
+    overflow: str | None = None
+
+    def limits(self, index: int) -> tuple[int | None, int | None]:
+        return self.caps[index] if index < len(self.caps) else (None, None)
+
+
+@dataclass(frozen=True)
+class Absence:
+    """A user out of office from `first` to `last` (dates, inclusive), from the availability file."""
+
+    user: str
+    first: date
+    last: date
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Availability:
+    out_of_office: tuple[Absence, ...] = ()
+    paused_field: str | None = None  # a User checkbox: true = takes nothing new
 
 
 @dataclass(frozen=True)
@@ -300,6 +325,7 @@ class RuleSet:
     # Where each section starts (`route:`), cited by entries no single rule made (a kept owner).
     section_locs: tuple[tuple[Section, Location], ...] = ()
     qualified_stages: tuple[str, ...] = ()  # `funnel: {qualified: [...]}`; empty: not given
+    availability: Availability = Availability()
 
     def section_loc(self, section: Section) -> Location | None:
         return next((loc for sec, loc in self.section_locs if sec is section), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from .availability import parse_availability
 from .definitions import DefinitionsParser
 from .scoring import ScoreParser
 from .conditions import ConditionParser, FieldScope, fields_of
@@ -65,8 +66,9 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
             self.err("E103", "missing `object:`", root.loc, "name the CRM object, e.g. `object: Lead`")
         self.object_name = str(obj.value).strip() if obj is not None and isinstance(obj.value, str) else ""
         calendars = self.calendars(root.get("calendars"))
-        teams = self.teams(root.get("teams"))
+        teams = self.teams(root.get("teams"), calendars)
         qualified = self.funnel(root.get("funnel"))
+        availability = parse_availability(root.get("availability"), self.file, teams, self.err)
         self.categories = self.score_categories(root.get("score"))
         sections = []
         section_locs = []
@@ -89,7 +91,8 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
             fingerprint=hashlib.sha256(self.text.encode()).hexdigest()[:16],
             fields=tuple(sorted(self.all_fields().items())), calendars=tuple(calendars.values()),
             teams=tuple(teams.values()), score_config=score_config, sections=tuple(sections),
-            section_locs=tuple(section_locs), qualified_stages=qualified)
+            section_locs=tuple(section_locs), qualified_stages=qualified,
+            availability=availability)
 
     def funnel(self, node: Node | None) -> tuple[str, ...]:
         """`funnel: {qualified: [MQL, SQL]}`: the stages that count as qualified in reports."""
@@ -142,6 +145,7 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
         rules: list[Rule] = []
         names: dict[str, Location] = {}
         catch_all: Rule | None = None
+        any_catch_all = False
         for index, entry in enumerate(self.entry_list(node, section.value)):
             rule = self.entry(section, entry, index, scope, calendars, teams, names)
             if rule is None:
@@ -151,14 +155,31 @@ class RuleFileParser(DefinitionsParser, ScoreParser):
                          f"'{catch_all.name}' ({catch_all.loc.short})", rule.loc,
                          "move it above the catch-all, or give the catch-all a `when`")
             elif rule.is_catch_all:
-                catch_all = rule
+                any_catch_all = True
+                catch_all = None if self.falls_through(rule, teams) else rule
             rules.append(rule)
-        if section is Section.ROUTE and catch_all is None:
+        if section is Section.ROUTE and not any_catch_all:
             self.err("W201", "route has no catch-all: a record that matches no entry stays "
                      "unassigned, and nobody follows it up", node.loc,
                      "add a last entry without `when`, e.g. assign: {queue: Inbound SDR}",
                      Severity.WARNING)
+            holding = sorted({r.assign.target for r in rules if r.assign is not None and r.assign.kind is
+                              AssignKind.TEAM and r.assign.target in teams and teams[r.assign.target].when_full
+                              == "hold"})
+            for team in holding:
+                self.err("W203", f"team '{team}' holds records when it is full, and route has no catch-all: "
+                         "a held record and one that matches nothing both wait unassigned", teams[team].loc,
+                         "add a catch-all entry, or let the team overflow: when_full: {queue: Overflow}",
+                         Severity.WARNING)
         return rules
+
+    @staticmethod
+    def falls_through(rule: Rule, teams: dict[str, Team]) -> bool:
+        """A catch-all route to a team that passes full records on (`when_full: next`) lets the
+        entries after it take them: they can still route."""
+        assign = rule.assign
+        return assign is not None and assign.kind is AssignKind.TEAM and assign.target in teams \
+            and teams[assign.target].when_full == "next"
 
     def entry(self, section: Section, entry: Node, index: int, scope: FieldScope, calendars: dict[str, Calendar],
               teams: dict[str, Team], names: dict[str, Location]) -> Rule | None:

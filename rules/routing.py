@@ -1,9 +1,11 @@
 """Owners: symbolic assignment targets and weighted round robin over teams."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
+from .capacity import Held, Workload
 from .model import Assignment, AssignKind, Team
 
 # How a record's value is read by field name (Preparer.raw): nested related records included.
@@ -34,37 +36,72 @@ def owner_label(owner_id: Any) -> str | None:
     return f"queue:{text}" if text.startswith("00G") else f"user:{text}"
 
 
+@dataclass(frozen=True)
+class Pick:
+    """What a team gives a record: a member's label (or the overflow queue's), or nobody, with
+    the members skipped and why, and whether the record is held rather than passed on."""
+
+    label: str | None
+    skipped: tuple[tuple[str, str], ...] = ()
+    held: Held | None = None
+    overflow: bool = False
+
+    def why(self) -> str:
+        return "; ".join(f"{m}: {r}" for m, r in self.skipped)
+
+
 class RoundRobin:
     """Team positions persist between runs through `positions`, which the caller stores.
 
-    Who is inactive is fixed for a run, so each team's cycle of owner labels and each
-    assignment's label are worked out once per run, not once per record."""
+    A team's cycle is one smooth weighted round robin over all its members; a position walks
+    it, and a member who cannot take the record (RULES.md, Capacity and availability) is
+    passed over: their slot is spent, so they keep their place and are owed nothing, and the
+    shares among those who can take records stay exact. Fixed assignments' labels are worked
+    out once per run (who is inactive is fixed for a run)."""
 
-    def __init__(self, positions: dict[str, int], inactive: frozenset[str]):
+    def __init__(self, positions: dict[str, int], inactive: frozenset[str], workload: Workload):
         self.positions = positions
         self.inactive = inactive
-        self._cycles: dict[str, tuple[str, ...]] = {}
+        self.workload = workload
+        self._cycles: dict[str, tuple[int, ...]] = {}
         self._labels: dict[int, str | None] = {}  # by id(): rule sets outlive the run
 
-    def _cycle(self, team: Team) -> tuple[str, ...]:
+    def _cycle(self, team: Team) -> tuple[int, ...]:
         cycle = self._cycles.get(team.name)
         if cycle is None:
-            active = tuple((u, w) for u, w in team.members if u.casefold() not in self.inactive)
-            cycle = self._cycles[team.name] = tuple(f"team:{team.name}/{u}" for u in wrr_sequence(active)) \
-                if active else ()
+            index = {u: i for i, (u, _) in enumerate(team.members)}
+            cycle = self._cycles[team.name] = tuple(index[u] for u in wrr_sequence(team.members))
         return cycle
 
-    def has_members(self, team: Team) -> bool:
-        return bool(self._cycle(team))
-
-    def next_label(self, team: Team) -> str | None:
-        """The next member's owner label, `team:<team>/<member>`."""
+    def pick(self, team: Team, owned: Callable[[str], bool] | None = None, take: bool = True) -> Pick:
+        """The next member who can take a record (and has not owned it, for an escalation).
+        With `take`, the turn is used; without, nothing changes (to ask whether it would)."""
+        closed = self.workload.closed(team)
+        if closed is not None:
+            return Pick(None, held=closed)
         cycle = self._cycle(team)
-        if not cycle:
-            return None
         position = self.positions.get(team.name, 0)
-        self.positions[team.name] = position + 1
-        return cycle[position % len(cycle)]
+        skipped: dict[str, str] = {}
+        for step in range(len(cycle)):
+            i = cycle[(position + step) % len(cycle)]
+            member = team.members[i][0]
+            if member in skipped:
+                continue
+            why = self.workload.why_not(team, i)
+            if why is None and owned is not None and owned(member):
+                why = "owned it before"
+            if why is None:
+                if take:
+                    self.positions[team.name] = position + step + 1
+                return Pick(f"team:{team.name}/{member}", tuple(skipped.items()))
+            skipped[member] = why
+        gone = tuple(skipped.items())
+        if team.when_full == "queue":
+            return Pick(f"queue:{team.overflow}", gone, overflow=True)
+        if team.when_full == "hold":
+            why = "; ".join(f"{m}: {r}" for m, r in gone)
+            return Pick(None, gone, Held(f"team {team.name} is full ({why}): held", self.workload.now))
+        return Pick(None, gone)
 
     def fixed(self, assign: Assignment) -> str | None:
         try:
@@ -80,9 +117,10 @@ class RoundRobin:
 
 def names_somebody(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict[str, Any],
                    raw: RawReader) -> bool:
-    """Whether `resolve` would give an owner, without taking a round-robin turn."""
+    """Whether `resolve` would give an owner or hold the record, without taking a turn."""
     if assign.kind is AssignKind.TEAM:
-        return rr.has_members(teams[assign.target])
+        pick = rr.pick(teams[assign.target], take=False)
+        return pick.label is not None or pick.held is not None
     if assign.kind is not AssignKind.FIELD:
         return rr.fixed(assign) is not None
     value = raw(record, assign.target)
@@ -90,15 +128,15 @@ def names_somebody(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, r
 
 
 def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: dict[str, Any],
-            raw: RawReader) -> str | None:
-    """The symbolic owner an assignment gives, or None when it names nobody who can take it
-    (an empty field, an inactive user, a team whose members are all inactive)."""
+            raw: RawReader, owned: Callable[[str], bool] | None = None) -> Pick:
+    """What an assignment gives: an owner, or nobody who can take it (an empty field, an
+    inactive user, a team with no eligible member and nowhere to overflow), or a hold."""
     kind = assign.kind
     if kind is AssignKind.TEAM:
-        return rr.next_label(teams[assign.target])
+        return rr.pick(teams[assign.target], owned)
     if kind is not AssignKind.FIELD:
-        return rr.fixed(assign)
+        return Pick(rr.fixed(assign))
     value = raw(record, assign.target)
     if value is None or str(value).strip() == "" or str(value).strip().casefold() in rr.inactive:
-        return None
-    return f"field:{str(value).strip()}"
+        return Pick(None)
+    return Pick(f"field:{str(value).strip()}")

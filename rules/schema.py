@@ -48,6 +48,9 @@ def _entry(extra: dict[str, Any], required: list[str]) -> dict[str, Any]:
             "additionalProperties": False}
 
 
+CAP = {"type": "integer", "minimum": 0, "maximum": 1_000_000}
+
+
 def schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -69,10 +72,20 @@ def schema() -> dict[str, Any]:
                     "holidays": {"type": "string", "description": "country code, optionally -subdivision: US, US-CA"}}}},
             "teams": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["members"], "additionalProperties": False,
-                "properties": {"description": {"type": "string"}, "members": {"type": "array", "minItems": 1, "items": {
+                "properties": {"description": {"type": "string"}, "calendar": {"type": "string"},
+                               "max_open": CAP, "max_per_day": CAP,
+                               "when_full": {"oneOf": [{"enum": ["next", "hold"]}, {
+                                   "type": "object", "required": ["queue"], "additionalProperties": False,
+                                   "properties": {"queue": {"type": "string"}}}]},
+                               "members": {"type": "array", "minItems": 1, "items": {
                     "oneOf": [{"type": "string"}, {"type": "object", "required": ["user"], "additionalProperties": False,
-                              "properties": {"user": {"type": "string"},
+                              "properties": {"user": {"type": "string"}, "max_open": CAP, "max_per_day": CAP,
                                              "weight": {"type": "integer", "minimum": 1}}}]}}}}},
+            "availability": {"type": "object", "additionalProperties": False, "properties": {
+                "out_of_office": {"type": "string", "description": "CSV beside the rule file: user,from,to"},
+                "paused_field": {"type": "string", "description": "a User checkbox: true = takes nothing new"}}},
+            "funnel": {"type": "object", "additionalProperties": False, "properties": {
+                "qualified": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}},
             "segment": {"type": "array", "items": _entry({"segment": {"type": "string"}}, ["segment"])},
             "score": {"type": "object", "additionalProperties": False, "properties": {
                 "caps": {"type": "object", "additionalProperties": {"type": "number"}},

@@ -1,15 +1,17 @@
 """A stateful fake Salesforce org served through `responses`: the REST shapes Salesforce
 documents, over an embedded org's SQLite file, with faults on demand. It logs in by OAuth
 (the answer's identity URL names the org and user) and by SOAP (userInfo), answers userinfo,
-stamps every answer with a Date header from its own clock (`clock`, settable), applies its
-active lead assignment rule to REST writes that do not turn it off, and refuses Bulk ingest
-jobs that ask for one."""
+stamps every answer with a Date header from its own clock (`clock`, settable; `advance` moves it
+and the backing org's stamps on together), applies its active lead assignment rule to REST
+writes that do not turn it off, refuses Bulk ingest jobs that ask for one (Bulk API 2.0 jobs:
+tests/fake_salesforce_bulk.py), and counts the updates of each record (`record_writes`)."""
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Callable
 from urllib.parse import parse_qs, urlparse
@@ -22,6 +24,7 @@ from connector.orgs.local import LocalOrg
 from connector.orgs.salesforce import API_VERSION
 from connector.orgs.salesforce_auth import id18
 from connector.orgs.local_schema import OBJECTS
+from tests.fake_salesforce_bulk import _BulkMixin, _refusal
 
 INSTANCE = "https://fake.my.salesforce.com"
 BASE = f"/services/data/v{API_VERSION}"
@@ -43,105 +46,9 @@ class Faults:
     bulk_boolean_case: str = "lower"  # how Bulk API CSV spells booleans: lower (true) or upper (TRUE)
 
 
-def _csv(rows: list[dict], columns: list[str], case: str = "lower") -> str:
-    import csv
-    import io
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    spell = str.upper if case == "upper" else str.lower
-    for row in rows:
-        writer.writerow({k: ("" if v is None else (spell("true") if v is True else spell("false") if v is False else v))
-                         for k, v in row.items()})
-    return out.getvalue()
-
-
 def _origin(request) -> str:
     url = urlparse(request.url)
     return f"{url.scheme}://{url.netloc}"
-
-
-def _refusal(status: int, code: str, message: str):
-    return status, [{"message": message, "errorCode": code}]
-
-
-def _job_id(request) -> str:
-    parts = urlparse(request.url).path.split("/")
-    return parts[parts.index("query" if "/jobs/query/" in request.url else "ingest") + 1]
-
-
-class _BulkMixin:
-    def _job_create(self, request):
-        body = json.loads(request.body)
-        if body.get("assignmentRuleId"):  # revsync's owners would be overwritten by the rule
-            return _refusal(400, "INVALIDJOB", "the fake org refuses ingest jobs that run an assignment rule")
-        if "query" in body:  # Salesforce checks the query when the job is created
-            status, answer = self._query_rows(body["query"])
-            if status != 200:
-                return status, answer
-        job_id = f"750FAKE{len(self.jobs):06d}"
-        self.jobs[job_id] = {"id": job_id, "state": "UploadComplete" if "query" in body else "Open",
-                             "polls": 0, **body}
-        return 200, {"id": job_id, "state": self.jobs[job_id]["state"], "operation": body["operation"]}
-
-    def _job_info(self, request):
-        job = self.jobs[_job_id(request)]
-        job["polls"] += 1
-        if job["state"] == "UploadComplete":
-            job["state"] = "InProgress" if job["polls"] == 1 else "JobComplete"
-        elif job["state"] == "InProgress":
-            job["state"] = "JobComplete"
-        return 200, {"id": job["id"], "state": job["state"]}
-
-    def _job_results(self, request):
-        job = self.jobs[_job_id(request)]
-        if "rows" not in job:
-            status, body = self._query_rows(job["query"])
-            job["rows"], job["cols"] = body
-        params = parse_qs(urlparse(request.url).query)
-        size = int(params.get("maxRecords", ["50000"])[0])
-        start = int(params.get("locator", ["0"])[0])
-        chunk = job["rows"][start:start + size]
-        locator = str(start + size) if start + size < len(job["rows"]) else "null"
-        return 200, _csv(chunk, job["cols"], self.faults.bulk_boolean_case), {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(len(chunk)),
-                                                "Content-Type": "text/csv"}
-
-    def _job_upload(self, request):
-        import csv
-        import io
-        job = self.jobs[_job_id(request)]
-        text = request.body.decode() if isinstance(request.body, bytes) else request.body
-        job["upload"] = list(csv.DictReader(io.StringIO(text)))
-        return 201, ""
-
-    def _job_close(self, request):
-        job = self.jobs[_job_id(request)]
-        job["state"], ok, failed = "UploadComplete", [], []
-        for row in job["upload"]:
-            rid = row["Id"]
-            # As Salesforce documents it: an empty cell leaves the field alone, #N/A nulls it.
-            values = {k: (None if v == "#N/A" else v) for k, v in row.items() if k != "Id" and v != ""}
-            if rid in self.faults.lock_rows:
-                self.faults.lock_rows.discard(rid)
-                failed.append({"sf__Id": rid, "sf__Error": "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access", **row})
-                continue
-            result = self.org.write([Patch(job["object"], rid, values)])[0]
-            (ok if result.ok else failed).append(
-                {"sf__Id": rid, "sf__Created": "false", **row} if result.ok else
-                {"sf__Id": rid, "sf__Error": f"{result.code}:{result.message}", **row})
-        job["ok"], job["failed"] = ok, failed
-        self.writes += 1
-        return 200, {"id": job["id"], "state": job["state"]}
-
-    def _job_outcome(self, request):
-        job = self.jobs[_job_id(request)]
-        kind = urlparse(request.url).path.rstrip("/").split("/")[-1]
-        cols = list(job["upload"][0]) if job["upload"] else ["Id"]
-        if kind == "successfulResults":
-            return 200, _csv(job["ok"], ["sf__Id", "sf__Created", *cols])
-        if kind == "failedResults":
-            return 200, _csv(job["failed"], ["sf__Id", "sf__Error", *cols])
-        return 200, _csv([], cols)
 
 
 class FakeSalesforce(_BulkMixin):
@@ -153,8 +60,14 @@ class FakeSalesforce(_BulkMixin):
         self.token = "00Dfake!1"  # the latest session's
         self.sessions = {self.token}  # as in Salesforce, a login leaves the other sessions valid
         self.org_id, self.user_id = id18("00D5g000004FAKE"), id18("0055g00000AbCdE")
-        # The org's clock, sent as every answer's Date header; tests may set it.
-        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        # The org's clock: this machine's, moved on by `advance` (a scheduler's runs minutes apart,
+        # played in seconds), and never behind a stamp the org has given (a bulk insert stamps a
+        # millisecond a record, ahead of the wall clock). Answers' Date headers and the backing
+        # org's stamps follow it; tests may set `clock` (the Date headers) alone.
+        self.offset = max(timedelta(0), _newest_stamp(org) + timedelta(seconds=1) - datetime.now(timezone.utc))
+        self.clock: Callable[[], datetime] = self.org_clock
+        org.clock = self.org_clock
+        self.record_writes: Counter[str] = Counter()  # how many times each record was updated
         self.logins = 0
         self.cursors: dict[str, tuple[list[dict], int]] = {}
         self.jobs: dict[str, dict] = {}
@@ -189,6 +102,12 @@ class FakeSalesforce(_BulkMixin):
         return None
 
     # -- plumbing ------------------------------------------------------------------------------
+    def org_clock(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
     def _date(self) -> dict:
         return {"Date": format_datetime(self.clock().astimezone(timezone.utc), usegmt=True)}
 
@@ -284,6 +203,8 @@ class FakeSalesforce(_BulkMixin):
         return 200, self._page(rows, 0, len(rows))
 
     def _query_rows(self, soql: str):
+        if soql.endswith(" GROUP BY OwnerId"):
+            return self._owner_counts(soql[:-len(" GROUP BY OwnerId")])
         m = SELECT.match(soql)
         if not m:
             return 400, [{"message": f"cannot parse {soql}", "errorCode": "MALFORMED_QUERY"}]
@@ -317,6 +238,23 @@ class FakeSalesforce(_BulkMixin):
             r["attributes"] = {"type": obj, "url": f"{BASE}/sobjects/{obj}/{r['Id']}"}
         return 200, (rows, [c for c in cols if c != "COUNT()"] or ["Id"])
 
+    def _owner_counts(self, soql: str):
+        """`SELECT OwnerId, COUNT(Id) n FROM ... WHERE OwnerId IN (...) GROUP BY OwnerId`: AggregateResult
+        rows keyed by the alias, as Salesforce answers them."""
+        m = re.match(r"^SELECT OwnerId, COUNT\(Id\) (\w+) FROM (\w+) WHERE (OwnerId IN \(.+)$", soql)
+        if not m:
+            return 400, [{"message": f"cannot parse {soql}", "errorCode": "MALFORMED_QUERY"}]
+        alias, obj, where = m.groups()
+        status, body = self._query_rows(f"SELECT Id FROM {obj} WHERE {where}")
+        if status != 200:
+            return status, body
+        owners: dict[str, int] = {}
+        for r in self.org.read_all(obj, ["OwnerId"]):
+            if r["Id"] in {row["Id"] for row in body[0]}:
+                owners[r["OwnerId"]] = owners.get(r["OwnerId"], 0) + 1
+        rows = [{"attributes": {"type": "AggregateResult"}, "OwnerId": o, alias: n} for o, n in sorted(owners.items())]
+        return 200, (rows, ["OwnerId", alias])
+
     def _page(self, rows, start, total):
         chunk = rows[start:start + self.batch]
         body = {"totalSize": total, "done": start + self.batch >= len(rows), "records": chunk}
@@ -345,6 +283,7 @@ class FakeSalesforce(_BulkMixin):
             return unknown
         self.writes += 1
         result = self.org.write([Patch(obj, rid, self._assigned(request, obj, values))])[0]
+        self.record_writes[rid] += result.ok
         if not result.ok:
             return _refusal(400, result.code, result.message)
         return 204, ""
@@ -358,7 +297,8 @@ class FakeSalesforce(_BulkMixin):
             if unknown:
                 return unknown
         self.writes += 1
-        out = []
+        out: list[dict | None] = []
+        patches, at = [], []  # saved in one transaction of the backing org: each record on its own
         for rec in body["records"]:
             rid = rec["id"]
             if rid in self.faults.lock_rows:
@@ -367,12 +307,21 @@ class FakeSalesforce(_BulkMixin):
                                                           "message": "unable to obtain exclusive access", "fields": []}]})
                 continue
             values = {k: v for k, v in rec.items() if k not in ("attributes", "id")}
-            values = self._assigned(request, rec["attributes"]["type"], values)
-            result = self.org.write([Patch(rec["attributes"]["type"], rid, values)])[0]
-            out.append({"id": rid, "success": True, "errors": []} if result.ok else
-                       {"success": False, "errors": [{"statusCode": result.code, "message": result.message,
-                                                      "fields": []}]})
+            patches.append(Patch(rec["attributes"]["type"], rid, self._assigned(request, rec["attributes"]["type"], values)))
+            at.append(len(out))
+            out.append(None)
+        for i, result in zip(at, self.org.write(patches) if patches else []):
+            self.record_writes[result.id] += result.ok
+            out[i] = ({"id": result.id, "success": True, "errors": []} if result.ok else
+                      {"success": False, "errors": [{"statusCode": result.code, "message": result.message, "fields": []}]})
         return 200, out
+
+
+def _newest_stamp(org: LocalOrg) -> datetime:
+    stamps = [org.db.execute(f'SELECT max(SystemModstamp) FROM "{obj}"').fetchone()[0] or ""
+              for obj, fields in OBJECTS.items() if "SystemModstamp" in fields]
+    newest = max(stamps, default="")
+    return datetime.fromisoformat(newest.replace("+0000", "+00:00")) if newest else datetime.min.replace(tzinfo=timezone.utc)
 
 
 def connect(fake: FakeSalesforce, **kw):

@@ -14,6 +14,8 @@ from rules.templates import example_rules_dir
 from connector.orgs.base import Patch
 from connector.context import OrgContext
 from connector.demo.org import create_demo_org
+from connector.report.build import ReportOptions, make_report
+from connector.report.text import headline, pct
 from connector.sync.history import owner_names, record_history
 from connector.orgs.local import LocalOrg
 from connector.sync.journal import State
@@ -53,7 +55,7 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
     names = owner_names(org)
     yield "\n".join(["\n3. What the rules decided for the open leads:"] + _decided(open_leads, names))
 
-    context = OrgContext(org, ws.mapping)
+    context = OrgContext.of(org, ws)
     explainer = Explainer(Evaluator(ws.ruleset), names)
     picks = [p for stage in ("MQL", "Disqualified", "Nurture")
              for p in [r for r in open_leads if r["Revsync_Stage__c"] == stage][:1]]
@@ -88,8 +90,16 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
     again = SyncRun(org, ws, state, SyncOptions(object="Lead", now=LATER)).run()
     yield (f"\n7. A third sync with nothing new: read {again.read}, evaluated {again.evaluated}, "
            f"wrote {again.written}. Our own writes come back as records that already hold their decision.")
+    # The headline of `revsync report`: what was promised (the SLA) against what happened.
+    data = make_report(org, ws, ReportOptions(now=LATER, by="team", journal=state_path))
+    teams = ", ".join(f"{g['group']} {pct(g['funnel']['follow_up_rate'])} of {g['funnel']['mql']}"
+                      for g in data["groups"] if g["funnel"]["mql"])
+    yield (f"\n8. revsync report, as of {LATER:%a %Y-%m-%d %H:%M} UTC: {headline(data)}.\n"
+           f"   Followed up by team: {teams}.")
     revsync = ".venv/bin/revsync"
     yield (f"\nTry (or `source .venv/bin/activate` and drop the path):\n"
+           f"     {revsync} report --org local:{org_path} --state {state_path} --rules {example_rules_dir()} "
+           f"--now {LATER:%Y-%m-%dT%H:%M:%SZ} --format html --output report.html\n"
            f"     {revsync} runs --org local:{org_path} --state {state_path}\n"
            + (f"     {revsync} history {handed[0]} --org local:{org_path} --state {state_path}\n" if handed else "")
            + f"     {revsync} org export {org_path} --object Lead > leads.csv\n"

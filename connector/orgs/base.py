@@ -96,6 +96,11 @@ class Backend(Protocol):
         is true (converted leads, closed opportunities)."""
         ...
 
+    def open_counts(self, object: str, owner_ids: list[str], unless: str | None = None) -> dict[str, int]:
+        """How many records each of these users owns (by their Id's first 15 characters), leaving
+        out those whose boolean field `unless` is true: one aggregate read, for routing caps."""
+        ...
+
     def write(self, patches: list[Patch]) -> list[WriteResult]: ...
 
     def now(self) -> datetime:

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from connector.orgs.base import BackendError, FieldInfo, Patch, WriteResult
 from connector.dbfile import check
@@ -55,6 +55,9 @@ class LocalOrg:
         self.db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
         self._last_stamp: datetime | None = None
+        # Where stamps come from: the wall clock, unless a test's fake org moves its own clock
+        # (a scheduler's runs minutes apart, played in seconds).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         if create:
             self._create_schema()
         else:
@@ -102,7 +105,7 @@ class LocalOrg:
         with self._lock:
             if self._last_stamp is None:
                 self._sync_clock()
-            now = datetime.now(timezone.utc)
+            now = self.clock()
             now = now.replace(microsecond=now.microsecond // 1000 * 1000)
             if self._last_stamp is not None and now <= self._last_stamp:
                 now = self._last_stamp + timedelta(milliseconds=1)
@@ -219,6 +222,17 @@ class LocalOrg:
             chunk = owner_ids[start:start + 500]
             out += [r[0] for r in self.db.execute(
                 f'SELECT Id FROM "{object}" WHERE OwnerId IN ({",".join("?" * len(chunk))}){skip} ORDER BY Id', chunk)]
+        return out
+
+    def open_counts(self, object: str, owner_ids: list[str], unless: str | None = None) -> dict[str, int]:
+        known = self.describe(object)
+        skip = f' AND coalesce("{unless}", 0) = 0' if unless in known else ""
+        out: dict[str, int] = {}
+        for start in range(0, len(owner_ids), 500):
+            chunk = owner_ids[start:start + 500]
+            for owner, n in self.db.execute(f'SELECT OwnerId, count(*) FROM "{object}" WHERE OwnerId IN '
+                                            f'({",".join("?" * len(chunk))}){skip} GROUP BY OwnerId', chunk):
+                out[owner[:15]] = out.get(owner[:15], 0) + n
         return out
 
     def count(self, object: str) -> int:

@@ -57,7 +57,7 @@ OBJECTS: dict[str, dict[str, FieldInfo]] = {
     "User": dict([
         _f("Id", "id", 18), _f("Username", "string", 80), _f("Email", "email", 128),
         _f("Name", "string", 121), _f("IsActive", "boolean"), _f("ManagerId", "reference", 18),
-        _f("Title", "string", 80), *AUDIT]),
+        _f("Title", "string", 80), _f("Revsync_Paused__c", "boolean"), *AUDIT]),
     "Group": dict([
         _f("Id", "id", 18), _f("Name", "string", 40), _f("DeveloperName", "string", 80),
         _f("Type", "picklist", 40), *AUDIT]),

@@ -16,6 +16,7 @@ from connector.orgs.base import MetadataCache, Patch, WriteResult
 from connector.orgs.salesforce_auth import API_VERSION, Credentials, id18, log_in
 from connector.orgs.salesforce_describe import Describes
 from connector.orgs.salesforce_http import ApiClient, Refused, RetryableError, call_kind
+from connector.orgs.salesforce_identity import KnownOrgs
 
 # Credentials, RetryableError and call_kind are imported from here too.
 __all__ = ["API_VERSION", "Credentials", "RetryableError", "SalesforceOrg", "call_kind", "soql_quote",
@@ -64,6 +65,8 @@ class SalesforceOrg(ApiClient, Describes):
         self._org_id: str | None = None
         self._user_id: str | None = None
         self._asked_identity = False
+        # Where the org behind an access token is remembered; None: asked once per run.
+        self.known_orgs: KnownOrgs | None = None
         self._init_describes(metadata_cache)
         self.login()
 
@@ -76,11 +79,14 @@ class SalesforceOrg(ApiClient, Describes):
 
     @property
     def org_id(self) -> str | None:
-        """The org's 18-character Id: from the login's answer, or asked once (userinfo) when
-        the run was given an access token."""
+        """The org's 18-character Id: from the login's answer; with an access token, as
+        remembered for this instance URL (`known_orgs`), else asked once (userinfo)."""
         if self._org_id is None and not self._asked_identity:
             self._asked_identity = True
-            self._org_id, self._user_id = self._ask_identity()
+            known = self.known_orgs.get(self.instance_url, self._token) if self.known_orgs else None
+            self._org_id, self._user_id = known or self._ask_identity()
+            if self._org_id and not known and self.known_orgs is not None:
+                self.known_orgs.put(self.instance_url, self._org_id, self._user_id)
         return self._org_id
 
     def _ask_identity(self) -> tuple[str | None, str | None]:
@@ -144,10 +150,12 @@ class SalesforceOrg(ApiClient, Describes):
                 instant = since if isinstance(since, datetime) else datetime.fromisoformat(since)
                 conditions.append(f"SystemModstamp >= {soql_datetime(instant)}")
             # The read's upper bound, on the org's clock: the next read starts there (less the
-            # overlap), so a quiet org is not read again from its last burst of writes.
+            # overlap), so a quiet org is not read again from its last burst of writes. Bounded
+            # with no lag too: a record stamped after the bound (the Date header has whole
+            # seconds, so the bound can trail the org by up to one) would otherwise be read
+            # now and lie at or after the next read's start, and be read again every run.
             self.last_read_until = self.now() - timedelta(seconds=self.lag_seconds)
-            if self.lag_seconds:
-                conditions.append(f"SystemModstamp <= {soql_datetime(self.last_read_until)}")
+            conditions.append(f"SystemModstamp <= {soql_datetime(self.last_read_until)}")
             if conditions:
                 soql += " WHERE " + " AND ".join(conditions)
             return soql + " ORDER BY SystemModstamp, Id"
@@ -172,6 +180,22 @@ class SalesforceOrg(ApiClient, Describes):
             chunk = owner_ids[start:start + IDS_PER_QUERY]
             for records in self._pages(object, build):
                 out += [r["Id"] for r in records]
+        return out
+
+    def open_counts(self, object: str, owner_ids: list[str], unless: str | None = None) -> dict[str, int]:
+        """One aggregate query per IDS_PER_QUERY members (a team is far smaller): SOQL's GROUP BY
+        answers at most 2,000 rows, which naming the owners keeps us under."""
+        def build() -> str:
+            skip = f" AND {unless} = false" if unless and unless in self.describe(object) else ""
+            return (f"SELECT OwnerId, COUNT(Id) n FROM {object} WHERE OwnerId IN "
+                    f"({', '.join(soql_quote(i) for i in chunk)}){skip} GROUP BY OwnerId")
+        out: dict[str, int] = {}
+        for start in range(0, len(owner_ids), IDS_PER_QUERY):
+            chunk = owner_ids[start:start + IDS_PER_QUERY]
+            for records in self._pages(object, build):
+                for r in records:
+                    key = str(r["OwnerId"])[:15]
+                    out[key] = out.get(key, 0) + int(r.get("n") or r.get("expr0") or 0)
         return out
 
     def read_all(self, object: str, fields: list[str]) -> Iterator[dict]:

@@ -162,7 +162,8 @@ class _Keep:
     only the token and the instance, and the answer also names the org and the user."""
 
     def __init__(self, session: requests.Session):
-        self.session, self.response = session, None
+        self.session = session
+        self.response: requests.Response | None = None
 
     def post(self, *args, **kwargs):
         self.response = self.session.post(*args, **kwargs)

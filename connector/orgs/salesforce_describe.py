@@ -57,10 +57,25 @@ class Describes:
     _user_id: str | None
 
     def _init_describes(self, cache: MetadataCache | None) -> None:
-        self.metadata_cache = cache
         self._describe: dict[str, dict[str, FieldInfo]] = {}
         self._from_cache: set[str] = set()  # objects whose describe this run took from the cache
         self._refreshed: set[str] = set()  # objects described again after the org refuted the cache
+        self.metadata_cache = cache
+
+    @property
+    def metadata_cache(self) -> MetadataCache | None:
+        return self._metadata_cache
+
+    @metadata_cache.setter
+    def metadata_cache(self, cache: MetadataCache | None) -> None:
+        # A cache given after describes were read (a first run creates its state after the
+        # preflight has described the org) keeps them too: the next run describes nothing.
+        self._metadata_cache = cache
+        if cache is None:
+            return
+        for object, fields in self._describe.items():
+            if object not in self._from_cache:
+                cache.put(self._describe_key(object), encode(fields))
 
     def describe(self, object: str) -> dict[str, FieldInfo]:
         if object not in self._describe:

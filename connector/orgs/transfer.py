@@ -64,6 +64,21 @@ def _typed(value: Any, ftype: str) -> Any:
     return text
 
 
+def import_file(org_path: Path, object: str, path: Path, encoding: str = DEFAULT_ENCODING) -> ImportResult:
+    """`import_csv` into the embedded org at `org_path`, created if missing: an import refused
+    before its first row leaves no empty org behind."""
+    created = not org_path.exists()
+    org = LocalOrg(org_path, create=True)
+    try:
+        return import_csv(org, object, path, encoding)
+    except ImportRefused:
+        org.close()
+        if created:
+            for leftover in (org_path, Path(f"{org_path}-wal"), Path(f"{org_path}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
 def import_csv(org: LocalOrg, object: str, path: Path, encoding: str = DEFAULT_ENCODING) -> ImportResult:
     """Create a record per row. Columns are the object's API field names, in any case (Data
     Loader writes them upper-case); other columns are listed and ignored."""
@@ -76,7 +91,7 @@ def import_csv(org: LocalOrg, object: str, path: Path, encoding: str = DEFAULT_E
     columns: dict[str, str | None] = {}  # column -> field, or None: not a field (JSONL rows differ)
     first = True
     for line, row in read_numbered(path, encoding):
-        if row.__class__ is BadRow:
+        if isinstance(row, BadRow):
             bad.append(row)
             continue
         for column in row:
@@ -90,7 +105,7 @@ def import_csv(org: LocalOrg, object: str, path: Path, encoding: str = DEFAULT_E
                                 f"{', '.join(list(by_folded.values())[:4])}")
         first = False
         record: dict[str, Any] = {}
-        name = ""
+        name: str | None = ""
         try:
             for column, value in row.items():
                 name = columns[column]

@@ -21,6 +21,7 @@ from rules.values import coerce
 
 from connector.context import OrgContext, is_closed_record
 from connector.files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
+from connector.preview.teams import TeamTally
 from connector.preview.lifecycle import LifecycleTally
 from connector.workspace.workspace import Workspace, load_workspace
 
@@ -156,6 +157,8 @@ class Preview:
     # them and re-routes their records, as a sync does.
     inactive: frozenset[str] = frozenset()
     lifecycle: LifecycleTally | None = field(default=None, repr=False)  # handoffs and SLA clocks
+    paused: frozenset[str] = frozenset()  # users whose pause checkbox is set (records from an org)
+    teams: tuple[TeamTally, TeamTally] = field(default_factory=lambda: (TeamTally(), TeamTally()))
 
     def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None],
                   closed: list[bool] | None = None, written: list | None = None) -> None:
@@ -174,7 +177,10 @@ class Preview:
         name = self.owner_name or _as_is
         self.before.add_batch(d0s, self._day, self._week, outcomes, open0, name)
         self.after.add_batch(d1s, self._day, self._week, outcomes, open1, name)
+        assert self.lifecycle is not None  # made with the first batch, above
         self.lifecycle.add(open0, open1, written, name)
+        self.teams[0].add(open0)
+        self.teams[1].add(open1)
         self.with_outcomes += sum(o is not None for o in outcomes)
         for d0, d1 in zip(open0, open1):
             # Raw attributes compare as the formatted outputs would; formatting only what changed.
@@ -243,7 +249,9 @@ class Preview:
             "sla_load": {"baseline": {"due_1d": dict(self.before.due_day), "due_7d": dict(self.before.due_week)},
                          "candidate": {"due_1d": dict(self.after.due_day), "due_7d": dict(self.after.due_week)}},
             "rules": {"baseline": rules_b, "candidate": rules_a},
-            "lifecycle": self.lifecycle.asdict(),
+            "lifecycle": self.lifecycle.asdict() if self.lifecycle is not None else {},
+            "teams": {"baseline": self.teams[0].asdict(self.baseline.ruleset),
+                      "candidate": self.teams[1].asdict(self.candidate.ruleset)},
             "unmatched_rules": {"baseline": sorted(all_b - set(rules_b)), "candidate": sorted(all_a - set(rules_a))},
             "closed_loop": ({"records_with_outcomes": self.with_outcomes,
                              "baseline": closed_loop(self.before), "candidate": closed_loop(self.after)}
@@ -317,7 +325,8 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
             batch = [r for r, k in zip(batch, keep(batch)) if k]
         closed = [is_closed_record(r) for r in batch]
         if not contexts:
-            contexts.extend(Context(now=preview.now, inactive=preview.inactive) for _ in range(4))
+            contexts.extend(Context(now=preview.now, inactive=preview.inactive, paused=preview.paused)
+                            for _ in range(4))
         ctx0, ctx1, closed0, closed1 = contexts
         preview.add_batch(decide(e0, batch, closed, ctx0, closed0), decide(e1, batch, closed, ctx1, closed1),
                           [outcome_of(r) for r in batch], closed, [Preparer.raw(r, "previous.stage") for r in batch])
@@ -336,7 +345,7 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
 
 def file_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
     for n, crm in read_numbered(path, encoding):
-        if crm.__class__ is BadRow:
+        if isinstance(crm, BadRow):
             bad.append(crm)
             continue
         try:
@@ -355,9 +364,10 @@ def file_records(ws: Workspace, path: Path, bad: list[BadRow], encoding: str = D
 
 def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = None) -> Iterator[dict]:
     """Records read from an org, read-only, with their accounts, owners and outcomes."""
-    context = OrgContext(org, ws.mapping)
+    context = OrgContext.of(org, ws)
     if preview is not None:
         preview.inactive = context.directory.inactive()
+        preview.paused = context.paused
         preview.owner_name = _owner_namer(context.directory, context.users, context.groups)
     opportunities = {}
     if ws.object == "Lead":

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 from fractions import Fraction
+from typing import Any, Callable
+
+from connector.preview.teams import team_lines
 
 NOUNS = {"Lead": ("lead", "leads"), "Opportunity": ("opportunity", "opportunities")}
 
@@ -37,6 +40,11 @@ def render_table(data: dict) -> str:
     lines.append(f"\nSLA deadlines due within a day: {sum(sla_b['due_1d'].values())} -> {sum(sla_a['due_1d'].values())}; "
                  f"within a week: {sum(sla_b['due_7d'].values())} -> {sum(sla_a['due_7d'].values())}")
     for side in ("baseline", "candidate"):
+        members = team_lines(data.get("teams", {}).get(side, {}))
+        if members:
+            lines.append(f"\nteams ({side}): received (share, promised by weight), passed over")
+            lines += members
+    for side in ("baseline", "candidate"):
         if data["unmatched_rules"][side]:
             lines.append(f"rules matching nothing ({side}): " + ", ".join(data["unmatched_rules"][side]))
     loop = data.get("closed_loop")
@@ -64,7 +72,7 @@ def lifecycle_paragraph(data: dict) -> str:
     base, cand = life["baseline"], life["candidate"]
     one, many = NOUNS.get(data.get("object") or "", ("record", "records"))
 
-    def pairs(key: str, group) -> list[tuple[object, int, int]]:
+    def pairs(key: str, group: Callable[[list[dict]], Counter]) -> list[tuple[Any, int, int]]:
         b, c = group(base[key]), group(cand[key])
         return sorted(((k, c.get(k, 0), b.get(k, 0)) for k in set(b) | set(c) if b.get(k) or c.get(k)),
                       key=lambda t: (-t[1], -t[2], str(t[0])))

@@ -60,7 +60,8 @@ class History:
             lines.append(f"run {run_id}  {events[0].at[:19].replace('T', ' ')}  {events[0].status}")
             lines += [f"  {e.text}" + ("" if e.change in (None, "written") else f" [{e.change}]")
                       for e in events if e.kind != "other"]
-            others = [e.field + ("" if e.change == "written" else f" [{e.change}]") for e in events if e.kind == "other"]
+            others = [f"{e.field}" + ("" if e.change == "written" else f" [{e.change}]")
+                      for e in events if e.kind == "other"]
             if others:
                 lines.append(_clip(f"  also changed: {', '.join(others)}"))
             cites = cited(next((e.rules for e in events if e.rules), None))
@@ -109,7 +110,7 @@ def _memory(value: Any) -> Memory | None:
         return None
 
 
-def _reverted_run(run: Run) -> int | None:
+def reverted_run(run: Run) -> int | None:
     """The run a revert run undid (set on partial reverts too, unlike `runs.reverts`)."""
     if run.reverts is not None:
         return run.reverts
@@ -140,7 +141,7 @@ def record_history(state: State, mapping: Mapping, record_id: str, names: dict[s
     elsewhere = tuple(sorted({run.object for run, _ in journal} - {run.object for run, _ in mine}))
     reverted_by: dict[int, int] = {}  # run -> the revert run that restored some of this record's fields
     for run, rows in mine:
-        undone = _reverted_run(run)
+        undone = reverted_run(run)
         if undone is not None and any(c.status == "written" for c in rows):
             reverted_by.setdefault(undone, run.run_id)
     output = {o.crm.casefold(): o.name for o in mapping.outputs}
@@ -161,7 +162,7 @@ def _run_events(run: Run, rows: dict[str, Change], known: dict[str, Any], names:
                 reverted_by: int | None) -> list[Event]:
     """The events of one run's changes to the record; `rows` (by output name) is consumed."""
     rules = next(iter(rows.values())).rules
-    undone = _reverted_run(run)
+    undone = reverted_run(run)
     revert = f"revert of run {undone}" if undone is not None else None
     out: list[Event] = []
 

@@ -232,11 +232,14 @@ class State:
             db.executemany("INSERT INTO inactive_owner VALUES (?, ?)", [(object, u) for u in ["", *sorted(user_ids)]])
 
     # -- runs ----------------------------------------------------------------------------------
-    def start_run(self, object: str, org: str, dry_run: bool, fingerprint: str) -> int:
+    def start_run(self, object: str, org: str, dry_run: bool, fingerprint: str, evaluated_at: str | None = None
+                  ) -> int:
         cur = self.db.execute(
-            "INSERT INTO runs(object, org, started_at, status, dry_run, rules_fingerprint, counts) "
-            "VALUES (?, ?, ?, 'running', ?, ?, '{}')", (object, org, _now(), int(dry_run), fingerprint))
-        return int(cur.lastrowid)
+            "INSERT INTO runs(object, org, started_at, status, dry_run, rules_fingerprint, counts, evaluated_at) "
+            "VALUES (?, ?, ?, 'running', ?, ?, '{}', ?)", (object, org, _now(), int(dry_run), fingerprint,
+                                                          evaluated_at))
+        assert cur.lastrowid is not None  # an INSERT always gives one
+        return cur.lastrowid
 
     def finish_run(self, run_id: int, status: str, counts: dict) -> None:
         self.db.execute("UPDATE runs SET finished_at=?, status=?, counts=? WHERE run_id=?",

@@ -3,7 +3,7 @@ that stops it before writing. Kept out of connector/sync.py (which re-exports th
 the run itself reads in one module of reasonable length."""
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -47,12 +47,13 @@ class SyncReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     fields: Counter = field(default_factory=Counter)
     lifecycle: Counter = field(default_factory=Counter)  # handoffs, clocks started, escalations planned
-    seconds: dict[str, float] = field(default_factory=lambda: Counter())
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     recovered: int = 0
     api_calls: int | None = None  # API calls the run made, where the backend counts them
     guard: str = ""  # a dry run's: why the change guard would stop the real run, if it would
     evaluated_at: str | None = None  # the evaluation time (`--now`, or the clock when the run began)
     notes: list[str] = field(default_factory=list)  # what a person should know about this run
+    held: int = 0  # records no team member could take now: left unrouted, tried again later
 
     def asdict(self) -> dict:
         return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,
@@ -63,6 +64,7 @@ class SyncReport:
                 "skipped": len(self.skipped), "recovered": self.recovered, "api_calls": self.api_calls,
                 **({"guard_would_stop": self.guard} if self.guard else {}),
                 **({"notes": self.notes} if self.notes else {}),
+                **({"held": self.held} if self.held else {}),
                 "fields": dict(self.fields), "lifecycle": dict(self.lifecycle), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
     def __str__(self) -> str:
@@ -71,6 +73,8 @@ class SyncReport:
                 f"{verb}, {self.failed} failed, {len(self.skipped)} skipped")
         if self.fields:
             text += "\n  fields: " + ", ".join(f"{k} {v}" for k, v in self.fields.most_common())
+        if self.held:
+            text += f"\n  held: {self.held} record(s) no team member could take now (tried again next run)"
         if self.lifecycle:
             text += "\n  lifecycle: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.lifecycle.items())
         if self.guard:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
 
 from mappings.outbound import Outbound, UnknownOwner, same_value
 from rules.evaluate import Context, Evaluator
@@ -35,8 +37,10 @@ class Planner:
         self.owner_field = self.outputs.get("owner", (None,))[0]
         self.retries = retries if retries is not None else {}
 
-    def context(self, positions: dict[str, int], reroute: bool) -> Context:
-        return self.org.context(self.now, positions, reroute, owner_id=self.outbound.written_id)
+    def context(self, positions: dict[str, int], reroute: bool,
+                given_since: Callable[[str, datetime], int] | None = None) -> Context:
+        return self.org.context(self.now, positions, reroute, owner_id=self.outbound.written_id,
+                                ruleset=self.evaluator.ruleset, given_since=given_since)
 
     def plan(self, page: list[dict], ctx: Context) -> Planned:
         report = self.report
@@ -81,6 +85,8 @@ class Planner:
                 self._skip(planned, rid, f"cannot plan its changes: {_why(exc)}")
                 continue
             planned.rechecks[rid] = format_instant(due) if due is not None else None
+            if d.held:
+                report.held += 1
             if crm.get(self.stage_field) not in (None, ""):
                 planned.decided_before += 1
                 if (self.stage_field in changes) or (self.owner_field in changes and d.matched.get("route")):

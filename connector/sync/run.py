@@ -3,7 +3,7 @@ by page, with recovery of a killed run first and the change guard before rules t
 from __future__ import annotations
 
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import structlog
@@ -16,6 +16,7 @@ from connector.orgs.base import Backend, BudgetExhausted, Patch
 from connector.sync.journal import State, commit_page
 from connector.sync.options import GuardTripped, SyncOptions, SyncReport  # re-exported: cli and tests import them here
 from connector.sync.plan import Planned, Planner
+from connector.sync.workload import given_since
 from connector.workspace.workspace import Workspace
 
 __all__ = ["GuardTripped", "SyncOptions", "SyncReport", "SyncRun"]
@@ -34,12 +35,13 @@ class SyncRun:
         self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(ws.mapping, "fingerprint", "")
         self._org: OrgContext | None = context  # a preflight's, so users and queues are read once
         self._planner: Planner | None = None
+        self.read_until: str | None = None  # the upper bound of this run's read, once it is known
 
     # -- the org, read once per run -----------------------------------------------------------------
     @property
     def org(self) -> OrgContext:
         if self._org is None:
-            self._org = OrgContext(self.backend, self.ws.mapping)
+            self._org = OrgContext.of(self.backend, self.ws)
             self.report.seconds["context"] += self._org.seconds
         return self._org
 
@@ -60,10 +62,11 @@ class SyncRun:
         full = self.opts.full or fingerprint != self.fingerprint
         if full and fingerprint is not None and fingerprint != self.fingerprint:
             log.info("rules_changed", object=obj, note="re-evaluating every open record")
-        since = None
+        since: datetime | None = None
         if watermark and not full:
             overlap = self.backend.late_commits if self.opts.overlap is None else self.opts.overlap
-            since = parse_instant(watermark) - overlap
+            stamp = parse_instant(watermark)
+            since = stamp - overlap if stamp is not None else None
         # Records due a retry or a recheck are read after the changed ones, unless already read.
         # Only they are remembered: memory must not grow with the org.
         extra = dict.fromkeys(self.state.retry_ids(obj) + self.state.due_rechecks(obj, self.opts.now)
@@ -108,7 +111,7 @@ class SyncRun:
     def run(self) -> SyncReport:
         obj = self.opts.object
         start = time.perf_counter()
-        self.read_until: str | None = None
+        self.read_until = None
         org_id = getattr(self.backend, "org_id", None)
         if org_id:
             self.state.claim_org(org_id, getattr(self.backend, "instance_url", "") or "")
@@ -121,7 +124,7 @@ class SyncRun:
         if changed_rules and not (self.opts.accept_changes or self.opts.dry_run):
             self._guard(dict(positions))
         run_id = None if self.opts.dry_run else self.state.start_run(
-            obj, self.backend.name, False, self.fingerprint)
+            obj, self.backend.name, False, self.fingerprint, format_instant(self.opts.now))
         self.report.run_id = run_id
         page_no = moved = decided = 0
         ctx: Context | None = None
@@ -129,13 +132,15 @@ class SyncRun:
             for page, watermark in self._pages():
                 page_no += 1
                 if ctx is None:
-                    ctx = self.planner().context(dict(positions), self.opts.reroute)
+                    given = given_since(self.state, obj, self.planner().owner_field, run_id)
+                    ctx = self.planner().context(dict(positions), self.opts.reroute, given)
                 planned = self.planner().plan(page, ctx)
                 if self.opts.dry_run:
                     self.report.would_write += len(planned.patches)
                     moved, decided = moved + planned.moved, decided + planned.decided_before
                     continue
                 decided += planned.decided_before
+                assert run_id is not None  # a run that writes was started
                 _check_budget(self.backend)  # before journalling: a paused run leaves no page pending
                 written, failed = commit_page(
                     self.state, self.backend, obj, run_id, page_no, planned.patches, dict(ctx.positions),
@@ -209,7 +214,8 @@ class SyncRun:
             patched = {p.id for p in patches}
             commit_page(self.state, self.backend, self.opts.object, run_id, page_no, patches, positions, watermark,
                         settled=[rid for rid in by_id if rid not in patched], journalled=True)
-            self.state.finish_run(run_id, "interrupted", self.state.run(run_id).counts)
+            recovered = self.state.run(run_id)
+            self.state.finish_run(run_id, "interrupted", recovered.counts if recovered is not None else {})
             log.info("page_recovered", run=run_id, page=page_no, rewritten=len(patches))
             count += len(patches)
             pending = self.state.pending_page(self.opts.object)

@@ -13,9 +13,9 @@ from connector.dbfile import check
 # fails; its page being done says it was written (an older revsync would misread that).
 # 5: the users known inactive at the last run, per object. 6: a failed write keeps its patch in
 # the retry queue (re-sent as decided); `meta` holds the org the state belongs to; `cache` the
-# org's describes.
-SCHEMA_VERSION = 6
-UPGRADES = {3, 4, 5}  # schemas this version opens and upgrades in place
+# org's describes. 7: each run's evaluation time, for the records given per member per day.
+SCHEMA_VERSION = 7
+UPGRADES = {3, 4, 5, 6}  # schemas this version opens and upgrades in place
 
 
 class StateError(RevsyncError):
@@ -36,7 +36,7 @@ CREATE INDEX IF NOT EXISTS recheck_at ON recheck (object, at);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT, org TEXT, started_at TEXT,
     finished_at TEXT, status TEXT, dry_run INTEGER, rules_fingerprint TEXT, counts TEXT,
-    reverts INTEGER);
+    reverts INTEGER, evaluated_at TEXT);
 CREATE TABLE IF NOT EXISTS pages (
     run_id INTEGER, page INTEGER, status TEXT, positions TEXT, watermark TEXT,
     PRIMARY KEY (run_id, page));
@@ -56,6 +56,9 @@ def upgrade(db: sqlite3.Connection) -> None:
     leaves no tables without their schema version (a file the next run would refuse as ours)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(retry)")}
     alter = "ALTER TABLE retry ADD COLUMN patch TEXT;" if columns and "patch" not in columns else ""
+    runs = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if runs and "evaluated_at" not in runs:
+        alter += "ALTER TABLE runs ADD COLUMN evaluated_at TEXT;"
     db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {alter} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
 

@@ -85,6 +85,71 @@ def _key(check: Callable[[Any], Any], example: str, default: Any = None, factory
 
 
 @dataclass(frozen=True)
+class Pilot:
+    """`[pilots.NAME]`: a trial of candidate rules on a share of a micro-segment (docs/report.md)."""
+
+    name: str
+    rules: Path  # the candidate rules directory the pilot arm is decided by
+    share: float  # of the records in the segment, from 0 (exclusive) to 1
+    when: str | None = None  # the segment, a condition in the rule syntax; None: every record
+    arm_field: str = "Revsync_Pilot_Arm__c"  # the CRM field the arm is written to
+
+
+PILOTS = "pilots"  # a table of tables beside [revsync]: [pilots.NAME]
+PILOT_KEYS = {"rules": ("S003", '"rules-candidate"'), "share": ("S004", '"10%" or 0.1'),
+              "when": ("S003", "\"{state: [CA, WA]}\""), "arm_field": ("S003", '"Revsync_Pilot_Arm__c"')}
+
+
+def _share(value: Any) -> float:
+    """A share from 0 (exclusive) to 1: a number, or text such as "10%"."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise _Bad("S003", 'a share such as "10%" or 0.1') from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Bad("S003", 'a share such as "10%" or 0.1')
+    if not 0 < value <= 1:  # also false for nan
+        raise _Bad("S004", "a share above 0 and at most 1 (100%)")
+    return float(value)
+
+
+def _pilots(tables: Any, at: Callable[[tuple[str, ...]], Location]) -> tuple[tuple[Pilot, ...], list[Problem]]:
+    """Every `[pilots.NAME]` table, checked; problems located at their keys."""
+    if not isinstance(tables, dict):
+        return (), [Problem("S003", f"`{PILOTS}` must be tables, one per pilot", at((PILOTS,)),
+                            f"write [{PILOTS}.NAME] with rules, share and when")]
+    pilots, problems = [], []
+    for name, spec in tables.items():
+        where = (PILOTS, name)
+        if not isinstance(spec, dict):
+            problems.append(Problem("S003", f"pilot {name!r} must be a table", at(where),
+                                    f'write [{PILOTS}.{name}] then rules = "...", share = "10%"'))
+            continue
+        values: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key not in PILOT_KEYS:
+                close = suggest(key, sorted(PILOT_KEYS))
+                problems.append(Problem("S002", f"unknown pilot setting {key!r}", at((*where, key)),
+                                        f"did you mean {close!r}?" if close else
+                                        f"pilot settings: {', '.join(sorted(PILOT_KEYS))}"))
+                continue
+            try:
+                values[key] = _share(value) if key == "share" else _text(value)
+            except _Bad as bad:
+                problems.append(Problem(bad.code, f"{PILOTS}.{name}.{key} = {_shown(value)}: expected {bad.expected}",
+                                        at((*where, key)), f"e.g. {key} = {PILOT_KEYS[key][1]}"))
+        missing = [k for k in ("rules", "share") if k not in spec]
+        for key in missing:
+            problems.append(Problem("S006", f"pilot {name!r} has no {key}", at(where),
+                                    f"add {key} = {PILOT_KEYS[key][1]}"))
+        if not problems and not missing:
+            pilots.append(Pilot(name, Path(values["rules"]), values["share"], values.get("when"),
+                                values.get("arm_field", Pilot.arm_field)))
+    return tuple(pilots), problems
+
+
+@dataclass(frozen=True)
 class Settings:
     """What revsync.toml may set, with the default when it does not. Command-line options win."""
 
@@ -103,6 +168,10 @@ class Settings:
     lag_seconds: float = _key(_number(0, 3600), "30", 30.0)
     bulk_query_threshold: int = _key(_number(0, None, whole=True), "50000", 50_000)  # 0: never
     bulk_write_threshold: int = _key(_number(0, None, whole=True), "2000", 2_000)  # 0: never
+    pilots: tuple[Pilot, ...] = ()  # the [pilots.NAME] tables, read apart from the keys above
+
+    def pilot(self, name: str) -> Pilot | None:
+        return next((p for p in self.pilots if p.name == name), None)
 
     @property
     def salesforce(self) -> SalesforceOptions:
@@ -111,7 +180,7 @@ class Settings:
                                  bulk_write_threshold=self.bulk_write_threshold)
 
 
-KEYS = {f.name: f for f in fields(Settings)}
+KEYS = {f.name: f for f in fields(Settings) if "check" in f.metadata}
 
 
 def load_settings(path: Path = Path(SETTINGS_FILE)) -> Settings:
@@ -149,6 +218,8 @@ def load_settings(path: Path = Path(SETTINGS_FILE)) -> Settings:
     problems: list[Problem] = []
     converted: dict[str, Any] = {}
     for key, value in values.items():
+        if key == PILOTS and not table:  # a flat file's [pilots.NAME] tables are read below
+            continue
         spec = KEYS.get(key)
         if spec is None:
             problems.append(Problem("S002", f"unknown setting {key!r}", at(key), _suggest(key, bool(table))))
@@ -158,6 +229,9 @@ def load_settings(path: Path = Path(SETTINGS_FILE)) -> Settings:
         except _Bad as bad:
             problems.append(Problem(bad.code, f"{key} = {_shown(value)}: expected {bad.expected}", at(key),
                                     f"e.g. {key} = {spec.metadata['example']}"))
+    if PILOTS in data:
+        converted[PILOTS], found = _pilots(data[PILOTS], lambda path: Location(file, *positions.get(path, (1, 1))))
+        problems += found
     if problems:
         raise SettingsError(problems)
     return Settings(**converted)

@@ -101,3 +101,28 @@ def test_sync_through_the_fake_salesforce():
             assert row["write_calls"] == -(-row["written"] // 200)
         if row["run"] != "first":
             assert row["api_calls"] <= 4
+
+
+def test_scheduled_syncs_through_the_cli_and_the_fake_salesforce_over_https():
+    """The figures docs/salesforce.md states: `python -m tests.bench.https_bench` alone."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "tests.bench.https_bench"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    economy = [r for r in rows if r["bench"] == "economy"]
+    kills = [r for r in rows if r["bench"] == "kill"]
+    print(f"\n`revsync sync --org salesforce` against the fake org over HTTPS ({economy[0]['leads']:,} leads, "
+          "an access token, default lag and overlap, runs 15 minutes apart)")
+    for r in economy:
+        kinds = ", ".join(f"{k} {v}" for k, v in r["by_kind"].items())
+        print(f"  {r['run']:<78} {r['calls']:>4} calls ({kinds}); read {r['read']:,}, wrote {r['written']:,}; "
+              f"{r['wall_s']} s")
+    show("kill -9 at each kill point, then the next run, vs an uninterrupted run", kills,
+         ["kill", "written_killed_and_resumed", "owners_differ", "decisions_differ", "lost", "doubled"])
+    quiet = [r for r in economy if r["run"].startswith("quiet")]
+    assert len(quiet) >= 2 and all(r["calls"] <= 3 and r["read"] == 0 for r in quiet), quiet
+    assert [r["kill"].split(":")[0] for r in kills] == ["before-journal", "after-journal", "mid-write", "after-write",
+                                                        "after-page"]
+    assert all(r["owners_differ"] == r["decisions_differ"] == r["lost"] == r["doubled"] == 0 and r["resumed_exit"] == 0
+               for r in kills), kills

@@ -283,7 +283,7 @@ def test_markup_and_lone_surrogates_in_data_are_shown_not_interpreted(tmp_path):
 
 
 def test_table_output_holds_a_chunk_of_rows_not_the_file():
-    from cli import _TableStream
+    from connector.render import TableStream as _TableStream
     from rules.model import Decision
     table, held = _TableStream(), []
     out = io.StringIO()

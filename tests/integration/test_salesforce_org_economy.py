@@ -12,11 +12,19 @@ import pytest
 import requests
 import responses
 
+from connector.context import OrgContext
 from connector.demo.org import create_demo_org
 from connector.orgs.base import BackendError, CertificateError, MemoryCache, Patch
 from connector.orgs.local import LocalOrg
 from connector.orgs.salesforce import API_VERSION, Credentials, SalesforceOrg
-from tests.fake_salesforce import FakeSalesforce, connect
+from connector.orgs.salesforce_identity import KnownOrgs
+from connector.sync.journal import State, StateCache
+from connector.sync.preflight import preflight
+from connector.sync.run import SyncOptions, SyncRun
+from connector.workspace.workspace import load_workspace
+from rules.templates import example_rules_dir
+from rules.values import id18
+from tests.fake_salesforce import INSTANCE, FakeSalesforce, connect
 from tests.fake_salesforce_server import FakeSalesforceServer
 
 BASE = f"/services/data/v{API_VERSION}"
@@ -88,6 +96,20 @@ def test_describes_are_read_once_a_day_through_the_cache(fake):
     without = connect(fake, bulk_query_threshold=0)  # no cache: as before, every run describes
     one_run(without)
     assert without.calls_by_kind["describe"] == 3
+
+
+def test_describes_read_before_the_cache_was_given_are_kept_in_it(fake):
+    """A first run creates its state after the preflight has described the org: the run after
+    it must not describe the org again."""
+    fake, backing = fake
+    first = connect(fake)
+    one_run(first)
+    cache = MemoryCache()
+    first.metadata_cache = cache
+    assert len(cache.entries) == 3
+    second = connect(fake, metadata_cache=cache)
+    one_run(second)
+    assert second.calls_by_kind["describe"] == 0
 
 
 def test_a_field_deleted_since_the_describe_was_cached_is_described_again_once(fake):
@@ -181,6 +203,97 @@ def test_a_bulk_backfill_reads_booleans_whatever_their_case(fake, case):
                       for r in page}
         assert (org.calls_by_kind["bulk"] > 0) == (path == "bulk")
     assert read["bulk"] == read["rest"] and set(read["bulk"].values()) == {True, False}
+
+
+# -- what scheduled runs cost -------------------------------------------------------------------------
+NOW = datetime(2026, 11, 24, 15, tzinfo=timezone.utc)
+USERINFO = "GET /services/oauth2/userinfo"
+
+
+def scheduled_run(fake: FakeSalesforce, state: State, known: KnownOrgs | None = None, **opts) -> dict:
+    """One run as `revsync sync` makes it, given an access token: the org's identity, describes
+    from the state, users and queues shared by the preflight and the run."""
+    org = SalesforceOrg(Credentials("session", instance_url=INSTANCE, access_token=fake.token), api_floor=0,
+                        max_wait=0.01, bulk_query_threshold=0, lag_seconds=opts.pop("lag_seconds", 30))
+    org.known_orgs = known
+    assert org.org_id == fake.org_id
+    org.metadata_cache = StateCache(state)
+    ws = load_workspace(example_rules_dir(), None, "Lead")
+    context = OrgContext(org, ws.mapping)
+    assert not [p for p in preflight(org, ws.mapping, ws.ruleset, context) if p.severity.value == "error"]
+    report = SyncRun(org, ws, state, SyncOptions(now=NOW, **opts), context=context).run()
+    return {"calls": org.calls, "kinds": {k: v for k, v in org.calls_by_kind.items() if v}, "read": report.read,
+            "written": report.written}
+
+
+def test_a_quiet_run_in_steady_state_costs_three_calls_and_reads_nothing(fake, tmp_path):
+    fake, backing = fake
+    state, known = State(tmp_path / "state.db"), KnownOrgs(tmp_path / "salesforce-orgs.json")
+    fake.advance(timedelta(minutes=15))  # runs a scheduler starts every 15 minutes, default lag and overlap
+    first = scheduled_run(fake, state, known)
+    assert first["written"] > 80 and first["kinds"]["identity"] == 1
+    fake.advance(timedelta(minutes=15))
+    after = scheduled_run(fake, state, known)  # reads the first run's writes back once
+    assert after["read"] == first["written"] and after["written"] == 0
+    for _ in range(3):
+        fake.advance(timedelta(minutes=15))
+        # users, queues, the changed leads: no identity call, no describe, no accounts.
+        assert scheduled_run(fake, state, known) == {"calls": 3, "kinds": {"query": 3}, "read": 0, "written": 0}
+    assert fake.calls.count(USERINFO) == 1  # the org behind the token, asked once
+    lead = open_leads(backing)[0]
+    backing.write([Patch("Lead", lead, {"Title": "VP Sales"})])
+    fake.advance(timedelta(minutes=15))
+    changed = scheduled_run(fake, state, known)
+    assert changed["read"] == 1 and changed["calls"] <= 3 + 1 + changed["written"]  # + accounts for matching
+    fake.advance(timedelta(minutes=15))
+    assert scheduled_run(fake, state, known)["read"] == changed["written"]  # its own write, read back once
+    fake.advance(timedelta(minutes=15))
+    assert scheduled_run(fake, state, known)["read"] == 0
+
+
+def test_the_record_at_the_edge_of_a_read_is_read_once_not_every_run(fake, tmp_path):
+    """No lag, no overlap: the read's upper bound is the org's clock, which the Date header
+    gives in whole seconds. A record stamped later in that second is left to the next read,
+    and read once, instead of lying at the watermark and being read by every run after."""
+    fake, backing = fake
+    state = State(tmp_path / "state.db")
+    run = lambda: scheduled_run(fake, state, lag_seconds=0, overlap=timedelta(0))  # noqa: E731
+    run()
+    fake.advance(timedelta(minutes=1))
+    run()
+    second = (fake.org_clock() + timedelta(seconds=5)).replace(microsecond=0)
+    backing.clock = lambda: second + timedelta(milliseconds=900)
+    backing.write([Patch("Lead", open_leads(backing)[0], {"Title": "VP Sales"})])
+    backing.clock = fake.org_clock
+    fake.clock = lambda: second  # the org answers within that second
+    assert run()["read"] == 0  # stamped after the read's bound
+    fake.clock = lambda: second + timedelta(seconds=1)
+    assert run()["read"] == 1
+    assert [run()["read"] for _ in range(3)] == [0, 0, 0]
+
+
+def test_the_org_behind_an_access_token_is_remembered_per_instance_url(fake, tmp_path):
+    fake, backing = fake
+    known = KnownOrgs(tmp_path / "salesforce-orgs.json")
+
+    def org_id(token: str, remember: KnownOrgs | None = known) -> str | None:
+        org = SalesforceOrg(Credentials("session", instance_url=INSTANCE, access_token=token))
+        org.known_orgs = remember
+        return org.org_id
+    assert org_id(fake.token, KnownOrgs(tmp_path / "salesforce-orgs.json", save=False)) == fake.org_id
+    assert not known.path.exists()  # a dry run writes nothing
+    assert [org_id(fake.token) for _ in range(3)] == [fake.org_id] * 3
+    assert fake.calls.count(USERINFO) == 2
+    assert fake.token not in known.path.read_text()  # the file names orgs, never a credential
+    # The sandbox refreshed in place: same URL, another org, and its session Ids name it.
+    refreshed = id18("00D5g00000REFRS")
+    fake.org_id = refreshed
+    fake.sessions.add(token := f"{refreshed[:15]}!AQ4AQFakeSession")
+    assert org_id(token) == refreshed and fake.calls.count(USERINFO) == 3
+    assert org_id(token) == refreshed and fake.calls.count(USERINFO) == 3  # remembered from then on
+    known.path.write_text("{not json")  # damaged: asked again, and written whole again
+    assert org_id(token) == refreshed and fake.calls.count(USERINFO) == 4
+    assert json.loads(known.path.read_text())["orgs"][INSTANCE.lower()]["org_id"] == refreshed
 
 
 # -- over HTTPS on loopback ------------------------------------------------------------------------------

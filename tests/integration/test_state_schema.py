@@ -51,10 +51,10 @@ def test_a_schema_3_file_is_upgraded_and_reads_as_before(tmp_path):
     db.close()
     state = State(path)
     assert statuses(state, 1) == {"00QA": "written", "00QB": "failed"}
-    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
 
 
-@pytest.mark.parametrize("version", [2, 7])
+@pytest.mark.parametrize("version", [2, 8])
 def test_a_file_of_another_schema_is_refused_untouched(tmp_path, version):
     path = tmp_path / "other.db"
     db = sqlite3.connect(path)
@@ -111,3 +111,18 @@ def test_a_state_belongs_to_one_org(tmp_path):
                                          r"not to org 00D000000000002AAA \(https://b.my.salesforce.com\)"):
         state.claim_org("00D000000000002AAA", "https://b.my.salesforce.com")
     assert StateError.exit_code == 2
+
+
+def test_a_schema_6_file_gains_the_runs_evaluation_time(tmp_path):
+    path = tmp_path / "v6.db"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA.replace(", evaluated_at TEXT)", ")"))
+    db.execute("PRAGMA user_version = 6")
+    db.commit()
+    db.close()
+    state = State(path)
+    run = state.start_run("Lead", "local", False, "f", "2026-11-24T15:00:00Z")
+    assert state.db.execute("SELECT evaluated_at FROM runs WHERE run_id=?", (run,)).fetchone() == \
+        ("2026-11-24T15:00:00Z",)
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == 7
+    state.close()
