@@ -720,6 +720,32 @@ def report(org_spec, rules_dir, mappings_dir, object_name, state_file, since, by
         _echo_text(text)
 
 
+@main.group("pilot")
+def pilot_group() -> None:
+    """Pilots declared in revsync.toml ([pilots.NAME]); compare them with `revsync report --pilot`."""
+
+
+@pilot_group.command("end")
+@click.argument("name")
+@click.option("--promote", "outcome", flag_value="promote", help="The candidate rules replace the current ones.")
+@click.option("--rollback", "outcome", flag_value="rollback", help="Keep the current rules for everyone.")
+@now_option
+def pilot_end(name: str, outcome: str | None, now_text: str | None) -> None:
+    """End a pilot: the next sync decides every record by the (promoted or current) rules."""
+    from connector.workspace.pilots import end_pilot
+    from connector.workspace.settings import SETTINGS_FILE
+    settings = _settings()
+    pilot = settings.pilot(name)
+    if outcome is None:
+        raise click.UsageError("say how the pilot ends: --promote or --rollback")
+    if pilot is None:
+        known = ", ".join(p.name for p in settings.pilots) or "none declared"
+        raise click.BadParameter(f"no pilot {name!r} in {SETTINGS_FILE} (pilots: {known})", param_hint="NAME")
+    for line in end_pilot(Path(SETTINGS_FILE), pilot, settings.rules, settings.object, outcome == "promote",
+                          parse_now(now_text).date()):
+        click.echo(line)
+
+
 @main.command(hidden=True, cls=click.Command)
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path(".demo"), show_default=True)
 @click.option("--size", default=5000, show_default=True)

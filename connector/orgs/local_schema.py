@@ -24,7 +24,7 @@ REVSYNC = [
     _f("Revsync_Reason__c", "string", 255),
     _f("Revsync_Previous_Stage__c", "string", 40), _f("Revsync_Stage_Entered_At__c", "datetime"),
     _f("Revsync_SLA_Started_At__c", "datetime"), _f("Revsync_SLA_Met_At__c", "datetime"),
-    _f("Revsync_Lifecycle__c", "textarea", 1000),
+    _f("Revsync_Lifecycle__c", "textarea", 1000), _f("Revsync_Pilot_Arm__c", "string", 40),
 ]
 REVSYNC_FIELDS = tuple(name for name, _ in REVSYNC)
 

@@ -8,63 +8,32 @@ no such field yet, recomputes it the same way (and says so).
 """
 from __future__ import annotations
 
-import hashlib
 import statistics
 from datetime import datetime
-from typing import Any, Callable
-
-from rules.evaluate import Context, Evaluator
-from rules.loader import parse_rules
-from rules.values import id18
+from typing import Any
 
 from connector.report.facts import LeadFacts
 from connector.report.source import Population
 from connector.report.stats import bootstrap_mean, compare, mann_whitney, wilson
+from connector.workspace.pilots import CONTROL, PILOT, arm_of, segment_filter
 from connector.workspace.settings import Pilot
 from connector.workspace.workspace import Workspace
-
-PILOT, CONTROL = "pilot", "control"
-_SCALE = 2 ** 64
-
-
-def arm_of(record_id: str, pilot: str, share: float) -> str:
-    """`pilot` or `control`: where the record's hash (SHA-256 of the pilot's name and the
-    record's 18-character Id, so 15- and 18-character forms agree) falls against the share."""
-    digest = hashlib.sha256(f"{pilot}\n{id18(str(record_id).strip())}".encode()).digest()
-    return PILOT if int.from_bytes(digest[:8], "big") < share * _SCALE else CONTROL
-
-
-def assign_arm(record_id: str, pilot: str, share: float, in_segment: bool) -> str | None:
-    """The record's arm, or None when it is outside the pilot's segment."""
-    return arm_of(record_id, pilot, share) if in_segment else None
-
-
-def segment_filter(ws: Workspace, pilot: Pilot, now: datetime) -> Callable[[list[dict]], list[bool]]:
-    """The pilot's `when` compiled like a one-entry segment section (a ConfigError, exit 2, says
-    what is wrong with it); no `when`: every record is in the segment."""
-    if not pilot.when:
-        return lambda records: [True] * len(records)
-    text = (f"object: {ws.object}\nsegment:\n  - name: pilot {pilot.name}\n    when: {pilot.when}\n"
-            f"    segment: 'in'\n")
-    evaluator = Evaluator(parse_rules(text, f"revsync.toml [pilots.{pilot.name}] when",
-                                      ws.mapping.rule_fields()).ruleset)
-    return lambda records: [d.segment == "in" for d in evaluator.evaluate_batch(records, Context(now=now))]
-
 
 def arms(population: Population, ws: Workspace, pilot: Pilot, now: datetime) -> tuple[dict[str, str], str]:
     """Id -> arm for the records in the pilot, and where the arms came from."""
     key = f"crm:{pilot.arm_field}"
-    if any(key in r for r in population.records):
-        found = {}
-        for r in population.records:
-            value = str(r.get(key) or "").strip().casefold()
-            if value in (PILOT, CONTROL):
-                found[str(r["id"])] = value
+    found = {}
+    for r in population.records:
+        value = str(r.get(key) or "").strip().casefold()
+        if value in (PILOT, CONTROL):
+            found[str(r["id"])] = value
+    if found:  # written by the syncs that decided the pilot
         return found, f"the CRM field {pilot.arm_field}"
     inside = segment_filter(ws, pilot, now)(population.records)
     found = {str(r["id"]): arm_of(str(r["id"]), pilot.name, pilot.share)
              for r, keep in zip(population.records, inside) if keep}
-    return found, (f"recomputed from the assignment (the org has no field {pilot.arm_field}; "
+    why = "holds no arm yet" if any(key in r for r in population.records) else "does not exist"
+    return found, (f"recomputed from the assignment (the org's field {pilot.arm_field} {why}; "
                    f"segment as of {now:%Y-%m-%d %H:%M} UTC)")
 
 

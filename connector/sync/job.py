@@ -69,7 +69,8 @@ def sync_once(spec: OrgSpec, ws: Workspace | None, state_file: Path | None, sett
                 org.metadata_cache = StateCache(state)
         opts = SyncOptions(object=ws.object, now=now, dry_run=dry_run, page_size=settings.page_size, **flags)
         with progress() as advance:
-            return SyncRun(org, ws, state, opts, on_page=advance, context=context).run()
+            return SyncRun(org, ws, state, opts, on_page=advance, context=context,
+                           pilots=settings.pilots if ws.object == "Lead" else ()).run()
 
 
 def revert_run(spec: OrgSpec, state_file: Path | None, settings: Settings, run_id: int) -> RevertReport:

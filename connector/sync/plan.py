@@ -15,6 +15,7 @@ from connector.context import OrgContext, is_closed_crm
 from connector.orgs.base import Patch
 from connector.sync.journal import Retry
 from connector.sync.options import SyncReport
+from connector.sync.pilots import SyncPilots
 from connector.workspace.workspace import Workspace
 
 
@@ -29,13 +30,16 @@ class Planned:
 
 class Planner:
     def __init__(self, ws: Workspace, org: OrgContext, evaluator: Evaluator, report: SyncReport,
-                 object_name: str, now, retries: dict[str, Retry] | None = None):
+                 object_name: str, now, retries: dict[str, Retry] | None = None, pilots: SyncPilots | None = None):
         self.org, self.evaluator, self.report, self.object, self.now = org, evaluator, report, object_name, now
         self.outputs = {o.name: (o.crm, o.max_length) for o in ws.mapping.outputs}
         self.outbound = Outbound(ws.ruleset, self.outputs, org.directory)
         self.stage_field = self.outputs.get("stage", (None,))[0]
         self.owner_field = self.outputs.get("owner", (None,))[0]
         self.retries = retries if retries is not None else {}
+        self.pilots = pilots
+        # The candidate rules of a pilot write the outputs their own sections produce.
+        self._outbounds = {id(evaluator): self.outbound}
 
     def context(self, positions: dict[str, int], reroute: bool,
                 given_since: Callable[[str, datetime], int] | None = None) -> Context:
@@ -61,11 +65,16 @@ class Planner:
         report.seconds["map"] += time.perf_counter() - t
         t = time.perf_counter()
         # A record whose evaluation raises comes back undecided, with the reason as its problem.
-        decisions, rows = self.evaluator.evaluate_with_facts(records, ctx)
+        if self.pilots:
+            decisions, rows, arms, deciders = self.pilots.decide(self.evaluator, records,
+                                                                 [c["Id"] for c in crms], ctx)
+        else:
+            decisions, rows = self.evaluator.evaluate_with_facts(records, ctx)
+            arms, deciders = [(None, None)] * len(decisions), [self.evaluator] * len(decisions)
         report.evaluated += len(decisions)
         report.seconds["evaluate"] += time.perf_counter() - t
         t = time.perf_counter()
-        for crm, d, v in zip(crms, decisions, rows):
+        for crm, d, v, (pilot, arm), decider in zip(crms, decisions, rows, arms, deciders):
             rid = crm["Id"]
             if d.problems:
                 self._skip(planned, rid, "; ".join(d.problems))
@@ -75,9 +84,13 @@ class Planner:
                 self._skip(planned, rid, unknown)
                 continue
             try:
-                changes = self.outbound.changes(d, crm)
-                due = self.evaluator.next_change_at(d, v, self.now)
+                changes = self._outbound(decider).changes(d, crm)
+                if pilot is not None and arm is not None and crm.get(pilot.pilot.arm_field) != arm:
+                    changes[pilot.pilot.arm_field] = arm
+                due = decider.next_change_at(d, v, self.now)
                 citation = d.citation()[:2000] if changes else ""
+                if changes and pilot is not None:
+                    citation = f"pilot {pilot.pilot.name} ({arm}): {citation}"[:2000]
             except UnknownOwner as exc:
                 self._skip(planned, rid, str(exc))
                 continue
@@ -101,6 +114,12 @@ class Planner:
         report.changed += len(planned.patches)
         report.seconds["diff"] += time.perf_counter() - t
         return planned
+
+    def _outbound(self, evaluator: Evaluator) -> Outbound:
+        found = self._outbounds.get(id(evaluator))
+        if found is None:
+            found = self._outbounds[id(evaluator)] = Outbound(evaluator.ruleset, self.outputs, self.org.directory)
+        return found
 
     def _resend(self, planned: Planned, crm: dict) -> bool:
         """A failed write whose record still holds what it held when decided goes out again as

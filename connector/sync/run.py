@@ -15,8 +15,10 @@ from connector.context import CLOSED_FLAG, OrgContext
 from connector.orgs.base import Backend, BudgetExhausted, Patch
 from connector.sync.journal import State, commit_page
 from connector.sync.options import GuardTripped, SyncOptions, SyncReport  # re-exported: cli and tests import them here
+from connector.sync.pilots import SyncPilots
 from connector.sync.plan import Planned, Planner
 from connector.sync.workload import given_since
+from connector.workspace.settings import Pilot
 from connector.workspace.workspace import Workspace
 
 __all__ = ["GuardTripped", "SyncOptions", "SyncReport", "SyncRun"]
@@ -26,13 +28,20 @@ log = structlog.get_logger()
 
 class SyncRun:
     def __init__(self, backend: Backend, ws: Workspace, state: State, opts: SyncOptions,
-                 on_page: Callable[[int], None] | None = None, context: OrgContext | None = None):
+                 on_page: Callable[[int], None] | None = None, context: OrgContext | None = None,
+                 pilots: tuple[Pilot, ...] = ()):
         self.backend, self.ws, self.state, self.opts = backend, ws, state, opts
         self.evaluator = Evaluator(ws.ruleset, opts.engine)
         self.report = SyncReport(opts.object, dry_run=opts.dry_run, evaluated_at=format_instant(opts.now))
         self.fields = ws.mapping.crm_fields()
         self.on_page = on_page or (lambda n: None)
-        self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(ws.mapping, "fingerprint", "")
+        self.pilot_specs = pilots
+        self.pilots = SyncPilots(ws, pilots, opts.now, opts.engine)
+        if self.pilots:
+            self.pilots.check_fields(backend.describe(opts.object), opts.object)
+            self.fields = self.fields + [f for f in self.pilots.fields() if f not in self.fields]
+        self.fingerprint = ws.ruleset.fingerprint + ":" + getattr(ws.mapping, "fingerprint", "") \
+            + self.pilots.fingerprint()
         self._org: OrgContext | None = context  # a preflight's, so users and queues are read once
         self._planner: Planner | None = None
         self.read_until: str | None = None  # the upper bound of this run's read, once it is known
@@ -49,7 +58,7 @@ class SyncRun:
         if self._planner is None:
             retries = {} if self.opts.dry_run else self.state.retry_patches(self.opts.object)
             self._planner = Planner(self.ws, self.org, self.evaluator, self.report, self.opts.object,
-                                    self.opts.now, retries)
+                                    self.opts.now, retries, self.pilots)
         return self._planner
 
     # -- sources ------------------------------------------------------------------------------------
@@ -224,7 +233,8 @@ class SyncRun:
     def _guard(self, positions: dict[str, int]) -> None:
         """Before a run whose rules changed: would it move too many already-decided records?
         Planned as a dry run over the same org context, with a report of its own."""
-        dry = SyncRun(self.backend, self.ws, self.state, SyncOptions(**{**self.opts.__dict__, "dry_run": True}))
+        dry = SyncRun(self.backend, self.ws, self.state, SyncOptions(**{**self.opts.__dict__, "dry_run": True}),
+                      pilots=self.pilot_specs)
         dry._org = self.org
         planner = dry.planner()
         ctx = planner.context(positions, self.opts.reroute)

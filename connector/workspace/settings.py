@@ -93,11 +93,13 @@ class Pilot:
     share: float  # of the records in the segment, from 0 (exclusive) to 1
     when: str | None = None  # the segment, a condition in the rule syntax; None: every record
     arm_field: str = "Revsync_Pilot_Arm__c"  # the CRM field the arm is written to
+    ended: str | None = None  # "promoted 2026-12-01" or "rolled back ...": the sync leaves it alone
 
 
 PILOTS = "pilots"  # a table of tables beside [revsync]: [pilots.NAME]
 PILOT_KEYS = {"rules": ("S003", '"rules-candidate"'), "share": ("S004", '"10%" or 0.1'),
-              "when": ("S003", "\"{state: [CA, WA]}\""), "arm_field": ("S003", '"Revsync_Pilot_Arm__c"')}
+              "when": ("S003", "\"{state: [CA, WA]}\""), "arm_field": ("S003", '"Revsync_Pilot_Arm__c"'),
+              "ended": ("S003", '"promoted 2026-12-01"')}
 
 
 def _share(value: Any) -> float:
@@ -145,7 +147,7 @@ def _pilots(tables: Any, at: Callable[[tuple[str, ...]], Location]) -> tuple[tup
                                     f"add {key} = {PILOT_KEYS[key][1]}"))
         if not problems and not missing:
             pilots.append(Pilot(name, Path(values["rules"]), values["share"], values.get("when"),
-                                values.get("arm_field", Pilot.arm_field)))
+                                values.get("arm_field", Pilot.arm_field), values.get("ended")))
     return tuple(pilots), problems
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from connector.report.facts import LeadFacts
-from connector.report.pilots import CONTROL, PILOT, arm_of, arms, assign_arm, pilot_report
+from connector.report.pilots import arms, pilot_report
+from connector.workspace.pilots import CONTROL, PILOT, arm_of, assign_arm
 from connector.report.source import Population
 from connector.workspace.settings import Pilot, SettingsError, load_settings
 from connector.workspace.workspace import load_workspace
