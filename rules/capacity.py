@@ -163,11 +163,13 @@ class Workload:
         paused or out of office while the record's SLA clock is pending; else None. Caps and
         working hours never move a record a person already has."""
         given, mem = d.owner_given, d.memory
-        if given is None or mem is None or not same_owner(current, given) or not (mem.by or "").startswith("route/"):
+        if given is None or mem is None or not same_owner(current, given) or \
+                not (mem.by or "").startswith(("route/", "sla/")):
             return None
         if str(sla_status or "").strip().casefold() not in ("pending", "at_risk"):
             return None
-        rule_name = (mem.by or "")[len("route/"):]
+        # An owner an escalation gave goes back to routing: the first route rule that names someone.
+        rule_name = (mem.by or "")[len("route/"):] if (mem.by or "").startswith("route/") else ""
         rule = next((r for r in rules if r.name == rule_name), None)
         assign = rule.assign if rule is not None else None
         team = teams.get(assign.target) if assign is not None and assign.kind is AssignKind.TEAM else None

@@ -118,7 +118,7 @@ class Lifecycle:
                     d.routed_at, d.kept_owner = routed_at, True
                     return None
                 rule_name, why = away
-                d.notes += (Hit(Section.ROUTE, rule_name, self._rule_loc(rules, rule_name),
+                d.notes += (Hit(Section.ROUTE, rule_name or "(away)", self._rule_loc(rules, rule_name),
                                 f"{owner_label(current)} is {why} while the SLA clock runs: re-routed"),)
                 first = next((i for i in hits if rules[i].name == rule_name), None)
                 if first is not None:  # the rule that gave the owner gives the next one
