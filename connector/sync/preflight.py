@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mappings import Mapping
 from mappings.outbound import Directory, UnknownOwner
-from rules.model import AssignKind, Location, Problem, RuleSet, Section, Severity
+from rules.model import Assignment, AssignKind, Location, Problem, RuleSet, Section, Severity
 
 from connector.context import QUEUE_FIELDS, USER_FIELDS, OrgContext
 from connector.orgs.base import Backend, BackendError
@@ -90,7 +90,28 @@ def preflight(backend: Backend, mapping: Mapping, ruleset: RuleSet,
                                     f"write {need}", out.loc, f"make it at least {need} long, or lower max_length"))
     if mapping.output("owner") is not None:
         problems += owner_problems(backend, ruleset, context)
+    problems += paused_field_problems(backend, ruleset)
     return problems
+
+
+def paused_field_problems(backend: Backend, ruleset: RuleSet) -> list[Problem]:
+    """A pause checkbox the org lacks would pause nobody, silently: refuse it (D011)."""
+    name = ruleset.availability.paused_field
+    if not name:
+        return []
+    where = Location(f"{backend.name}:User", 0, 0)
+    try:
+        info = backend.describe("User").get(name)
+    except BackendError as exc:
+        return [Problem("D011", f"cannot describe User to check paused_field {name}: {exc}", where,
+                        "give the integration user read access to User", Severity.WARNING)]
+    if info is None:
+        return [Problem("D011", f"User.{name} (availability.paused_field) does not exist", where,
+                        "create it in Setup > Object Manager > User as Checkbox, or remove paused_field")]
+    if info.type != "boolean":
+        return [Problem("D011", f"User.{name} is {info.type}; paused_field must be a checkbox", where,
+                        "name a Checkbox field of User")]
+    return []
 
 
 def owner_problems(backend: Backend, ruleset: RuleSet, context: OrgContext | None = None) -> list[Problem]:
@@ -110,6 +131,7 @@ def owner_problems(backend: Backend, ruleset: RuleSet, context: OrgContext | Non
     problems: list[Problem] = []
     named = [r.assign for r in ruleset.rules(Section.ROUTE) if r.assign is not None]
     named += [r.escalate for r in ruleset.rules(Section.SLA) if r.escalate is not None]
+    named += [Assignment(AssignKind.QUEUE, t.overflow, t.loc) for t in ruleset.teams if t.overflow]  # when_full
     for assign in named:
         if assign.kind in (AssignKind.USER, AssignKind.QUEUE):
             why = _unresolved(directory, f"{assign.kind.value}:{assign.target}")
