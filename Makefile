@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean lint
+.PHONY: demo test bench clean lint install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,23 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy rules mappings connector cli.py
+
+# revsync on PATH for this user, isolated from every other Python program: pipx when it is
+# installed, else a virtual environment of its own under $(PREFIX)/share/revsync, linked from
+# $(PREFIX)/bin. Installing again replaces it.
+PREFIX ?= $(HOME)/.local
+install:
+	@if command -v pipx >/dev/null 2>&1; then \
+		pipx install --force . ; \
+	else \
+		$(PYTHON) -m venv --clear $(PREFIX)/share/revsync/venv && \
+		$(PREFIX)/share/revsync/venv/bin/python -m pip install --quiet --upgrade pip && \
+		$(PREFIX)/share/revsync/venv/bin/python -m pip install --quiet . && \
+		mkdir -p $(PREFIX)/bin && \
+		ln -sf $(PREFIX)/share/revsync/venv/bin/revsync $(PREFIX)/bin/revsync && \
+		echo "installed $(PREFIX)/bin/revsync"; \
+	fi
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to PATH to run revsync by name";; esac
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -m bench -s -p no:cacheprovider tests/bench

@@ -95,6 +95,14 @@ class OrgContext:
     def rule_record(self, crm: dict) -> dict:
         """The rule record of a CRM record, with its owner's User and its account."""
         rec = self.mapping.inbound(crm)
+        related = self.related(crm, rec)
+        if related:
+            rec.update(self.mapping.inbound_related(crm, related))
+        return rec
+
+    def related(self, crm: dict, rec: dict) -> dict[str, dict]:
+        """The related records of a CRM record (`rec`, its rule record): its owner's User and
+        the account it matches, by the mapping's relation names."""
         related: dict[str, dict] = {}
         owner = self.users.get(crm.get("OwnerId") or "")
         if owner is not None:
@@ -108,9 +116,18 @@ class OrgContext:
             acct = None
         if acct is not None:
             related["account"] = acct
-        if related:
-            rec.update(self.mapping.inbound_related(crm, related))
-        return rec
+        return related
+
+    def related_columns(self) -> list[str]:
+        """The related fields the mapping reads, as an export's dotted columns (`Account.OwnerId`)."""
+        return [f"{rel.relationship}.{f.crm}" for rel in self.mapping.related for f in rel.fields if f.crm]
+
+    def related_row(self, crm: dict) -> dict[str, Any]:
+        """A CRM record's `related_columns()` values, as a sync reads them (`org export --related`),
+        so an export decides segments and routes as a sync of the org would."""
+        related = self.related(crm, self.mapping.inbound(crm))
+        return {f"{rel.relationship}.{f.crm}": related.get(rel.name, {}).get(f.crm)
+                for rel in self.mapping.related for f in rel.fields if f.crm}
 
     def unknown_owner(self, crm: dict) -> str | None:
         """Why a record's owner is neither a user nor a queue of the org, or None when it is one."""

@@ -11,6 +11,7 @@ import structlog
 from rules.evaluate import Context, Evaluator
 from rules.explain import Explainer
 from rules.model import Decision
+from rules.parse import used_fields
 from rules.suggest import suggest
 
 from connector.context import OrgContext
@@ -27,6 +28,25 @@ class FileResult:
     decisions: Iterator[Decision]
     bad_rows: list[BadRow] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)  # neither mapped nor a related record's
+    missing_related: list[tuple[str, str]] = field(default_factory=list)  # (rule field, column) the rules need
+
+
+def missing_related(ws: Workspace, record: dict) -> list[tuple[str, str]]:
+    """Related fields the rules test (`account.share_of_wallet`) with no column in the export
+    (`Account.Share_of_Wallet__c`), as (rule field, column): every test on them fails, so an
+    export without them decides segments and routes unlike a sync, which reads the account."""
+    used = used_fields(ws.ruleset)
+    columns = {c.strip().casefold() for c in record}
+    out = []
+    for rel in ws.mapping.related:
+        if rel.relationship.casefold() in columns:  # a nested {"Account": {...}} object (JSONL)
+            continue
+        for spec in rel.fields:
+            source = spec if spec.crm else rel.field(spec.source or "")  # a derived field: its source
+            column = f"{rel.relationship}.{source.crm}" if source is not None and source.crm else None
+            if f"{rel.name}.{spec.name}" in used and column and column.casefold() not in columns:
+                out.append((f"{rel.name}.{spec.name}", column))
+    return out
 
 
 def unknown_columns(ws: Workspace, record: dict) -> list[str]:
@@ -107,6 +127,7 @@ def _in_file_order(ws, evaluator, path, ctx, batch_size, result, encoding) -> It
         else:
             if not checked:
                 result.unknown_columns, checked = unknown_columns(ws, item), True
+                result.missing_related = missing_related(ws, item)
             try:
                 batch.append((line, inbound(item)))
             except Exception as exc:  # a record the mapping cannot read is reported, not fatal

@@ -39,6 +39,9 @@ class FieldScope:
             return None
         if "." not in name and any(k.startswith(name + ".") for k in self.types):
             hint = f"related fields are written with a dot, e.g. '{name}.<field>'"
+        elif ":" in name and name.split(":", 1)[0].strip() in self.types:  # `{score:60}` is one word to YAML
+            key, value = name.split(":", 1)
+            hint = f"a colon needs a space after it: write '{key.strip()}: {value.strip()}'"
         else:
             hint = did_you_mean(name, self.types)
         problems.append(Problem("E110", f"unknown field '{name}'", loc,

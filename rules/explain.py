@@ -1,6 +1,7 @@
 """One record's full story: each section, each rule, matched or not and why not."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -8,6 +9,10 @@ from .compile import Program
 from .evaluate import Context, Evaluator
 from .model import All, Condition, Decision, Not, Rule, Section, Test
 from .values import from_epoch
+
+# Owners as decisions and traces label them (`queue:00G...`), and Ids quoted as values read.
+OWNER_LABEL = re.compile(r"\b(?:user|queue):([A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)\b")
+QUOTED_ID = re.compile(r"'([A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)'")
 
 SECTION_KIND = {
     Section.SEGMENT: "first match sets segment",
@@ -84,7 +89,19 @@ class Explainer:
         lines.append("")
         lines.append("decision: " + ", ".join(f"{k}={val}" for k, val in d.outputs().items()
                                              if val not in (None, {})))
-        return "\n".join(lines)
+        return self.named("\n".join(lines))
+
+    def named(self, text: str) -> str:
+        """Owners by name where the org told them: `queue:00G...` becomes `queue Inbound Nurture`,
+        and a quoted owner Id among the values read is followed by its name."""
+        if not self.names:
+            return text
+        text = OWNER_LABEL.sub(lambda m: self.who(m.group(0)), text)
+
+        def quoted(m: re.Match[str]) -> str:
+            named = self.names.get(m.group(1)) or self.names.get(m.group(1)[:15])
+            return f"{m.group(0)} ({named})" if named else m.group(0)
+        return QUOTED_ID.sub(quoted, text)
 
     def section(self, section: Section, rules: tuple[Rule, ...], d: Decision, v: list[Any], T: list[float]
                 ) -> list[str]:

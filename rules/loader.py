@@ -7,6 +7,7 @@ from pathlib import Path
 from .model import ConfigError, FieldType, Location, Problem, RuleSet, Severity
 from .parse import RuleFileParser
 from .source import display_path, load_file, parse_text, read_text
+from .unproduced import unproduced_values
 
 _CASES_SUFFIXES = (".cases.yaml", ".cases.yml")
 
@@ -56,6 +57,8 @@ def parse_rules(text: str, file: str, fields: dict[str, FieldType]) -> Loaded:
         parser = RuleFileParser(root, file, text, fields)
         ruleset = parser.parse()
         problems = problems + parser.problems
+        if ruleset is not None:
+            problems += unproduced_values(ruleset)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors or ruleset is None:
         raise ConfigError(problems)

@@ -21,6 +21,7 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode, Node as Yam
 from ruamel.yaml.scanner import RoundTripScanner
 
 from .model import Location, Problem
+from .yaml_errors import plain_problem
 
 # Bounds on what one rule file may make revsync do. A real rule file is a few kilobytes,
 # nests about 8 levels and repeats a condition with an alias a few times; these are far
@@ -287,8 +288,9 @@ def parse_text(text: str, file: str) -> tuple[Node | None, list[Problem]]:
         if "duplicate key" in str(exc):
             return None, [Problem("E002", f"duplicate key: {message}", loc,
                                   "each key may appear once in a mapping")]
-        return None, [Problem("E001", f"not valid YAML: {message}", loc,
-                              "check indentation, colons and quotes on this line")]
+        plain = plain_problem(exc, text, file)  # a tab, an indentation, a quote: said in plain words
+        return None, [plain or Problem("E001", f"not valid YAML: {message}", loc,
+                                       "check indentation, colons and quotes on this line")]
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys)
         return None, [Problem("E001", f"not valid YAML: {exc}", Location(file, 1, 1),
                               "check the file's syntax")]

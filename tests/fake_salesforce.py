@@ -44,6 +44,8 @@ class Faults:
     # writes with INVALID_FIELD, as a describe cached before the deletion does not know.
     deleted_fields: set[tuple[str, str]] = field(default_factory=set)
     bulk_boolean_case: str = "lower"  # how Bulk API CSV spells booleans: lower (true) or upper (TRUE)
+    bulk_unreported: set[str] = field(default_factory=set)  # ids an ingest job writes but lists in no result
+    bulk_upload_unavailable: int = 0  # the next N ingest uploads answer 503 (after reading the body)
 
 
 def _origin(request) -> str:

@@ -70,7 +70,10 @@ class _BulkMixin:
         import csv
         import io
         job = self.jobs[_job_id(request)]
-        text = request.body.decode() if isinstance(request.body, bytes) else request.body
+        text = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
+        if self.faults.bulk_upload_unavailable > 0:
+            self.faults.bulk_upload_unavailable -= 1
+            return 503, "Service Unavailable"
         job["upload"] = list(csv.DictReader(io.StringIO(text)))
         return 201, ""
 
@@ -90,6 +93,8 @@ class _BulkMixin:
             rows.append(row)
         for row, result in zip(rows, self.org.write(patches) if patches else []):
             self.record_writes[result.id] += result.ok
+            if result.id in self.faults.bulk_unreported:
+                continue
             (ok if result.ok else failed).append(
                 {"sf__Id": result.id, "sf__Created": "false", **row} if result.ok else
                 {"sf__Id": result.id, "sf__Error": f"{result.code}:{result.message}", **row})

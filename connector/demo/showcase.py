@@ -101,9 +101,11 @@ def run(directory: Path, leads: int = 5000) -> Iterator[str]:
            f"     {revsync} report --org local:{org_path} --state {state_path} --rules {example_rules_dir()} "
            f"--now {LATER:%Y-%m-%dT%H:%M:%SZ} --format html --output report.html\n"
            f"     {revsync} runs --org local:{org_path} --state {state_path}\n"
+           f"     {revsync} runs show {second.run_id} --org local:{org_path} --state {state_path}\n"
            + (f"     {revsync} history {handed[0]} --org local:{org_path} --state {state_path}\n" if handed else "")
-           + f"     {revsync} org export {org_path} --object Lead > leads.csv\n"
-           f"     {revsync} evaluate --rules {example_rules_dir()} --input leads.csv --format table")
+           + f"     {revsync} org export {org_path} --object Lead --related > leads.csv\n"
+           f"     {revsync} evaluate --rules {example_rules_dir()} --input leads.csv --format table "
+           f"--now {LATER:%Y-%m-%dT%H:%M:%SZ}")
 
 
 def _decided(open_leads: list[dict], names: dict[str, str]) -> list[str]:

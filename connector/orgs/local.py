@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from connector.orgs.base import BackendError, FieldInfo, Patch, WriteResult
 from connector.dbfile import check
-from connector.orgs.local_schema import OBJECTS, PREFIX, READ_ONLY, REVSYNC_FIELDS, sf_id
+from connector.orgs.local_schema import OBJECTS, PREFIX, READ_ONLY, REVSYNC_FIELDS, described, sf_id
 
 SQL_TYPE = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL",
             "percent": "REAL"}
@@ -138,13 +138,11 @@ class LocalOrg:
 
     # -- describe and reads -------------------------------------------------------------------
     def describe(self, object: str) -> dict[str, FieldInfo]:
-        """The object's fields as the file has them (a column dropped from it is missing here)."""
-        if object not in OBJECTS:
-            raise BackendError(f"object {object} does not exist in the embedded org")
+        """The object's fields as the file has them: every column of its table (see `described`)."""
         found = self._describe.get(object)
         if found is None:
-            have = {row[1] for row in self.db.execute(f'PRAGMA table_info("{object}")')}
-            found = self._describe[object] = {n: f for n, f in OBJECTS[object].items() if n in have}
+            rows = self.db.execute(f'PRAGMA table_info("{object}")') if object in OBJECTS else []
+            found = self._describe[object] = described(object, [(r[1], r[2]) for r in rows], str(self.path))
         return found
 
     def _columns(self, object: str, fields: Iterable[str]) -> list[str]:
@@ -164,7 +162,7 @@ class LocalOrg:
         key = (object, tuple(cols))
         found = self._bool_cols.get(key)
         if found is None:
-            info = OBJECTS[object]
+            info = self.describe(object)
             found = self._bool_cols[key] = tuple(c for c in cols if info[c].type == "boolean")
         return found
 

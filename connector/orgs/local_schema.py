@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from connector.orgs.base import FieldInfo
+from connector.orgs.base import BackendError, FieldInfo
 
 PREFIX = {"Lead": "00Q", "Opportunity": "006", "Account": "001", "User": "005", "Group": "00G"}
 READ_ONLY = {"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsClosed", "IsWon"}
@@ -62,6 +62,29 @@ OBJECTS: dict[str, dict[str, FieldInfo]] = {
         _f("Id", "id", 18), _f("Name", "string", 40), _f("DeveloperName", "string", 80),
         _f("Type", "picklist", 40), *AUDIT]),
 }
+
+
+# A column the standard schema does not know (a field an admin added to the file) is described
+# by its declared SQL type, as SQLite's type affinity reads it.
+SQL_AFFINITY = (("INT", "int"), ("REAL", "double"), ("FLOA", "double"), ("DOUB", "double"), ("NUM", "double"),
+                ("DEC", "double"), ("BOOL", "boolean"), ("DATETIME", "datetime"), ("TIMESTAMP", "datetime"),
+                ("DATE", "date"))
+
+
+def described(object: str, columns: list[tuple[str, str]], path: str = "") -> dict[str, FieldInfo]:
+    """The fields of a table's columns (name, declared type), in the table's order: a standard
+    field as Salesforce describes it, any other column from its SQL type. A column dropped from
+    the file is missing here, so `doctor` names it; no table (no columns) is no object."""
+    if object not in OBJECTS or not columns:
+        where = f" {path}" if path else ""
+        raise BackendError(f"object {object} does not exist in the embedded org{where}"
+                           + (" (the file has no such table)" if object in OBJECTS else ""))
+    known = OBJECTS[object]
+    out = {}
+    for name, declared in columns:
+        kind = next((t for key, t in SQL_AFFINITY if key in (declared or "").upper()), "string")
+        out[name] = known.get(name) or FieldInfo(name, kind, name not in READ_ONLY)
+    return out
 
 
 _B32 = string.ascii_uppercase + string.digits

@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from connector.orgs.base import MetadataCache, Patch, WriteResult
 from connector.orgs.salesforce_auth import API_VERSION, Credentials, id18, log_in
+from connector.orgs.salesforce_bulk import MAX_UPLOAD_BYTES
 from connector.orgs.salesforce_describe import Describes
 from connector.orgs.salesforce_http import ApiClient, Refused, RetryableError, call_kind
 from connector.orgs.salesforce_identity import KnownOrgs
@@ -50,6 +51,7 @@ class SalesforceOrg(ApiClient, Describes):
     late_commits = timedelta(minutes=5)
 
     api_version = API_VERSION
+    bulk_upload_bytes = MAX_UPLOAD_BYTES  # an ingest job's CSV at most (tests set less)
 
     def __init__(self, credentials: Credentials, *, timeout: float = 60.0, api_floor: int = 1000,
                  attempts: int = 5, max_wait: float = 30.0, bulk_query_threshold: int = 50_000,
@@ -205,12 +207,10 @@ class SalesforceOrg(ApiClient, Describes):
 
     # -- writes ----------------------------------------------------------------------------------------
     def write(self, patches: list[Patch], lock_retries: int = 3) -> list[WriteResult]:
+        """sObject Collections, 200 records a call: a page of a run, a recovered page, a revert.
+        Bulk API 2.0 is chosen by the size of a whole run, not of a call (write_many)."""
         try:
-            if self.bulk_write_threshold and len(patches) >= self.bulk_write_threshold:
-                from connector.orgs.salesforce_bulk import update as bulk_update
-                results = bulk_update(self, patches, poll=self.bulk_poll)
-            else:
-                results = self._write_collections(patches, lock_retries)
+            results = self._write_collections(patches, lock_retries)
         except Refused as exc:
             for obj in {p.object for p in patches}:
                 self.refute_describe(obj, exc.code)
@@ -219,6 +219,27 @@ class SalesforceOrg(ApiClient, Describes):
         for obj, code in {(p.object, r.code) for p, r in zip(patches, results) if not r.ok}:
             self.refute_describe(obj, code)
         return results
+
+    def write_many(self, object: str, columns: list[str], rows: Iterable[tuple[str, dict]],
+                   record: Callable[[list[WriteResult]], None]) -> int:
+        """A whole run's writes in Bulk API 2.0 ingest jobs, for a run whose changes reach
+        `bulk_write_threshold` (connector/sync/spool.py counts them): `rows` yields each record's
+        Id and values, read from the state as the upload is written; every result goes to
+        `record` as it is read. As many jobs as the upload limit needs; returns how many."""
+        from connector.orgs.salesforce_bulk import update_rows
+        codes: set[str] = set()
+
+        def seen(results: list[WriteResult]) -> None:
+            codes.update(r.code for r in results if not r.ok)
+            record(results)
+        try:
+            jobs = update_rows(self, object, columns, rows, seen, poll=self.bulk_poll, max_bytes=self.bulk_upload_bytes)
+        except Refused as exc:
+            self.refute_describe(object, exc.code)
+            raise
+        for code in codes:  # a field the cached describe has and the org has not
+            self.refute_describe(object, code)
+        return jobs
 
     def _write_collections(self, patches: list[Patch], lock_retries: int) -> list[WriteResult]:
         results: dict[str, WriteResult] = {}

@@ -162,6 +162,9 @@ class ApiClient:
         # The caller's headers are merged anew on every attempt and replay, never consumed.
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json", **auto_assign,
                    **(headers or {})}
+        rewind = getattr(kwargs.get("data"), "seek", None)
+        if rewind is not None:  # a file (a Bulk upload) sent again on a retry or replay: from its top
+            rewind(0)
         # Errors name the request, never its headers (the token): no `from exc` chaining.
         try:
             response = self.session.request(method, self._url(path), headers=headers, **kwargs)

@@ -5,7 +5,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from rules.values import parse_bool, parse_instant
 
@@ -149,17 +149,24 @@ def _insert_new(org: LocalOrg, object: str, batch: list[tuple[int, dict]], path:
     return len(org.insert(object, rows)) if rows else 0
 
 
-def export_csv(org: LocalOrg, object: str, out: TextIO) -> int:
+def export_csv(org: LocalOrg, object: str, out: TextIO, extra_columns: list[str] | None = None,
+               extra: Callable[[dict], dict] | None = None) -> int:
+    """Every record of the object, every column of its table; `extra(record)` adds the values of
+    `extra_columns` (the related columns of `org export --related`)."""
     info = org.describe(object)
     fields = list(info)
-    writer = csv.DictWriter(out, fieldnames=fields)
+    writer = csv.DictWriter(out, fieldnames=fields + [c for c in extra_columns or [] if c not in info])
     writer.writeheader()
     count = 0
     for record in org.read_all(object, fields):
         # Text is made safe for spreadsheets (see csv_cell); number fields come back as numbers
         # and stay as they are, negative ones included. `org import` reads either back as it was.
-        writer.writerow({k: csv_cell(_text(record.get(k)) if info[k].type not in NUMBER else _number(record.get(k)))
-                         for k in fields})
+        row = {k: csv_cell(_text(record.get(k)) if info[k].type not in NUMBER else _number(record.get(k)))
+               for k in fields}
+        if extra is not None:
+            row.update({k: csv_cell(_number(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                                    else _text(v)) for k, v in extra(record).items() if k not in info})
+        writer.writerow(row)
         count += 1
     return count
 

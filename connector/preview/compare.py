@@ -11,22 +11,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from rules.evaluate import Context, Evaluator
 from rules.loader import parse_rules
-from rules.model import ConfigError, Decision, FieldType, Location, Problem
+from rules.model import ConfigError, Decision, Location, Problem
 from rules.prepare import Preparer
-from rules.values import coerce
 
 from connector.context import OrgContext, is_closed_record
 from connector.files import DEFAULT_ENCODING, BadRow, display_name, read_numbered
-from connector.preview.teams import TeamTally
 from connector.preview.lifecycle import LifecycleTally
+from connector.preview.owners import Namer, offline_name, org_namer, owner_key, round_robin_team
+from connector.preview.closed_loop import ClosedLoop
+from connector.preview.tally import Outcome, Side, outcome_of, record_label
+from connector.preview.teams import TeamTally
 from connector.workspace.workspace import Workspace, load_workspace
 
 COMPARED = ("segment", "score", "grade", "stage", "owner", "sla_due")
-SCORE_BANDS = (0, 20, 40, 60, 80, 100)
 
 
 def baseline_workspace(candidate: Workspace, baseline: str, mappings_dir: Path | None) -> Workspace:
@@ -73,70 +74,11 @@ def where_filter(ws: Workspace, text: str | None) -> Callable[[list[dict]], list
 
 
 @dataclass
-class Outcome:
-    converted: bool = False
-    won: bool | None = None
-    amount: float | None = None
-
-
-@dataclass
-class _Side:
-    owners: Counter = field(default_factory=Counter)
-    stages: Counter = field(default_factory=Counter)
-    scores: Counter = field(default_factory=Counter)
-    rules: Counter = field(default_factory=Counter)
-    due_day: Counter = field(default_factory=Counter)
-    due_week: Counter = field(default_factory=Counter)
-    mql: int = 0
-    mql_converted: int = 0
-    won_revenue: float = 0.0
-    band: Counter = field(default_factory=Counter)
-    band_converted: Counter = field(default_factory=Counter)
-
-    def add_batch(self, ds: list[Decision], day: datetime, week: datetime,
-                  outcomes: list[Outcome | None], open_ds: list[Decision], name: Callable[[str], str]) -> None:
-        """Owners, stages, scores, deadlines and rules over the open records (the ones a sync
-        manages); the closed loop over every record, converted ones included."""
-        # Counter.update counts in C: one pass per statistic over the batch.
-        owners = [name(d.owner) if d.owner else "(unassigned)" for d in open_ds]
-        self.owners.update(owners)
-        self.stages.update([d.stage or "(none)" for d in open_ds])
-        self.scores.update([_band(d.score) for d in open_ds])
-        self.rules.update([key for d in open_ds for key in d.matched_rules()])
-        for d, owner in zip(open_ds, owners):
-            if d.sla_status == "pending" and d.sla_due is not None and d.sla_due <= week:
-                self.due_week[owner] += 1
-                if d.sla_due <= day:
-                    self.due_day[owner] += 1
-        bands = [_band(d.score) for d in ds]
-        for d, band, outcome in zip(ds, bands, outcomes):
-            if outcome is None:
-                continue
-            self.band[band] += 1
-            self.band_converted[band] += outcome.converted
-            if d.stage == "MQL":
-                self.mql += 1
-                self.mql_converted += outcome.converted
-                if outcome.won and outcome.amount:
-                    self.won_revenue += outcome.amount
-
-
-def _band(score: float | None) -> str:
-    if score is None:
-        return "none"
-    low = min(max(int(score // 20) * 20, 0), 100)
-    return _BANDS[low]
-
-
-_BANDS = {low: (f"{low}-{low + 19}" if low < 100 else "100+") for low in SCORE_BANDS}
-
-
-@dataclass
 class Preview:
     baseline: Workspace
     candidate: Workspace
     now: datetime
-    limit: int = 50
+    limit: int = 50  # changed records listed; 0 lists them all
     sample: int | None = None
     seed: int = 0
     evaluated: int = 0
@@ -144,15 +86,19 @@ class Preview:
     changed: Counter = field(default_factory=Counter)
     changed_records: int = 0
     owner_moves: Counter = field(default_factory=Counter)
+    # Owner changes within one team's round robin: the turns fell differently because other
+    # records took or left turns. Nobody's share moves, so they are counted apart from moves.
+    reshuffles: Counter = field(default_factory=Counter)
     stage_moves: Counter = field(default_factory=Counter)
-    before: _Side = field(default_factory=_Side)
-    after: _Side = field(default_factory=_Side)
+    before: Side = field(default_factory=Side)
+    after: Side = field(default_factory=Side)
     records: list[dict] = field(default_factory=list)
     with_outcomes: int = 0
+    closed_loop: ClosedLoop | None = field(default=None, repr=False)  # made with the first batch
     bad_rows: list[BadRow] = field(default_factory=list)
     # One name per owner, however a decision names it (a kept owner by Id, a routed one by
-    # name): set when the records come from an org, which knows both.
-    owner_name: Callable[[str], str] | None = field(default=None, repr=False)
+    # name, a round robin by team and member): the org's names when the records come from one.
+    owner_name: Namer | None = field(default=None, repr=False)
     # Users the org knows inactive (set when records come from an org): routing passes over
     # them and re-routes their records, as a sync does.
     inactive: frozenset[str] = frozenset()
@@ -161,55 +107,81 @@ class Preview:
     teams: tuple[TeamTally, TeamTally] = field(default_factory=lambda: (TeamTally(), TeamTally()))
 
     def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None],
-                  closed: list[bool] | None = None, written: list | None = None) -> None:
+                  closed: list[bool] | None = None, written: list | None = None,
+                  records: list[dict] | None = None) -> None:
         """`closed`: converted leads and closed opportunities, which a sync leaves alone: they
         count for the closed loop, not as changes, owners, stages or the lifecycle. `written`:
-        each record's stage as revsync wrote it last (`previous.stage`), where known."""
+        each record's stage as revsync wrote it last (`previous.stage`), where known.
+        `records`: the rule records decided, for the names of the changed ones listed."""
         self.evaluated += len(d0s)
         written = written if written is not None else [None] * len(d0s)
+        recs: list = records if records is not None else [None] * len(d0s)
         if closed is None or not any(closed):
             open0, open1 = d0s, d1s
         else:
             open0 = [d for d, c in zip(d0s, closed) if not c]
             open1 = [d for d, c in zip(d1s, closed) if not c]
             written = [w for w, c in zip(written, closed) if not c]
+            recs = [r for r, c in zip(recs, closed) if not c]
         self.open += len(open0)  # once per open record, on either path
-        name = self.owner_name or _as_is
-        self.before.add_batch(d0s, self._day, self._week, outcomes, open0, name)
-        self.after.add_batch(d1s, self._day, self._week, outcomes, open1, name)
+        name = self.owner_name or offline_name
+        self.before.add_batch(self._day, self._week, open0, name)
+        self.after.add_batch(self._day, self._week, open1, name)
         assert self.lifecycle is not None  # made with the first batch, above
         self.lifecycle.add(open0, open1, written, name)
         self.teams[0].add(open0)
         self.teams[1].add(open1)
         self.with_outcomes += sum(o is not None for o in outcomes)
-        for d0, d1 in zip(open0, open1):
+        for d0, d1, rec in zip(open0, open1, recs):
             # Raw attributes compare as the formatted outputs would; formatting only what changed.
             if (d0.score == d1.score and d0.stage == d1.stage and d0.owner == d1.owner
                     and d0.segment == d1.segment and d0.grade == d1.grade and d0.sla_due == d1.sla_due):
                 continue
             diff = [k for k in COMPARED if getattr(d0, k) != getattr(d1, k)]
+            owners = (owner_key(d0, name), owner_key(d1, name))
+            if "owner" in diff and owners[0] == owners[1]:  # one person, named by Id and by username
+                diff.remove("owner")
+                if not diff:
+                    continue
             for k in diff:
                 self.changed[k] += 1
-            if "owner" in diff:
-                self.owner_moves[(name(d0.owner) if d0.owner else None, name(d1.owner) if d1.owner else None)] += 1
+            team = round_robin_team(d0)
+            reshuffled = "owner" in diff and team is not None and team == round_robin_team(d1)
+            if reshuffled:
+                self.reshuffles[team] += 1
+            elif "owner" in diff:
+                self.owner_moves[owners] += 1
             if "stage" in diff:
                 self.stage_moves[(d0.stage, d1.stage)] += 1
             self.changed_records += 1
-            self._keep(d0, d1, diff)
+            self._keep(d0, d1, diff, owners, reshuffled, rec)
 
-    def _keep(self, d0: Decision, d1: Decision, diff: list[str]) -> None:
-        o0, o1 = d0.outputs(), d1.outputs()
-        entry = {"id": d0.id, "before": {k: o0[k] for k in diff}, "after": {k: o1[k] for k in diff},
-                 "rules": {"before": _cited(d0), "after": _cited(d1)}}
+    def _keep(self, d0: Decision, d1: Decision, diff: list[str], owners: tuple[str, str], reshuffled: bool,
+              rec: dict | None) -> None:
         if self.sample:
             # Reservoir sampling: a fair, seeded sample of any number of changes in bounded memory.
-            if len(self.records) < self.sample:
-                self.records.append(entry)
-            else:
-                j = self._rng.randrange(self.changed_records)
-                if j < self.sample:
-                    self.records[j] = entry
-        elif len(self.records) < self.limit:
+            slot = len(self.records) if len(self.records) < self.sample else self._rng.randrange(self.changed_records)
+            if slot >= self.sample:
+                return
+        elif self.limit and len(self.records) >= self.limit:
+            return
+        else:
+            slot = len(self.records)
+        o0, o1 = d0.outputs(), d1.outputs()
+        before, after = {k: o0[k] for k in diff}, {k: o1[k] for k in diff}
+        entry: dict[str, Any] = {"id": d0.id, "name": record_label(rec) if rec is not None else None,
+                                 "before": before, "after": after,
+                                 "rules": {"before": _cited(d0), "after": _cited(d1)}}
+        if "owner" in diff:
+            before["owner"], after["owner"] = owners
+            entry["teams"] = {"before": round_robin_team(d0), "after": round_robin_team(d1)}
+            entry["reshuffle"] = reshuffled
+            held = {side: d.held for side, d in (("before", d0), ("after", d1)) if d.held}
+            if held:
+                entry["held"] = held
+        if slot < len(self.records):
+            self.records[slot] = entry
+        else:
             self.records.append(entry)
 
     def __post_init__(self) -> None:
@@ -220,88 +192,68 @@ class Preview:
         if self.lifecycle is None:
             self.lifecycle = LifecycleTally(self.baseline.ruleset, self.candidate.ruleset)
 
+    def showing(self) -> dict:
+        """How many changed records are listed, of how many, and the sentence every format says."""
+        shown, total = len(self.records), self.changed_records
+        how = "sample" if self.sample else ("all" if shown == total else "first")
+        if how == "sample":
+            note = f"showing a seeded sample of {shown} of {total} changed records"
+        else:
+            note = f"showing {shown} of {total} changed records"
+        if shown < total:
+            note += " (--limit 0 lists all)"
+        return {"records": shown, "of": total, "how": how, "note": note}
+
     def asdict(self) -> dict:
         def shares(c: Counter) -> dict:
             total = sum(c.values()) or 1
             return {k: round(v / total, 4) for k, v in c.most_common()}
 
-        def closed_loop(side: _Side) -> dict:
-            return {"mql": side.mql, "mql_converted_share": round(side.mql_converted / side.mql, 4) if side.mql else None,
-                    "won_revenue_from_mqls": side.won_revenue,
-                    "conversion_by_score_band": {b: round(side.band_converted[b] / n, 4)
-                                                 for b, n in sorted(side.band.items())}}
         rules_b = {f"{sec}/{name}": n for (sec, name), n in self.before.rules.items()}
         rules_a = {f"{sec}/{name}": n for (sec, name), n in self.after.rules.items()}
         all_b = {r.key for r in self.baseline.ruleset.all_rules()}
         all_a = {r.key for r in self.candidate.ruleset.all_rules()}
+        name = self.owner_name or offline_name
+
+        def again(c: Counter) -> dict:
+            """Owners named once more: an export may name an Id only after it was counted."""
+            out: Counter = Counter()
+            for key, n in c.most_common():
+                out[tuple(map(name, key)) if isinstance(key, tuple) else name(key)] += n
+            return dict(out.most_common())
+
+        def named(values: dict) -> dict:
+            return {**values, "owner": name(values["owner"])} if values.get("owner") else values
+        records = [{**r, "before": named(r["before"]), "after": named(r["after"])} for r in self.records]
         return {
             "object": self.candidate.object,
             "evaluated": self.evaluated,
             "open": self.open,
             "changed": {k: self.changed.get(k, 0) for k in COMPARED},
             "changed_records": self.changed_records,
-            "owner_moves": [{"from": f, "to": t, "count": n} for (f, t), n in self.owner_moves.most_common()],
+            "owner_moves": [{"from": f, "to": t, "count": n} for (f, t), n in again(self.owner_moves).items()],
+            "owner_reshuffles": [{"team": t, "count": n} for t, n in self.reshuffles.most_common()],
             "stage_moves": [{"from": f, "to": t, "count": n} for (f, t), n in self.stage_moves.most_common()],
-            "owner_share": {"baseline": shares(self.before.owners), "candidate": shares(self.after.owners)},
+            "owner_share": {"baseline": shares(Counter(again(self.before.owners))),
+                            "candidate": shares(Counter(again(self.after.owners)))},
             "stages": {"baseline": dict(self.before.stages), "candidate": dict(self.after.stages)},
             "score_bands": {"baseline": dict(sorted(self.before.scores.items())),
                             "candidate": dict(sorted(self.after.scores.items()))},
-            "sla_load": {"baseline": {"due_1d": dict(self.before.due_day), "due_7d": dict(self.before.due_week)},
-                         "candidate": {"due_1d": dict(self.after.due_day), "due_7d": dict(self.after.due_week)}},
+            "sla_load": {"baseline": {"due_1d": again(self.before.due_day), "due_7d": again(self.before.due_week)},
+                         "candidate": {"due_1d": again(self.after.due_day), "due_7d": again(self.after.due_week)}},
             "rules": {"baseline": rules_b, "candidate": rules_a},
-            "lifecycle": self.lifecycle.asdict() if self.lifecycle is not None else {},
-            "teams": {"baseline": self.teams[0].asdict(self.baseline.ruleset),
-                      "candidate": self.teams[1].asdict(self.candidate.ruleset)},
+            "lifecycle": self.lifecycle.asdict(again) if self.lifecycle is not None else {},
+            "teams": {"baseline": self.teams[0].asdict(self.baseline.ruleset, name),
+                      "candidate": self.teams[1].asdict(self.candidate.ruleset, name)},
             "unmatched_rules": {"baseline": sorted(all_b - set(rules_b)), "candidate": sorted(all_a - set(rules_a))},
-            "closed_loop": ({"records_with_outcomes": self.with_outcomes,
-                             "baseline": closed_loop(self.before), "candidate": closed_loop(self.after)}
-                            if self.with_outcomes else None),
-            "records": self.records,
+            "closed_loop": self.closed_loop.asdict() if self.closed_loop is not None else None,
+            "showing": self.showing(),
+            "records": records,
         }
-
-
-def _as_is(owner: str) -> str:
-    return owner
-
-
-def _owner_namer(directory, users: dict[str, dict], groups) -> Callable[[str], str]:
-    """owner label -> `user:<username>` or `queue:<name>`, the org's own names."""
-    from mappings.outbound import UnknownOwner
-    names = {u["Id"]: f"user:{u.get('Username') or u.get('Email') or u['Id']}" for u in users.values()}
-    names.update({g["Id"]: f"queue:{g.get('Name') or g['Id']}" for g in groups})
-    known: dict[str, str] = {}
-
-    def name(owner: str) -> str:
-        found = known.get(owner)
-        if found is None:
-            try:
-                found = names.get(directory.resolve(owner).id, owner)
-            except UnknownOwner:
-                found = owner
-            known[owner] = found
-        return found
-    return name
 
 
 def _cited(d: Decision) -> list[str]:
     return [f"{h.section.value}/{h.rule} ({h.loc.short})" for h in d.trace if h.rule not in ("grade",)]
-
-
-def _true(value) -> bool:
-    return coerce(value, FieldType.BOOLEAN) is True  # read as rules read a boolean field
-
-
-def outcome_of(record: dict) -> Outcome | None:
-    """Outcomes a record carries: a converted lead and its opportunity won or lost."""
-    converted = record.get("converted")
-    if converted is None:
-        return None
-    is_true = _true(converted)
-    won = record.get("converted_opportunity.is_won")
-    amount = record.get("converted_opportunity.amount")
-    amount = coerce(amount, FieldType.NUMBER)  # read as rules read a number: "n/a" is no amount, not a crash
-    return Outcome(is_true, None if won is None else _true(won),
-                   float(amount) if amount.__class__ in (int, float) else None)
 
 
 def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size: int = 1000,
@@ -328,8 +280,12 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
             contexts.extend(Context(now=preview.now, inactive=preview.inactive, paused=preview.paused)
                             for _ in range(4))
         ctx0, ctx1, closed0, closed1 = contexts
+        outcomes = [outcome_of(r) for r in batch]
         preview.add_batch(decide(e0, batch, closed, ctx0, closed0), decide(e1, batch, closed, ctx1, closed1),
-                          [outcome_of(r) for r in batch], closed, [Preparer.raw(r, "previous.stage") for r in batch])
+                          outcomes, closed, [Preparer.raw(r, "previous.stage") for r in batch], batch)
+        if preview.closed_loop is None:
+            preview.closed_loop = ClosedLoop(preview.baseline, preview.candidate, preview.now)
+        preview.closed_loop.add(batch, [o is not None for o in outcomes])
         if on_batch:
             on_batch(preview.evaluated)
 
@@ -368,7 +324,7 @@ def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = Non
     if preview is not None:
         preview.inactive = context.directory.inactive()
         preview.paused = context.paused
-        preview.owner_name = _owner_namer(context.directory, context.users, context.groups)
+        preview.owner_name = org_namer(context.directory, context.users, context.groups)
     opportunities = {}
     if ws.object == "Lead":
         opportunities = {o["Id"]: o for o in org.read_all("Opportunity", ["IsWon", "Amount"])}

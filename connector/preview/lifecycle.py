@@ -37,9 +37,11 @@ class SideLifecycle:
                 if d.escalated:
                     self.escalations[sla[d.sla_rule]] += 1
 
-    def asdict(self) -> dict:
+    def asdict(self, again: Callable[[Counter], dict] = dict) -> dict:
+        """`again`: owners named once more (see `Preview.asdict`)."""
+        handoffs = Counter(again(self.handoffs))
         return {"stage_entries": [{"from": f, "to": t, "count": n} for (f, t), n in self.entries.most_common()],
-                "handoffs": [{"from": f, "to": t, "count": n} for (f, t), n in self.handoffs.most_common()],
+                "handoffs": [{"from": f, "to": t, "count": n} for (f, t), n in handoffs.most_common()],
                 "clocks_started": dict(self.clocks.most_common()),
                 "escalations": dict(self.escalations.most_common())}
 
@@ -72,8 +74,8 @@ class LifecycleTally:
             if entry in retimed and not d1.clock_started:
                 self.kept_due[entry] += 1
 
-    def asdict(self) -> dict:
-        return {"baseline": self.before.asdict(), "candidate": self.after.asdict(),
+    def asdict(self, again: Callable[[Counter], dict] = dict) -> dict:
+        return {"baseline": self.before.asdict(again), "candidate": self.after.asdict(again),
                 "due_changed": dict(self.due_changed.most_common()),
                 "running_clocks_keep_due": dict(self.kept_due.most_common())}
 

@@ -7,24 +7,72 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any, Callable
 
+from connector.preview.owners import display
+from connector.preview.closed_loop import closed_loop_lines
 from connector.preview.teams import team_lines
 
 NOUNS = {"Lead": ("lead", "leads"), "Opportunity": ("opportunity", "opportunities")}
 
 
-def render_table(data: dict) -> str:
+def summary_line(data: dict) -> str:
+    """"600 records evaluated (...); 45 of 540 open change (stage 42, owner 27 of which 3 are
+    round-robin reshuffles, ...)": the first line of the table and the HTML page."""
     closed = data["evaluated"] - data.get("open", data["evaluated"])
-    lines = [f"{data['evaluated']} records evaluated"
-             + (f" ({closed} closed: they count for the closed loop only)" if closed else "")
-             + f"; {data['changed_records']} of {data.get('open', data['evaluated'])} open change "
-             f"({', '.join(f'{k} {v}' for k, v in data['changed'].items())})"]
+    shuffled = sum(r["count"] for r in data.get("owner_reshuffles", []))
+    counts = [f"{k} {v}" + (f" ({shuffled} of them round-robin reshuffles)" if k == "owner" and shuffled else "")
+              for k, v in data["changed"].items()]
+    return (f"{data['evaluated']} records evaluated"
+            + (f" ({closed} closed: they count for the closed loop only)" if closed else "")
+            + f"; {data['changed_records']} of {data.get('open', data['evaluated'])} open change ({', '.join(counts)})")
+
+
+def share_rows(data: dict) -> list[tuple[str, float, float]]:
+    """(owner, baseline share, candidate share): owners whose share changes first, the largest
+    change first; then the others, the largest share first."""
+    b, a = data["owner_share"]["baseline"], data["owner_share"]["candidate"]
+    rows = [(o, b.get(o, 0.0), a.get(o, 0.0)) for o in set(b) | set(a)]
+    return sorted(rows, key=lambda r: (round(r[1], 4) == round(r[2], 4), -abs(r[2] - r[1]), -r[2], r[0]))
+
+
+def change_cells(record: dict) -> list[str]:
+    """A changed record's fields as `field: old -> new`, owners by name, a held record as held."""
+    cells = []
+    for key in record["before"]:
+        old, new = record["before"][key], record["after"][key]
+        if key == "owner":
+            teams = record.get("teams") or {}
+            held = record.get("held") or {}
+            old = _owner_cell(old, teams.get("before"), held.get("before"))
+            new = _owner_cell(new, teams.get("after"), held.get("after"))
+            if record.get("reshuffle"):
+                new += ", a round-robin reshuffle"
+        cells.append(f"{key}: {_value(old)} -> {_value(new)}")
+    return cells
+
+
+def _owner_cell(owner: str | None, team: str | None, held: str | None) -> str:
+    if held:
+        return f"held ({held})"
+    return display(owner) + (f" (team {team})" if team else "")
+
+
+def _value(value: Any) -> str:
+    return "(none)" if value is None or value == "" else str(value)
+
+
+def render_table(data: dict) -> str:
+    lines = [summary_line(data)]
     if data["owner_moves"]:
         lines.append("\nowner moves (from -> to):")
-        lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["owner_moves"][:20]]
-    share_b, share_a = data["owner_share"]["baseline"], data["owner_share"]["candidate"]
-    lines.append("\nowner share: baseline -> candidate")
-    for owner in sorted(set(share_b) | set(share_a), key=lambda o: -share_a.get(o, 0)):
-        lines.append(f"  {owner:46} {100 * share_b.get(owner, 0):5.1f}% -> {100 * share_a.get(owner, 0):5.1f}%")
+        lines += [f"  {m['count']:6}  {display(m['from'])} -> {display(m['to'])}" for m in data["owner_moves"][:20]]
+        if len(data["owner_moves"]) > 20:
+            lines.append(f"  ... and {len(data['owner_moves']) - 20} more pairs (--format json lists them all)")
+    if data.get("owner_reshuffles"):
+        lines.append("\nround-robin reshuffles (same team, turns fell differently; nobody's share moves because of them):")
+        lines.append("  " + ", ".join(f"team {r['team']} {r['count']}" for r in data["owner_reshuffles"]))
+    lines.append("\nowner share: baseline -> candidate (changed first)")
+    for owner, b, a in share_rows(data):
+        lines.append(f"  {display(owner):46} {100 * b:5.1f}% -> {100 * a:5.1f}%")
     if data["stage_moves"]:
         lines.append("\nstage moves:")
         lines += [f"  {m['count']:6}  {m['from']} -> {m['to']}" for m in data["stage_moves"]]
@@ -47,18 +95,21 @@ def render_table(data: dict) -> str:
     for side in ("baseline", "candidate"):
         if data["unmatched_rules"][side]:
             lines.append(f"rules matching nothing ({side}): " + ", ".join(data["unmatched_rules"][side]))
-    loop = data.get("closed_loop")
-    if loop:
-        lines.append(f"\nclosed loop over {loop['records_with_outcomes']} records with outcomes:")
-        for side in ("baseline", "candidate"):
-            c = loop[side]
-            share = "n/a" if c["mql_converted_share"] is None else f"{100 * c['mql_converted_share']:.1f}%"
-            lines.append(f"  {side:9} MQLs {c['mql']:6}, converted {share}, won revenue from MQLs {c['won_revenue_from_mqls']:,.0f}")
-    if data["records"]:
-        lines.append("\nchanged records:")
+    lines += closed_loop_lines(data.get("closed_loop"))
+    if data["changed_records"]:
+        lines.append(f"\nchanged records, {showing_note(data)}:")
         for r in data["records"]:
-            lines.append(f"  {r['id']}: {r['before']} -> {r['after']}")
+            lines.append(f"  {r['id']}" + (f"  {r['name']}" if r.get("name") else ""))
+            lines += [f"      {cell}" for cell in change_cells(r)]
     return "\n".join(lines)
+
+
+def showing_note(data: dict) -> str:
+    """"showing 50 of 312 changed records (--limit 0 lists all)"."""
+    showing = data.get("showing")
+    if showing:
+        return showing["note"]
+    return f"showing {len(data['records'])} of {data.get('changed_records', len(data['records']))} changed records"
 
 
 def lifecycle_paragraph(data: dict) -> str:
@@ -91,7 +142,7 @@ def lifecycle_paragraph(data: dict) -> str:
 
     lead = [f"{n} {one if n == 1 else many} {'becomes' if n == 1 else 'become'} {stage}{was(n, b)}"
             for stage, n, b in pairs("stage_entries", entered)]
-    rest = [f"{n} handoff{'' if n == 1 else 's'} from {_who(f)} to {_who(t)}{was(n, b)}"
+    rest = [f"{n} handoff{'' if n == 1 else 's'} from {display(f)} to {display(t)}{was(n, b)}"
             for (f, t), n, b in pairs("handoffs", moves)]
     rest += [f"{n} {entry} clock{' starts' if n == 1 else 's start'}{was(n, b)}"
              for entry, n, b in pairs("clocks_started", Counter)]
@@ -107,14 +158,6 @@ def lifecycle_paragraph(data: dict) -> str:
     return ", ".join(lead) or "; ".join(rest)
 
 
-def _who(owner: str | None) -> str:
-    """`queue:Inbound Nurture` -> `queue Inbound Nurture`, as a sentence names it."""
-    if owner is None:
-        return "nobody"
-    kind, sep, rest = owner.partition(":")
-    return f"{kind} {rest}" if sep and kind in ("user", "queue", "team") else owner
-
-
 def render_csv(data: dict) -> str:
     """Changed fields, one row each. Text that a spreadsheet would run as a formula (an Id or a
     rule name starting with =, +, -, @) is quoted by csv_cell; numbers (a score of -5) are not."""
@@ -126,9 +169,18 @@ def render_csv(data: dict) -> str:
     writer = csv.writer(out)
     writer.writerow(["id", "field", "before", "after", "rules_before", "rules_after"])
     for r in data["records"]:
+        teams, held = r.get("teams") or {}, r.get("held") or {}
         for k in r["before"]:
-            writer.writerow([csv_cell(x) for x in (r["id"], k, r["before"][k], r["after"][k],
+            old, new = r["before"][k], r["after"][k]
+            if k == "owner":  # by name, as the table and the page show owners
+                old = _owner_cell(old, teams.get("before"), held.get("before"))
+                new = _owner_cell(new, teams.get("after"), held.get("after"))
+            writer.writerow([csv_cell(x) for x in (r["id"], k, old, new,
                                                    "; ".join(r["rules"]["before"]), "; ".join(r["rules"]["after"]))])
+    showing = data.get("showing")
+    if showing and showing["records"] < showing["of"]:
+        # A cut list says so in the file itself: a spreadsheet has no stderr.
+        writer.writerow([f"# {showing['note']}"])
     return out.getvalue()
 
 
@@ -139,10 +191,14 @@ def exceeded(data: dict, fail_on_change: bool, limits: dict[str, Fraction | floa
     if fail_on_change and data["changed_records"]:
         reasons.append(f"{data['changed_records']} record(s) change (--fail-on-change)")
     total = data.get("open", data["evaluated"]) or 1  # closed records never change
+    shuffled = sum(r["count"] for r in data.get("owner_reshuffles", []))
     for output, limit in limits.items():
         count = data["changed"].get(output, 0)
+        # A reshuffle inside one round robin moves nobody's share: the owner gate counts moves.
+        count -= shuffled if output == "owner" else 0
         share = Fraction(count, total)
         if share > Fraction(limit):
             reasons.append(f"{output} changes for {count} of {total} open records ({float(share):.1%}), "
-                           f"above the {float(limit) * 100:g}% limit")
+                           f"above the {float(limit) * 100:g}% limit"
+                           + (f" ({shuffled} round-robin reshuffles not counted)" if output == "owner" and shuffled else ""))
     return reasons

@@ -13,6 +13,7 @@ from rules.model import Problem
 from connector.files import DEFAULT_ENCODING
 from connector.orgs.base import Backend
 from connector.preview.compare import Preview, baseline_workspace, file_records, org_records, where_filter
+from connector.preview.owners import ExportNamer
 from connector.sync.preflight import owner_problems as org_owner_problems
 from connector.workspace.workspace import Workspace
 
@@ -67,5 +68,13 @@ def records(preview: Preview, source: Path | Backend, encoding: str = DEFAULT_EN
     """The candidate's records from an export (rows it cannot read go to `preview.bad_rows`) or,
     read-only, from an org (with accounts, owners and outcomes, as a sync reads them)."""
     if isinstance(source, Path):
-        return file_records(preview.candidate, source, preview.bad_rows, encoding)
+        namer = ExportNamer()
+        preview.owner_name = namer
+        return _learning(namer, file_records(preview.candidate, source, preview.bad_rows, encoding))
     return org_records(preview.candidate, source, preview.now, preview=preview)
+
+
+def _learning(namer: ExportNamer, records: Iterator[dict]) -> Iterator[dict]:
+    for record in records:
+        namer.learn(record)
+        yield record

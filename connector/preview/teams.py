@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from rules.model import Decision, RuleSet
 
+from connector.preview.owners import Namer, display, offline_name
+
 
 def _kind(why: str) -> str:
     """A skip reason without its numbers: "out of office 2026-11-23..2026-11-27" -> "out of office"."""
@@ -34,7 +36,9 @@ class TeamTally:
                 team, member = owner[5:].split("/", 1)
                 self.received[(team, member)] += 1
 
-    def asdict(self, ruleset: RuleSet) -> dict:
+    def asdict(self, ruleset: RuleSet, name: Namer = offline_name) -> dict:
+        """Per team and member; `owner` is the member under the preview's one name for them
+        (a rule file may name a member by email or Id, the report by username)."""
         teams = {}
         for team in ruleset.teams:
             got = {m: self.received.get((team.name, m), 0) for m, _ in team.members}
@@ -42,7 +46,8 @@ class TeamTally:
             members = []
             for member, weight in team.members:
                 skips = {k: n for (m, k), n in sorted(self.skipped.items()) if m == member}
-                members.append({"member": member, "weight": weight, "received": got[member],
+                members.append({"member": member, "owner": name(f"user:{member}"), "weight": weight,
+                                "received": got[member],
                                 "share": round(got[member] / total, 4) if total else None,
                                 "promised_share": round(weight / weights, 4), "skipped": skips})
             teams[team.name] = {"received": total, "members": members}
@@ -59,7 +64,8 @@ def team_lines(side: dict) -> list[str]:
         for m in team["members"]:
             share = "" if m["share"] is None else f" ({m['share']:.0%}, promised {m['promised_share']:.0%})"
             skipped = ", ".join(f"{n} {k}" for k, n in m["skipped"].items())
-            parts.append(f"{m['member']} {m['received']}{share}" + (f", passed over: {skipped}" if skipped else ""))
+            who = display(m.get("owner") or f"user:{m['member']}")
+            parts.append(f"{who} {m['received']}{share}" + (f", passed over: {skipped}" if skipped else ""))
         out.append(f"  {name}: " + "; ".join(parts))
     if side.get("held"):
         out.append(f"  held: {side['held']} record(s) no member could take")

@@ -92,65 +92,98 @@ def as_of(rec: dict[str, Any], at: datetime, tested: set[str]) -> tuple[dict[str
     return out, flags
 
 
+class Backtest:
+    """The backtest over records given batch by batch (a preview streams an org through it): each
+    record is decided by both versions as of its decision time and kept as (stage, score) and
+    its outcome only, so memory grows by a few dozen bytes per record, not by the record."""
+
+    def __init__(self, baseline: Workspace, candidate: Workspace, now: datetime, options: BacktestOptions,
+                 opportunities: dict[str, dict] | None = None):
+        self.versions = {"baseline": baseline.ruleset, "candidate": candidate.ruleset}
+        self.evaluators = {name: Evaluator(rs) for name, rs in self.versions.items()}
+        self.qualified = {name: {s.strip().casefold() for s in qualified_stages(rs)}
+                          for name, rs in self.versions.items()}
+        self.tested = tested_fields(baseline.ruleset) | tested_fields(candidate.ruleset)
+        self.options, self.cutoff = options, now - options.maturity
+        self.opportunities = opportunities or {}
+        self.basis: Counter = Counter()
+        self.flags: Counter = Counter()
+        self.approximate = self.immature = 0
+        self.outcomes: dict[str, tuple[bool, float | None]] = {}  # id -> (converted, won amount)
+        self.decided: dict[str, dict[str, tuple[str | None, float | None]]] = {n: {} for n in self.versions}
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        by_time: dict[datetime, list[dict]] = defaultdict(list)
+        for rec in records:
+            at, how = decision_time(rec, self.options)
+            if at is None:
+                self.basis[how] += 1
+                continue
+            if at > self.cutoff:
+                self.immature += 1
+                continue
+            self.basis[how] += 1
+            record, why = as_of(rec, at, self.tested)
+            if why:
+                self.approximate += 1
+                self.flags.update(why)
+            by_time[at].append(record)
+            self.outcomes[str(rec.get("id"))] = (parse_bool(rec.get("converted")) is True, self._won(rec))
+        for name, evaluator in self.evaluators.items():
+            self.decided[name].update(_decide(evaluator, by_time))
+
+    def _won(self, rec: dict[str, Any]) -> float | None:
+        """The won amount of the opportunity a converted lead became, from the org's opportunities
+        or from the record itself (a preview's records carry `converted_opportunity.*`)."""
+        if parse_bool(rec.get("converted")) is not True:
+            return None
+        opp = self.opportunities.get(id18(str(rec.get("converted_opportunity_id") or "")))
+        won, amount = (opp.get("IsWon"), opp.get("Amount")) if opp is not None else \
+            (rec.get("converted_opportunity.is_won"), rec.get("converted_opportunity.amount"))
+        if parse_bool(won) is not True or amount in (None, ""):
+            return None
+        try:
+            return float(amount)
+        except (TypeError, ValueError):
+            return None
+
+    def result(self) -> dict:
+        outcomes, basis = self.outcomes, Counter(self.basis)
+        converted_ids = {rid for rid, (c, _) in outcomes.items() if c}
+        won = {rid: amount for rid, (_, amount) in outcomes.items() if amount is not None}
+        options = self.options
+        result = {
+            "population": len(outcomes), "immature": self.immature, "undated": basis.pop("undated", 0),
+            "maturity_days": options.maturity / timedelta(days=1),
+            "decision_delay_hours": options.delay / timedelta(hours=1),
+            "decided_at": dict(basis), "converted": len(converted_ids), "won": len(won),
+            "won_amount": round(sum(won.values()), 2), "approximate_records": self.approximate,
+            "approximations": dict(sorted(self.flags.items())),
+            "versions": {name: _metrics(self.decided[name], self.qualified[name], converted_ids, won, len(outcomes))
+                         for name in self.versions},
+        }
+        mql = {name: {rid for rid, (stage, _) in self.decided[name].items() if _in(stage, self.qualified[name])}
+               for name in self.versions}
+        result["agreement"] = {"both": len(mql["baseline"] & mql["candidate"]),
+                               "baseline_only": len(mql["baseline"] - mql["candidate"]),
+                               "candidate_only": len(mql["candidate"] - mql["baseline"]),
+                               "neither": len(outcomes) - len(mql["baseline"] | mql["candidate"])}
+        return result
+
+
 def backtest(population: Population, baseline: Workspace, candidate: Workspace, now: datetime,
              options: BacktestOptions) -> dict:
-    versions = {"baseline": baseline.ruleset, "candidate": candidate.ruleset}
-    qualified = {name: {s.strip().casefold() for s in qualified_stages(rs)} for name, rs in versions.items()}
-    tested = tested_fields(baseline.ruleset) | tested_fields(candidate.ruleset)
-    cutoff = now - options.maturity
-    basis: Counter = Counter()
-    flags: Counter = Counter()
-    approximate = immature = 0
-    by_time: dict[datetime, list[dict]] = defaultdict(list)
-    outcomes: dict[str, tuple[bool, float | None]] = {}  # id -> (converted, won amount)
-    for rec in population.records:
-        at, how = decision_time(rec, options)
-        if at is None:
-            basis[how] += 1
-            continue
-        if at > cutoff:
-            immature += 1
-            continue
-        basis[how] += 1
-        record, why = as_of(rec, at, tested)
-        if why:
-            approximate += 1
-            flags.update(why)
-        by_time[at].append(record)
-        converted = parse_bool(rec.get("converted")) is True
-        opp = population.opportunities.get(id18(str(rec.get("converted_opportunity_id") or ""))) if converted else None
-        amount = None
-        if opp is not None and parse_bool(opp.get("IsWon")) is True and opp.get("Amount") is not None:
-            amount = float(opp["Amount"])
-        outcomes[str(rec.get("id"))] = (converted, amount)
-    decided = {name: _decide(rs, by_time) for name, rs in versions.items()}
-    converted_ids = {rid for rid, (c, _) in outcomes.items() if c}
-    won = {rid: amount for rid, (_, amount) in outcomes.items() if amount is not None}
-    result = {
-        "population": len(outcomes), "immature": immature, "undated": basis.pop("undated", 0),
-        "maturity_days": options.maturity / timedelta(days=1), "decision_delay_hours": options.delay / timedelta(hours=1),
-        "decided_at": dict(basis), "converted": len(converted_ids), "won": len(won),
-        "won_amount": round(sum(won.values()), 2), "approximate_records": approximate,
-        "approximations": dict(sorted(flags.items())),
-        "versions": {name: _metrics(decided[name], qualified[name], converted_ids, won, len(outcomes))
-                     for name in versions},
-    }
-    mql = {name: {rid for rid, (stage, _) in decided[name].items() if _in(stage, qualified[name])}
-           for name in versions}
-    result["agreement"] = {"both": len(mql["baseline"] & mql["candidate"]),
-                           "baseline_only": len(mql["baseline"] - mql["candidate"]),
-                           "candidate_only": len(mql["candidate"] - mql["baseline"]),
-                           "neither": len(outcomes) - len(mql["baseline"] | mql["candidate"])}
-    return result
+    run = Backtest(baseline, candidate, now, options, population.opportunities)
+    run.add(population.records)
+    return run.result()
 
 
 def _in(stage: str | None, qualified: set[str]) -> bool:
     return stage is not None and stage.strip().casefold() in qualified
 
 
-def _decide(ruleset: RuleSet, by_time: dict[datetime, list[dict]]) -> dict[str, tuple[str | None, float | None]]:
+def _decide(evaluator: Evaluator, by_time: dict[datetime, list[dict]]) -> dict[str, tuple[str | None, float | None]]:
     """Id -> (stage, score), each record decided with `now` at its decision time."""
-    evaluator = Evaluator(ruleset)
     out = {}
     for at in sorted(by_time):
         records = by_time[at]

@@ -3,25 +3,32 @@ chosen and the one-writer lock held around them."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator
+
+import structlog
 
 from rules.model import Problem, RevsyncError
 
 from connector.context import OrgContext
 from connector.orgs.spec import LEGACY_SALESFORCE_STATE, OrgSpec, state_dir, state_path
+from connector.sync.digest import RunDigest, digest, save_names
 from connector.sync.journal import State, StateCache, adopt_state, check_file
 from connector.sync.options import SyncOptions, SyncReport
 from connector.sync.preflight import preflight
-from connector.sync.revert import RevertReport, revert
+from connector.sync.quiet import fold
+from connector.sync.revert import RevertReport, revert, written_records
 from connector.sync.run import SyncRun
 from connector.workspace.lock import org_lock
 from connector.workspace.settings import Settings
 from connector.workspace.workspace import Workspace
 
-# A progress display: a context manager yielding the callback told of each page written.
-Progress = Callable[[], ContextManager[Callable[[int], None]]]
+log = structlog.get_logger()
+# A progress display: a context manager yielding the callback told of each page written, with
+# the run's report so far.
+Progress = Callable[[], ContextManager[Callable[[int, SyncReport], None]]]
 
 
 @contextlib.contextmanager
@@ -35,7 +42,7 @@ def writing(spec: OrgSpec, state: Path) -> Iterator[None]:
 
 def sync_once(spec: OrgSpec, ws: Workspace | None, state_file: Path | None, settings: Settings, now: datetime, *,
               dry_run: bool, progress: Progress, on_problems: Callable[[list[Problem]], None],
-              **flags: Any) -> SyncReport:
+              **flags: Any) -> Synced:
     """One sync run; `flags` are the rest of SyncOptions (full, reroute, engine, ...). `ws` is
     None when the rules no longer validate (`sync --every` reads them again before each run)."""
     if ws is None:
@@ -69,13 +76,46 @@ def sync_once(spec: OrgSpec, ws: Workspace | None, state_file: Path | None, sett
                 org.metadata_cache = StateCache(state)
         opts = SyncOptions(object=ws.object, now=now, dry_run=dry_run, page_size=settings.page_size, **flags)
         with progress() as advance:
-            return SyncRun(org, ws, state, opts, on_page=advance, context=context,
-                           pilots=settings.pilots if ws.object == "Lead" else ()).run()
+            run = SyncRun(org, ws, state, opts, on_page=lambda page: advance(page, run.report), context=context,
+                          pilots=settings.pilots if ws.object == "Lead" else ())
+            report = run.run()
+        folded = fold(state, report)
+        if folded is not None:
+            log.info("run_folded", object=ws.object, into=folded, note="nothing changed; counted with that run")
+            report.run_id = None
+        return Synced(report, _digest(state, report, ws, context), folded)
 
 
-def revert_run(spec: OrgSpec, state_file: Path | None, settings: Settings, run_id: int) -> RevertReport:
+@dataclass(frozen=True)
+class Synced:
+    """A sync's report, and the digest of what it wrote with owners by name (None for a dry run
+    or a run that wrote nothing)."""
+    report: SyncReport
+    digest: RunDigest | None
+    folded_into: int | None = None  # a quiet run counted with the quiet run before it (connector/sync/quiet.py)
+
+
+def _digest(state: State, report: SyncReport, ws: Workspace, context: OrgContext) -> RunDigest | None:
+    run_id = report.run_id
+    if run_id is None or not report.changed:
+        return None
+    names = context.names()  # the users and queues this run has read: no further org call
+    save_names(state, names)
+    return digest(state, run_id, {o.name: o.crm for o in ws.mapping.outputs}, names)
+
+
+def revert_run(spec: OrgSpec, state_file: Path | None, settings: Settings, run_id: int, *, dry_run: bool = False,
+               confirm: Callable[[int], None] | None = None) -> RevertReport:
+    """Revert run `run_id`. A dry run reads the records and writes nothing: no lock, no run
+    journalled. `confirm(records)` is called before the lock is taken (a person may take their
+    time to answer) with the number of records the run wrote; it raises to stop."""
     path = state_path(spec, state_file, directory=settings.state_dir)
     if not path.exists():
         raise RevsyncError(f"no runs recorded in {path} (use the same --org as the sync, or pass --state)")
+    if dry_run:
+        return revert(spec.open(salesforce=settings.salesforce), State(path), run_id, dry_run=True)
+    state = State(path)
+    if confirm is not None:
+        confirm(written_records(state, run_id))
     with writing(spec, path):
-        return revert(spec.open(salesforce=settings.salesforce), State(path), run_id)
+        return revert(spec.open(salesforce=settings.salesforce), state, run_id)

@@ -255,10 +255,13 @@ class State:
                               (run_id,)).fetchone()
         return row[0] if row else None
 
-    def runs(self, limit: int = 50, object: str | None = None) -> list[Run]:
+    def runs(self, limit: int | None = 50, object: str | None = None) -> list[Run]:
         sql = "SELECT * FROM runs" + (" WHERE object=?" if object else "") + " ORDER BY run_id DESC LIMIT ?"
-        args = (object, limit) if object else (limit,)
+        args = (object, -1 if limit is None else limit) if object else (-1 if limit is None else limit,)
         return [self._run(row) for row in self.db.execute(sql, args)]
+
+    def run_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM runs").fetchone()[0]
 
     def run(self, run_id: int) -> Run | None:
         row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -285,15 +288,17 @@ class State:
         return out
 
     def begin_page(self, run_id: int, page: int, patches: list[Patch],
-                   positions: dict[str, int], watermark: str | None) -> None:
-        """Journal a page's intended changes (each patch's fields, old and new, and the rules
-        that decided them) before writing."""
+                   positions: dict[str, int], watermark: str | None, plan: str | None = None) -> None:
+        """Journal a page's intended changes (each patch's fields, old and new, and the rules that
+        decided them) before writing; `plan`: the rest finishing it needs (connector/sync/spool.py)."""
         rows = [(run_id, page, p.id, _dump({k: [p.old.get(k), v] for k, v in p.values.items()}), p.reason)
                 for p in patches]
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, 'pending', ?, ?)",
                        (run_id, page, _dump(positions), watermark))
             db.executemany("INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, 'pending')", rows)
+            if plan is not None:
+                db.execute("INSERT OR REPLACE INTO page_plan VALUES (?, ?, ?)", (run_id, page, plan))
 
     def pending_page(self, object: str) -> tuple[int, int, dict, str | None] | None:
         row = self.db.execute(
@@ -315,6 +320,7 @@ class State:
         now = _now()
         with self.transaction() as db:
             db.execute("UPDATE pages SET status='done' WHERE run_id=? AND page=?", (run_id, page))
+            db.execute("DELETE FROM page_plan WHERE run_id=? AND page=?", (run_id, page))
             # Only failures are marked: the page being done says the rest were written.
             db.executemany("UPDATE changes SET status='failed' WHERE run_id=? AND record_id=?",
                            [(run_id, rid) for rid in failed])

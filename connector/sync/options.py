@@ -68,10 +68,15 @@ class SyncReport:
                 "fields": dict(self.fields), "lifecycle": dict(self.lifecycle), "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
     def __str__(self) -> str:
-        verb = f"would write {self.would_write}" if self.dry_run else f"wrote {self.written}"
-        text = (f"{self.object}: read {self.read}, evaluated {self.evaluated}, {self.changed} changed, "
-                f"{verb}, {self.failed} failed, {len(self.skipped)} skipped")
-        if self.fields:
+        return self.text()
+
+    def text(self, fields: bool = True) -> str:
+        """The run for people; `fields`: with the count of each field changed (the summary after a
+        sync names owner moves and stages instead, and `runs show` has the fields)."""
+        verb = f"would write {self.would_write:,}" if self.dry_run else f"wrote {self.written:,}"
+        text = (f"{self.object}: read {self.read:,}, evaluated {self.evaluated:,}, {self.changed:,} changed, "
+                f"{verb}, {self.failed:,} failed, {len(self.skipped):,} skipped")
+        if self.fields and fields:
             text += "\n  fields: " + ", ".join(f"{k} {v}" for k, v in self.fields.most_common())
         if self.held:
             text += f"\n  held: {self.held} record(s) no team member could take now (tried again next run)"

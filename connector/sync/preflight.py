@@ -119,7 +119,13 @@ def owner_problems(backend: Backend, ruleset: RuleSet, context: OrgContext | Non
     be skipped (D008). Inactive users are passed over by routing, to the next entry or the next
     team member (D009, a warning). With the run's context, its users and queues are used, so a
     sync reads each once."""
-    users = context.user_list if context is not None else list(backend.read_all("User", USER_FIELDS))
+    try:
+        users = context.user_list if context is not None else list(backend.read_all("User", USER_FIELDS))
+    except BackendError as exc:  # an embedded org without a User table: a problem to report, like a field
+        if "does not exist" not in str(exc):
+            raise
+        return [Problem("D001", f"cannot read User: {exc}", Location(f"{backend.name}:User", 0, 0),
+                        "revsync reads users to route records; create the org with `revsync org demo` or import users")]
     if not users:  # no permission to read users, most likely: say so rather than block a run
         return [Problem("D010", "no users could be read, so the users the rules name were not checked",
                         Location(f"{backend.name}:User", 0, 0), "give the integration user read access to User",

@@ -1,6 +1,9 @@
-"""Undo a run: restore old values where the record still holds what the run wrote."""
+"""Undo a run: restore old values where the record still holds what the run wrote. Fields that
+changed since are left alone, and said to be changed by a later revsync run when the journal
+has that run writing the value the record holds now, by people otherwise."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import structlog
@@ -23,23 +26,52 @@ class RevertRefused(RevsyncError):
 class RevertReport:
     run_id: int
     reverted_by: int | None = None
-    restored: int = 0  # records
+    restored: int = 0  # records (a dry run's: records it would restore)
     kept: list[tuple[str, str, object, object]] = field(default_factory=list)  # (id, field, wrote, now)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    dry_run: bool = False
+    fields: int = 0  # fields restored (or, in a dry run, to restore)
+    later: dict[tuple[str, str], int] = field(default_factory=dict)  # (id, field) of `kept` -> the later run
 
     def __str__(self) -> str:
-        lines = [f"run {self.run_id}: restored {self.restored} record(s)"
+        verb = "would restore" if self.dry_run else "restored"
+        lines = [f"run {self.run_id}: {verb} {self.restored} record(s), {self.fields} field(s)"
                  + (f" (journalled as run {self.reverted_by})" if self.reverted_by else "")]
-        if self.kept:
-            lines.append(f"{len(self.kept)} field(s) were changed by people since and were left alone:")
-            lines += [f"  {rid} {f}: run wrote {wrote!r}, now {now!r}" for rid, f, wrote, now in self.kept[:50]]
-            if len(self.kept) > 50:
-                lines.append(f"  ... {len(self.kept) - 50} more (`revsync runs show {self.reverted_by}` lists the run)")
+        ours = [k for k in self.kept if (k[0], k[1]) in self.later]
+        theirs = [k for k in self.kept if (k[0], k[1]) not in self.later]
+        leave = "would be left alone" if self.dry_run else "left alone"
+        by_run: dict[int, list[str]] = {}
+        for rid, f, *_ in ours:
+            by_run.setdefault(self.later[rid, f], []).append(rid)
+        for later, rids in sorted(by_run.items()):
+            records = list(dict.fromkeys(rids))
+            shown = ", ".join(records[:10]) + (f" and {len(records) - 10} more" if len(records) > 10 else "")
+            lines.append(f"{len(rids)} field(s) of {len(records)} record(s) were changed since by revsync run {later}, "
+                         f"{leave} (revert run {later} first to go further back): {shown}")
+        if theirs:
+            lines.append(f"{len(theirs)} field(s) were changed by people since, {leave}:")
+            lines += [f"  {rid} {f}: run {self.run_id} wrote {_clip(wrote)}, now {_clip(now)}"
+                      for rid, f, wrote, now in theirs[:50]]
+            if len(theirs) > 50:
+                lines.append(f"  ... {len(theirs) - 50} more")
         lines += [f"  failed {rid}: {why}" for rid, why in self.failed]
         return "\n".join(lines)
 
+    def asdict(self) -> dict:
+        return {"run": self.run_id, "reverted_by": self.reverted_by, "dry_run": self.dry_run,
+                "restored": self.restored, "fields": self.fields, "failed": [list(f) for f in self.failed],
+                "kept": [{"record": rid, "field": f, "wrote": wrote, "now": now,
+                          "changed_by_run": self.later.get((rid, f))} for rid, f, wrote, now in self.kept]}
 
-def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) -> RevertReport:
+
+def _clip(value: object, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def revertible(state: State, run_id: int) -> list:
+    """The changes run `run_id` wrote, or RevertRefused (exit 2) when it cannot be reverted: no
+    such run, reverted already, or nothing written."""
     run = state.run(run_id)
     if run is None:
         raise RevertRefused(f"no run {run_id}; `revsync runs` lists them")
@@ -50,12 +82,44 @@ def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) ->
     changes = [c for c in state.changes(run_id) if c.status == "written"]
     if not changes:
         raise RevertRefused(f"run {run_id} ({run.status}) wrote nothing; there is nothing to revert")
-    report = RevertReport(run_id)
+    return changes
+
+
+def written_records(state: State, run_id: int) -> int:
+    """Records run `run_id` wrote: what a revert would read and may restore (RevertRefused as
+    `revertible`)."""
+    return len({c.record_id for c in revertible(state, run_id)})
+
+
+def _later_writes(state: State, run_id: int, kept: list[tuple[str, str, object, object]]) -> dict[tuple[str, str], int]:
+    """For each kept field, the latest later sync run whose journalled write is the value the
+    record holds now: it was revsync, not a person, that changed it since."""
+    ids = sorted({rid for rid, *_ in kept})
+    found: dict[tuple[str, str], tuple[int, object]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = state.db.execute(
+            f"SELECT c.run_id, c.record_id, c.fields FROM changes c WHERE c.run_id > ? AND c.status != 'failed' "
+            f"AND c.record_id IN ({','.join('?' * len(chunk))}) ORDER BY c.run_id", (run_id, *chunk))
+        for later, rid, fields in rows:
+            for name, (_, new) in json.loads(fields).items():
+                found[rid, name] = (later, new)  # the latest run wins: ordered by run
+    return {(rid, f): found[rid, f][0] for rid, f, _, now in kept
+            if (rid, f) in found and same_value(now, found[rid, f][1])}
+
+
+def revert(backend: Backend, state: State, run_id: int, page_size: int = 200, dry_run: bool = False) -> RevertReport:
+    """Restore run `run_id`'s old values; a dry run reads the records, counts what it would
+    restore and leave alone, and writes nothing, journal included."""
+    changes = revertible(state, run_id)
+    run = state.run(run_id)
+    assert run is not None  # revertible() said so
+    report = RevertReport(run_id, dry_run=dry_run)
     by_id: dict[str, list] = {}
     for c in changes:
         by_id.setdefault(c.record_id, []).append(c)
     fields = sorted({c.field for c in changes})
-    new_run = state.start_run(run.object, backend.name, False, f"revert:{run_id}")
+    new_run = None if dry_run else state.start_run(run.object, backend.name, False, f"revert:{run_id}")
     report.reverted_by = new_run
     ids = list(by_id)
     for page_no, start in enumerate(range(0, len(ids), page_size), 1):
@@ -72,12 +136,19 @@ def revert(backend: Backend, state: State, run_id: int, page_size: int = 200) ->
                     report.kept.append((rid, c.field, c.new, now))
             if values:
                 patches.append(Patch(run.object, rid, values, old, f"revert of run {run_id}"))
+                report.fields += len(values)
+        if new_run is None:
+            report.restored += len(patches)
+            continue
         # Failures are not queued for the sync, which would decide those records again rather
         # than restore them: reverting the run again finishes the revert.
         written, failed = commit_page(state, backend, run.object, new_run, page_no, patches,
                                       state.positions(run.object), retry=False)
         report.restored += len(written)
         report.failed += [(rid, f"{code}: {msg}") for rid, (code, msg) in failed.items()]
+    report.later = _later_writes(state, run_id, report.kept)
+    if new_run is None:
+        return report
     state.finish_run(new_run, "ok" if not report.failed else "partial",
                      {"restored": report.restored, "kept": len(report.kept), "failed": len(report.failed)})
     if not report.failed:  # after a partial revert, reverting the run again finishes it

@@ -1,5 +1,6 @@
-"""One sync run: pull -> plan (map, evaluate, diff) -> commit (journal, write, checkpoint), page
-by page, with recovery of a killed run first and the change guard before rules that changed."""
+"""One sync run: pull -> plan (map, evaluate, diff) -> journal -> write -> checkpoint, page by page
+(spooled until the read is over where the run's size picks REST or Bulk: spool.py), with recovery
+of a killed run first and the change guard before rules that changed."""
 from __future__ import annotations
 
 import time
@@ -16,7 +17,8 @@ from connector.orgs.base import Backend, BudgetExhausted, Patch
 from connector.sync.journal import State, commit_page
 from connector.sync.options import GuardTripped, SyncOptions, SyncReport  # re-exported: cli and tests import them here
 from connector.sync.pilots import SyncPilots
-from connector.sync.plan import Planned, Planner
+from connector.sync.plan import Planner
+from connector.sync.spool import Spool, plan_of
 from connector.sync.workload import given_since
 from connector.workspace.settings import Pilot
 from connector.workspace.workspace import Workspace
@@ -45,6 +47,7 @@ class SyncRun:
         self._org: OrgContext | None = context  # a preflight's, so users and queues are read once
         self._planner: Planner | None = None
         self.read_until: str | None = None  # the upper bound of this run's read, once it is known
+        self._finished = 0  # pages written and checkpointed this run
 
     # -- the org, read once per run -----------------------------------------------------------------
     @property
@@ -135,8 +138,10 @@ class SyncRun:
         run_id = None if self.opts.dry_run else self.state.start_run(
             obj, self.backend.name, False, self.fingerprint, format_instant(self.opts.now))
         self.report.run_id = run_id
-        page_no = moved = decided = 0
+        page_no = moved = decided = self._finished = 0
         ctx: Context | None = None
+        spool = None if run_id is None else Spool(self.state, self.backend, obj, run_id, self._page_done,
+                                                  self.report.seconds)
         try:
             for page, watermark in self._pages():
                 page_no += 1
@@ -149,16 +154,13 @@ class SyncRun:
                     moved, decided = moved + planned.moved, decided + planned.decided_before
                     continue
                 decided += planned.decided_before
-                assert run_id is not None  # a run that writes was started
-                _check_budget(self.backend)  # before journalling: a paused run leaves no page pending
-                written, failed = commit_page(
-                    self.state, self.backend, obj, run_id, page_no, planned.patches, dict(ctx.positions),
-                    watermark, planned.rechecks, settled=planned.skipped, seconds=self.report.seconds)
-                self._count(planned, written, failed)
-                self.on_page(page_no)
-                log.info("page_done", object=obj, page=page_no, records=len(page), changed=len(planned.patches),
-                         written=len(written), failed=len(failed), written_total=self.report.written,
-                         failed_total=self.report.failed)
+                assert spool is not None  # a run that writes was started
+                # Between pages, before journalling the next: a paused run leaves no page half
+                # done, only pages journalled and spooled, which the next run writes first.
+                _check_budget(self.backend)
+                spool.add(page_no, planned, dict(ctx.positions), watermark, len(page))
+            if spool is not None:
+                spool.flush()  # where pages were spooled: the run's size picks REST or Bulk
             if watermark_before is None and decided:
                 # A new state on an org whose records already hold revsync's decisions: another
                 # machine or directory syncs it too, or an earlier state was lost.
@@ -182,8 +184,9 @@ class SyncRun:
             self.report.status = "paused"
             calls = getattr(self.backend, "calls", None)
             made = f", {calls} API call(s) made" if calls is not None else ""
-            raise BudgetExhausted(f"api budget after {page_no - 1} page(s), {self.report.written} record(s) "
-                                  f"written{made}; {getattr(exc, 'detail', exc)}") from None
+            held = f" ({spool.pending} page(s) journalled, written by the next run)" if spool and spool.pending else ""
+            raise BudgetExhausted(f"api budget after {self._finished} page(s), {self.report.written} record(s) "
+                                  f"written{held}{made}; {getattr(exc, 'detail', exc)}") from None
         except BaseException as exc:
             self.report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             raise
@@ -195,11 +198,18 @@ class SyncRun:
         log.info("run_done", **self.report.asdict())
         return self.report
 
-    def _count(self, planned: Planned, written: list[str], failed: dict[str, tuple[str, str]]) -> None:
+    def _page_done(self, page_no: int, records: int, changed: int, written: list[str],
+                   failed: dict[str, tuple[str, str]]) -> None:
+        """A page written and checkpointed (spool.py calls this, in page order)."""
+        self._finished += 1
         self.report.written += len(written)
         self.report.failed += len(failed)
         for rid, (code, message) in failed.items():
             log.warning("write_failed", object=self.opts.object, id=rid, code=code, message=message)
+        self.on_page(page_no)
+        log.info("page_done", object=self.opts.object, page=page_no, records=records, changed=changed,
+                 written=len(written), failed=len(failed), written_total=self.report.written,
+                 failed_total=self.report.failed)
 
     def _recover(self) -> int:
         """Finish a page a killed run had journalled but not marked done: write what the record
@@ -221,10 +231,13 @@ class SyncRun:
                 if todo:
                     patches.append(Patch(self.opts.object, rid, todo))
             patched = {p.id for p in patches}
+            plan = plan_of(self.state, run_id, page_no)  # finished as planned: re-check times, skipped Ids
             commit_page(self.state, self.backend, self.opts.object, run_id, page_no, patches, positions, watermark,
-                        settled=[rid for rid in by_id if rid not in patched], journalled=True)
+                        plan.rechecks, settled=[*plan.settled, *(rid for rid in by_id if rid not in patched)],
+                        journalled=True)
             recovered = self.state.run(run_id)
-            self.state.finish_run(run_id, "interrupted", recovered.counts if recovered is not None else {})
+            if recovered is None or recovered.status == "running":  # killed; a paused run stays paused
+                self.state.finish_run(run_id, "interrupted", recovered.counts if recovered is not None else {})
             log.info("page_recovered", run=run_id, page=page_no, rewritten=len(patches))
             count += len(patches)
             pending = self.state.pending_page(self.opts.object)

@@ -14,8 +14,11 @@ from connector.dbfile import check
 # 5: the users known inactive at the last run, per object. 6: a failed write keeps its patch in
 # the retry queue (re-sent as decided); `meta` holds the org the state belongs to; `cache` the
 # org's describes. 7: each run's evaluation time, for the records given per member per day.
-SCHEMA_VERSION = 7
-UPGRADES = {3, 4, 5, 6}  # schemas this version opens and upgrades in place
+# 8: `page_plan`, what finishing a journalled page needs besides the write outcomes (its records'
+# re-check times, the Ids it settles), so a run can journal every page before writing any
+# (connector/sync/spool.py) and a recovered page is finished as planned.
+SCHEMA_VERSION = 8
+UPGRADES = {3, 4, 5, 6, 7}  # schemas this version opens and upgrades in place
 
 
 class StateError(RevsyncError):
@@ -44,6 +47,8 @@ CREATE TABLE IF NOT EXISTS changes (
     run_id INTEGER, page INTEGER, record_id TEXT, fields TEXT, rules TEXT, status TEXT,
     PRIMARY KEY (run_id, record_id));
 CREATE INDEX IF NOT EXISTS changes_page ON changes (run_id, page);
+CREATE TABLE IF NOT EXISTS page_plan (
+    run_id INTEGER, page INTEGER, plan TEXT, PRIMARY KEY (run_id, page));
 CREATE TABLE IF NOT EXISTS inactive_owner (
     object TEXT, user_id TEXT, PRIMARY KEY (object, user_id));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);

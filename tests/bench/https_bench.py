@@ -6,10 +6,12 @@ certificate, trusted through REQUESTS_CA_BUNDLE; every run is `revsync sync --or
 in a subprocess, given an access token (SF_INSTANCE_URL, SF_ACCESS_TOKEN), with the default lag
 (30 s) and overlap (5 minutes). The fake's clock moves on 15 minutes before each run, as a
 scheduler would start them. One JSON line per run: API calls by kind as the org counted them,
-records read and written, wall time. Then a kill -9 at each of the five kill points
-(tests/killpoints.py) and the run after it, against an uninterrupted run of the same org:
-owners and decisions that differ, records lost (written by the uninterrupted run, never by the
-killed one and its resume) and records written twice.
+records read and written, wall time; 10,000 changes are written once through sObject
+Collections (`bulk_write_threshold = 0`) and once as the settings leave it, through Bulk API
+2.0 chosen by the run's size. Then a kill -9 at each of the six kill points (tests/killpoints.py)
+and the run after it, on each write path, against an uninterrupted run of the same org: owners
+and decisions that differ, records lost (written by the uninterrupted run, never by the killed
+one and its resume) and records written twice.
 """
 from __future__ import annotations
 
@@ -41,6 +43,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-24T15:00:00Z"  # the evaluation time of every run: SLA clocks do not run out mid-bench
 SCHEDULE = timedelta(minutes=15)
 KILL_PAGE = 3
+# The kills' org (2,000 leads, 1,800 open) on each write path: spooled and written through REST
+# below the default `bulk_write_threshold` (2,000), one ingest job at 1,000.
+KILL_PATHS = {"rest": "", "bulk": "bulk_write_threshold = 1000\n"}
 DECIDED = ["OwnerId", "Revsync_Stage__c", "Revsync_Score__c", "Revsync_Grade__c", "Revsync_Segment__c",
            "Revsync_Routed_At__c", "Revsync_SLA_Due__c"]
 
@@ -73,7 +78,7 @@ class Served:
         module = "cli"
         if kill:
             env["REVSYNC_KILL_AT"], module = kill, "tests.killpoints"
-        proc = subprocess.run([sys.executable, "-m", module, "sync", "--org", "salesforce", "--now", NOW],
+        proc = subprocess.run([sys.executable, "-m", module, "sync", "-v", "--org", "salesforce", "--now", NOW],
                               cwd=self.ws, env=env, capture_output=True, text=True, timeout=1800)
         seen = self.fake.calls[start:]
         kinds = Counter(call_kind(*call.split(" ", 1)) for call in seen)
@@ -125,29 +130,41 @@ def economy(tmp: Path, leads: int, changes: int) -> Iterator[dict]:
         # Many changes at once: students (disqualified, scored 0), then back to their titles.
         chosen = [r for r in open_leads(org.local) if r["Title"] != "Student"][:changes]
         org.local.write([Patch("Lead", r["Id"], {"Title": "Student"}) for r in chosen])
-        yield {**org.run(f"{len(chosen)} changes, REST (page_size 200)"), "path": "rest"}
+        org.set("bulk_write_threshold = 0\n")  # never Bulk: sObject Collections, 200 records a call
+        yield {**org.run(f"{len(chosen)} changes, REST (bulk_write_threshold 0)"), "path": "rest"}
         yield org.run("the run after it")
         yield org.run("quiet run")
-        # Today the write path chooses Bulk API 2.0 per page: a page holds at most one query batch
-        # (2,000 records), so the most a run can do is one ingest job per 2,000 changes.
-        org.set("page_size = 2000\nbulk_write_threshold = 1000\n")
+        # The settings as scaffolded: the run's changes reach bulk_write_threshold (2,000), so
+        # its pages are spooled to the state and written by one ingest job.
+        org.set("")
+        jobs = len(org.fake.jobs)
         org.local.write([Patch("Lead", r["Id"], {"Title": r["Title"]}) for r in chosen])
-        yield {**org.run(f"{len(chosen)} changes, Bulk per page (page_size 2000, bulk_write_threshold 1000)"),
-               "path": "bulk", "ingest_jobs": sum(1 for c in org.fake.jobs.values() if c["operation"] == "update")}
+        yield {**org.run(f"{len(chosen)} changes, Bulk by run size (bulk_write_threshold 2000)"), "path": "bulk",
+               "ingest_jobs": sum(1 for c in list(org.fake.jobs.values())[jobs:] if c["operation"] == "update")}
+        yield org.run("the run after it")
 
 
 def kills(tmp: Path, leads: int) -> Iterator[dict]:
-    """Every kill point against the same org synced without interruption."""
-    with served(tmp / "straight", leads, seed=4) as org:
+    """Every kill point on each write path, against the same org synced without interruption."""
+    for path, settings in KILL_PATHS.items():
+        yield from _kills(tmp / path, leads, path, settings)
+
+
+def _kills(tmp: Path, leads: int, path: str, settings: str) -> Iterator[dict]:
+    tmp.mkdir()
+    with served(tmp / "straight", leads, seed=4, settings=settings) as org:
         org.run("uninterrupted")
         straight, straight_writes = org.decided(), Counter(org.fake.record_writes)
+        straight_jobs = sum(1 for c in org.fake.jobs.values() if c["operation"] == "update")
+    if straight_jobs != (path == "bulk"):
+        raise SystemExit(f"the uninterrupted run on the {path} path made {straight_jobs} ingest job(s)")
     for point in POINTS:
-        with served(tmp / point, leads, seed=4) as org:
+        with served(tmp / point, leads, seed=4, settings=settings) as org:
             org.run(f"killed at {point}", kill=f"{point}:{KILL_PAGE}")
             resumed = org.run("the run after it")
             after = org.decided()
             writes = org.fake.record_writes
-            yield {"kill": f"{point}:{KILL_PAGE}", "resumed_exit": resumed["exit"],
+            yield {"kill": f"{point}:{KILL_PAGE}", "path": path, "resumed_exit": resumed["exit"],
                    "leads": len(after), "written_uninterrupted": sum(straight_writes.values()),
                    "written_killed_and_resumed": sum(writes.values()),
                    "owners_differ": sum(after[i][0] != straight[i][0] for i in straight),

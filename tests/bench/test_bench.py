@@ -92,10 +92,12 @@ def test_sync_through_the_fake_salesforce():
     show("sync through the fake Salesforce (in process: peak RSS includes the fake org)", rows,
          ["path", "leads", "run", "written", "api_calls", "write_calls", "wall_s", "peak_rss_mb"])
     # The connector's own memory: the fake served over HTTPS from another process.
-    alone = [run_module("tests.bench.salesforce_bench", "--leads", leads, "--separate") for leads in ("10000", "100000")]
+    alone = [run_module("tests.bench.salesforce_bench", "--leads", leads, "--separate", "--path", path)
+             for path in ("rest", "bulk") for leads in ("10000", "100000")]
     show("the connector alone, fake Salesforce in another process", alone,
-         ["leads", "written", "api_calls", "wall_s", "peak_rss_mb"])
-    assert alone[1]["peak_rss_mb"] < 1.5 * alone[0]["peak_rss_mb"], "the connector's memory grew with the org"
+         ["path", "leads", "written", "api_calls", "wall_s", "peak_rss_mb"])
+    for small, large in (alone[:2], alone[2:]):  # Bulk by run size: the run's changes wait in the state
+        assert large["peak_rss_mb"] < 1.5 * small["peak_rss_mb"], "the connector's memory grew with the org"
     for row in rows:
         if row["run"] == "first" and row["path"] == "rest":
             assert row["write_calls"] == -(-row["written"] // 200)
@@ -119,10 +121,14 @@ def test_scheduled_syncs_through_the_cli_and_the_fake_salesforce_over_https():
         print(f"  {r['run']:<78} {r['calls']:>4} calls ({kinds}); read {r['read']:,}, wrote {r['written']:,}; "
               f"{r['wall_s']} s")
     show("kill -9 at each kill point, then the next run, vs an uninterrupted run", kills,
-         ["kill", "written_killed_and_resumed", "owners_differ", "decisions_differ", "lost", "doubled"])
+         ["path", "kill", "written_killed_and_resumed", "owners_differ", "decisions_differ", "lost", "doubled"])
     quiet = [r for r in economy if r["run"].startswith("quiet")]
     assert len(quiet) >= 2 and all(r["calls"] <= 3 and r["read"] == 0 for r in quiet), quiet
-    assert [r["kill"].split(":")[0] for r in kills] == ["before-journal", "after-journal", "mid-write", "after-write",
-                                                        "after-page"]
+    # 10,000 changes: through REST, one write call per 200; by run size, one ingest job (8 calls).
+    rest, bulk = (next(r for r in economy if r.get("path") == path) for path in ("rest", "bulk"))
+    assert rest["by_kind"]["write"] == -(-rest["written"] // 200) and "bulk" not in rest["by_kind"], rest
+    assert bulk["ingest_jobs"] == 1 and bulk["by_kind"]["bulk"] == 8 and "write" not in bulk["by_kind"], bulk
+    points = ["before-journal", "after-journal", "after-spool", "mid-write", "after-write", "after-page"]
+    assert [(r["path"], r["kill"].split(":")[0]) for r in kills] == [(p, k) for p in ("rest", "bulk") for k in points]
     assert all(r["owners_differ"] == r["decisions_differ"] == r["lost"] == r["doubled"] == 0 and r["resumed_exit"] == 0
                for r in kills), kills

@@ -42,7 +42,12 @@ def test_every_takes_seconds_minutes_and_hours():
 def test_a_run_is_reverted_once_and_a_run_that_wrote_nothing_not_at_all(workspace):
     assert sync(workspace).returncode == 0
     assert sync(workspace).returncode == 0  # run 2 writes nothing
-    assert revsync(workspace, "revert", "--org", "local:org.db", "1").returncode == 0
+    synced = outputs(workspace / "org.db")
+    # Over 100 records and no terminal to ask on: refused until --yes says so, nothing written.
+    unasked = revsync(workspace, "revert", "--org", "local:org.db", "1")
+    assert unasked.returncode == 2 and "pass --yes" in unasked.stderr.lower(), unasked.stderr
+    assert outputs(workspace / "org.db") == synced
+    assert revsync(workspace, "revert", "--org", "local:org.db", "1", "--yes").returncode == 0
     after_revert = outputs(workspace / "org.db")
     again = revsync(workspace, "revert", "--org", "local:org.db", "1")
     assert again.returncode == 2 and "already reverted by run 3" in again.stderr
@@ -57,7 +62,8 @@ def test_a_run_is_reverted_once_and_a_run_that_wrote_nothing_not_at_all(workspac
 
 def test_runs_show_narrows_to_a_record_and_a_field(workspace):
     assert sync(workspace).returncode == 0
-    every = revsync(workspace, "runs", "show", "1", "--org", "local:org.db").stdout.splitlines()
+    every = revsync(workspace, "runs", "show", "1", "--org", "local:org.db", "--records").stdout.splitlines()
+    assert every[0].split() == ["RECORD", "FIELD", "OLD", "NEW", "STATUS", "RULE"]
     changes = [line for line in every if line.startswith("00Q")]
     record = changes[0].split()[0]
     mine = [line for line in changes if line.startswith(record)]
@@ -65,7 +71,14 @@ def test_runs_show_narrows_to_a_record_and_a_field(workspace):
     assert [line for line in shown.splitlines() if line.startswith("00Q")] == mine
     owners = revsync(workspace, "runs", "show", "1", "--org", "local:org.db", "--field", "ownerid").stdout
     lines = [line for line in owners.splitlines() if line.startswith("00Q")]
-    assert lines and all(line.split()[1] == "OwnerId:" for line in lines)
+    assert lines and all(line.split()[1] == "OwnerId" for line in lines)
+    # Owners by name, with the rule that routed each record.
+    assert all("@acme.example" in line or "queue " in line for line in lines)
+    assert all(" route/" in line for line in lines) and "005" not in "".join(line[19:] for line in lines)
+    data = json.loads(revsync(workspace, "runs", "show", "1", "--org", "local:org.db", "--field", "OwnerId",
+                              "--format", "json").stdout)
+    assert len(data["changes"]) == len(lines) and sum(m["count"] for m in data["owners"]) == len(lines)
+    assert all(m["to_name"] != m["to"] for m in data["owners"])
 
 
 def test_a_run_killed_between_pages_is_listed_as_interrupted(workspace):
@@ -145,7 +158,7 @@ def test_sync_every_reads_the_rules_again_before_each_run(workspace):
         assert log.read_text().count(text) >= count, log.read_text()[-2000:]
 
     with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "sync", "--org", "local:org.db", "--every", "2s",
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "sync", "-v", "--org", "local:org.db", "--every", "2s",
                                  "--now", NOW, "--accept-changes"], cwd=workspace, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
         try:

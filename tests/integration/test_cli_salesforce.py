@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,10 +45,14 @@ def test_sync_doctor_and_preview_against_salesforce(server):
     env = srv.env()
     doctor = revsync(ws, env, "doctor", "--org", "salesforce")
     assert doctor.returncode == 0 and "ready" in doctor.stdout, doctor.stderr
-    first = revsync(ws, env, "sync", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
+    first = revsync(ws, env, "sync", "-v", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
     assert first.returncode == 0, first.stderr
     done = [json.loads(line) for line in first.stderr.splitlines() if '"run_done"' in line][-1]
     assert done["written"] > 200 and done["api_calls"] >= done["written"] // 200
+    # Owners by name from the state, which keeps the users and queues the sync read: no login needed.
+    shown = revsync(ws, {}, "runs", "show", "1", "--org", "salesforce")
+    assert shown.returncode == 0 and "owner moves" in shown.stdout, shown.stdout + shown.stderr
+    assert "@" in shown.stdout and not re.search(r"\b00[5G][A-Za-z0-9]{12}", shown.stdout), shown.stdout
     second = revsync(ws, env, "sync", "--org", "salesforce", "--now", "2026-11-24T15:00:00Z")
     assert second.returncode == 0 and "wrote 0" in second.stdout
     assert env["SF_ACCESS_TOKEN"] not in first.stdout + first.stderr + second.stderr  # never logged

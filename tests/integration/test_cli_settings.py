@@ -51,7 +51,7 @@ def test_every_settings_problem_at_once_with_line_col_and_fix_and_nothing_writte
 def test_a_good_settings_file_supplies_the_org_the_state_and_the_page_size(workspace):
     with (workspace / "revsync.toml").open("a") as fh:
         fh.write('org = "local:org.db"\nstate = "custom/state.db"\npage_size = 50\nmax_change_share = 0.5\n')
-    proc = revsync(workspace, "sync", "--now", NOW)
+    proc = revsync(workspace, "sync", "-v", "--now", NOW)
     assert proc.returncode == 0, proc.stderr
     pages = [json.loads(line) for line in proc.stderr.splitlines() if '"event": "page_done"' in line]
     assert len(pages) > 10 and max(p["records"] for p in pages) == 50  # 700 leads, 50 a page

@@ -96,7 +96,7 @@ def test_table_lists_each_run_and_a_15_character_id_finds_the_record(synced):
 def test_a_revert_shows_on_the_reverted_run_and_on_the_revert(synced, tmp_path):
     ws, lead, nurture = synced
     ws = Path(shutil.copytree(ws, tmp_path / "ws"))
-    proc = revsync(ws, "revert", "--org", "local:org.db", "2")
+    proc = revsync(ws, "revert", "--org", "local:org.db", "2", "--yes")
     assert proc.returncode == 0, proc.stderr
     events = history(ws, lead)["events"]
     assert [e["by"] for e in events if e["kind"] == "revert"] == ["reverted by run 3", "revert of run 2"]
@@ -105,7 +105,7 @@ def test_a_revert_shows_on_the_reverted_run_and_on_the_revert(synced, tmp_path):
     assert len(back) == 1 and back[0]["kind"] == "owner" and back[0]["new"] == nurture
     assert back[0]["by"] == "revert of run 2"
     # Reverting the revert restores the MQL clock's start: a restored field, not a clock starting.
-    assert revsync(ws, "revert", "--org", "local:org.db", "3").returncode == 0
+    assert revsync(ws, "revert", "--org", "local:org.db", "3", "--yes").returncode == 0
     events = history(ws, lead)["events"]
     assert [e["by"] for e in events if e["kind"] == "revert"] == [
         "reverted by run 3", "revert of run 2", "reverted by run 4", "revert of run 3"]

@@ -69,7 +69,7 @@ def org(tmp_path: Path):
 
 
 def sync(ws: Path, now: str) -> dict:
-    proc = revsync(ws, "sync", "--org", "local:org.db", "--now", now)
+    proc = revsync(ws, "sync", "-v", "--org", "local:org.db", "--now", now)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return summary(proc)
 

@@ -84,5 +84,5 @@ def test_an_org_synced_without_lifecycle_fields_upgrades_in_place(tmp_path):
     assert {after[rid]["Revsync_Stage_Entered_At__c"] for rid in stayed} == {stamp(T1)}
     assert all(after[rid]["Revsync_Routed_At__c"] == before[rid]["Revsync_Routed_At__c"] for rid in stayed)
     assert all(after[rid]["Revsync_Lifecycle__c"] for rid in after)
-    again = revsync(tmp_path, "sync", "--org", "local:org.db", "--now", T1)
+    again = revsync(tmp_path, "sync", "-v", "--org", "local:org.db", "--now", T1)
     assert summary(again)["written"] == 0

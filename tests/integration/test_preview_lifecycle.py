@@ -91,7 +91,7 @@ def test_handoffs_and_clocks_a_lower_mql_threshold_brings(ws):
     assert sum(handed.values()) == len(from_queue)
     assert sum(h["count"] for h in cand["handoffs"]) == len(from_queue)  # and no other handoff
     # Round robins are counted per team, named as the preview names owners.
-    teams = Counter(r["after"]["owner"].split("/", 1)[0] for r in from_queue)
+    teams = Counter(f"team:{r['teams']['after']}" for r in from_queue)
     assert handed == dict(teams) and "team:sdr" in handed
 
     assert sum(cand["clocks_started"].values()) == len(new_mqls)

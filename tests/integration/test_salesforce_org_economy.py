@@ -181,8 +181,11 @@ def test_bulk_ingest_jobs_run_no_assignment_rule(fake):
     fake.faults.lead_assignment_owner = queue
     users = [u["Id"] for u in backing.read_all("User", ["IsActive"]) if u["IsActive"]][:3]
     leads = open_leads(backing)[:3]
-    org = connect(fake, bulk_write_threshold=2, bulk_poll=0)
-    assert all(r.ok for r in org.write([Patch("Lead", i, {"OwnerId": u}) for i, u in zip(leads, users)]))
+    org = connect(fake, bulk_poll=0)
+    results: list = []
+    assert org.write_many("Lead", ["OwnerId"], [(i, {"OwnerId": u}) for i, u in zip(leads, users)],
+                          results.extend) == 1
+    assert sorted(r.id for r in results if r.ok) == sorted(leads)
     assert {r["Id"]: r["OwnerId"] for r in backing.read_ids("Lead", ["OwnerId"], leads)} == dict(zip(leads, users))
     assert org.calls_by_kind["bulk"] > 0 and org.calls_by_kind["write"] == 0
     # The fake refuses a job that names a rule, so a connector that sent one would fail here.

@@ -41,7 +41,7 @@ def summary(proc) -> dict:
 
 
 def sync(ws: Path, server, *extra: str):
-    return revsync(ws, server.env(), "sync", "--org", "salesforce", "--now", NOW, *extra)
+    return revsync(ws, server.env(), "sync", "-v", "--org", "salesforce", "--now", NOW, *extra)
 
 
 def test_two_orgs_in_one_directory_each_get_their_own_state(two_orgs):

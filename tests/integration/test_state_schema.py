@@ -1,4 +1,5 @@
 """The state file's schema: what a change's status means, upgrades, and files it must refuse."""
+import re
 import sqlite3
 
 import pytest
@@ -51,10 +52,10 @@ def test_a_schema_3_file_is_upgraded_and_reads_as_before(tmp_path):
     db.close()
     state = State(path)
     assert statuses(state, 1) == {"00QA": "written", "00QB": "failed"}
-    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
 
 
-@pytest.mark.parametrize("version", [2, 8])
+@pytest.mark.parametrize("version", [2, 9])
 def test_a_file_of_another_schema_is_refused_untouched(tmp_path, version):
     path = tmp_path / "other.db"
     db = sqlite3.connect(path)
@@ -124,5 +125,35 @@ def test_a_schema_6_file_gains_the_runs_evaluation_time(tmp_path):
     run = state.start_run("Lead", "local", False, "f", "2026-11-24T15:00:00Z")
     assert state.db.execute("SELECT evaluated_at FROM runs WHERE run_id=?", (run,)).fetchone() == \
         ("2026-11-24T15:00:00Z",)
-    assert state.db.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    state.close()
+
+
+def test_a_schema_7_file_with_a_pending_page_gains_page_plans_in_place(tmp_path):
+    """A page an older revsync left pending (killed) has no plan: it is still finished, by an
+    empty one; pages journalled from now on keep theirs until they are done."""
+    from connector.sync.spool import PagePlan, plan_of
+    path = tmp_path / "v7.db"
+    db = sqlite3.connect(path)
+    db.executescript(re.sub(r"CREATE TABLE IF NOT EXISTS page_plan \(.*?\);", "", SCHEMA, flags=re.S))
+    db.execute("INSERT INTO runs(run_id, object, org, started_at, status, dry_run, counts) "
+               "VALUES (1, 'Lead', 'local', '2026-11-01T00:00:00Z', 'running', 0, '{}')")
+    db.execute("INSERT INTO pages VALUES (1, 1, 'pending', '{\"sdr\": 3}', NULL)")
+    db.execute("INSERT INTO changes VALUES (1, 1, '00QA', '{\"Status\": [\"Open\", \"Working\"]}', 'r', 'pending')")
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    assert "page_plan" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    db.close()
+    state = State(path)
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert state.pending_page("Lead") == (1, 1, {"sdr": 3}, None)
+    assert plan_of(state, 1, 1) == PagePlan({}, [])
+    run = state.start_run("Lead", "local", False, "fp")
+    plan = PagePlan({"00QB": "2026-11-25T09:00:00Z"}, ["00QC"], 200)
+    state.begin_page(run, 1, [Patch("Lead", "00QB", {"Status": "Working"}, {"Status": "Open"})], {}, None,
+                     plan=plan.dump())
+    assert plan_of(state, run, 1) == plan
+    state.finish_page("Lead", run, 1, ["00QB", "00QC"], {}, {}, None, plan.rechecks)
+    assert plan_of(state, run, 1) == PagePlan({}, [])  # gone with the page done
+    assert state.db.execute("SELECT count(*) FROM page_plan").fetchone()[0] == 0
     state.close()

@@ -38,7 +38,8 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def sync(ws: Path, *extra: str, env: dict | None = None, org: str = "org.db") -> subprocess.CompletedProcess:
-    return revsync(ws, "sync", "--org", f"local:{org}", "--now", NOW, *extra, env=env)
+    # -v: the run_done event `summary` reads is logged at info level
+    return revsync(ws, "sync", "-v", "--org", f"local:{org}", "--now", NOW, *extra, env=env)
 
 
 def summary(proc: subprocess.CompletedProcess) -> dict:
@@ -135,7 +136,7 @@ def test_revert_restores_old_values_and_leaves_peoples_edits(workspace):
     org = LocalOrg(workspace / "org.db")
     assert org.write([Patch("Lead", edited, {"Revsync_Stage__c": "Hand picked"})])[0].ok
     org.close()
-    proc = revsync(workspace, "revert", "--org", "local:org.db", "1")
+    proc = revsync(workspace, "revert", "--org", "local:org.db", "1", "--yes")
     assert proc.returncode == 0, proc.stderr
     assert "left alone" in proc.stdout and edited in proc.stdout
     reverted = outputs(workspace / "org.db")
@@ -147,7 +148,9 @@ def test_revert_restores_old_values_and_leaves_peoples_edits(workspace):
     runs = revsync(workspace, "runs", "--org", "local:org.db").stdout
     assert "reverts run 1" in runs
     show = revsync(workspace, "runs", "--org", "local:org.db", "show", "1").stdout
-    assert "Revsync_Stage__c" in show and "lead.yaml:" in show
+    assert "Revsync_Stage__c" in show and "reverted by run 2" in show
+    records = revsync(workspace, "runs", "--org", "local:org.db", "show", "1", "--records", "--format", "json").stdout
+    assert "lead.yaml:" not in records and any(c["rule"] for c in json.loads(records)["changes"])
     # Options may also come after the run number, as people type them.
     assert revsync(workspace, "runs", "show", "1", "--org", "local:org.db").stdout == show
 

@@ -51,9 +51,10 @@ def test_only_one_module_imports_durable_and_one_simple_salesforce():
 # Inside connector/: files and dbfile are leaves; orgs talk to an org; workspace reads the admin's
 # files; context reads an org into rule records; sync and preview run on them (a preview from an
 # org plans as a dry sync does), and so does report (reading the org and the journal); offline
-# explains; render lays decisions and runs out for a terminal; demo puts everything together.
+# explains; render lays decisions and runs out for a terminal; demo puts everything together;
+# commands, the command line's commands, sit on top of them all (cli.py registers them).
 CONNECTOR = [("files", "dbfile"), ("orgs",), ("workspace",), ("context",), ("sync",), ("preview", "report"),
-             ("offline",), ("render",), ("demo",)]
+             ("offline",), ("render",), ("demo",), ("commands",)]
 
 
 def stage(module: str) -> int | None:
