@@ -26,6 +26,7 @@ class SalesforceOptions:
     lag_seconds: float = 30.0
     bulk_query_threshold: int = 50_000
     bulk_write_threshold: int = 2_000
+    attempts: int = 5  # tries of a request the org answers 5xx or 429 to, or refuses
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,7 @@ class Settings:
     page_size: int = _key(_number(1, 10_000, whole=True), "200", 200)
     # The Salesforce connector's (docs/salesforce.md); the embedded org ignores them.
     timeout: float = _key(_number(1, 3600), "60", 60.0)
+    attempts: int = _key(_number(1, 10, whole=True), "5", 5)  # a job with a short slot: fewer, sooner failure
     api_floor: int = _key(_number(0, None, whole=True), "1000", 1000)
     lag_seconds: float = _key(_number(0, 3600), "30", 30.0)
     bulk_query_threshold: int = _key(_number(0, None, whole=True), "50000", 50_000)  # 0: never
@@ -179,7 +180,7 @@ class Settings:
     def salesforce(self) -> SalesforceOptions:
         return SalesforceOptions(timeout=self.timeout, api_floor=self.api_floor, lag_seconds=self.lag_seconds,
                                  bulk_query_threshold=self.bulk_query_threshold,
-                                 bulk_write_threshold=self.bulk_write_threshold)
+                                 bulk_write_threshold=self.bulk_write_threshold, attempts=self.attempts)
 
 
 KEYS = {f.name: f for f in fields(Settings) if "check" in f.metadata}

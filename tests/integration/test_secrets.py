@@ -93,6 +93,9 @@ def private_key(directory: Path) -> tuple[Path, list[str]]:
 @pytest.fixture()
 def ws(tmp_path):
     scaffold(tmp_path)
+    # Two tries, not five: what is checked is the output of a failing org, not the backoff.
+    settings = tmp_path / "revsync.toml"
+    settings.write_text(settings.read_text().replace("[revsync]\n", "[revsync]\nattempts = 2\n", 1))
     key_file, key_lines = private_key(tmp_path)
     return tmp_path, key_file, key_lines
 
