@@ -49,6 +49,19 @@ class FieldScope:
         return None
 
 
+# Operators written out in words, as other tools name them: the closest spelling is no guide
+# (`greater_than` is nearer to `newer_than` than to `gt`).
+SPELLED_OUT = {
+    "equals": "eq", "equal": "eq", "equal_to": "eq", "is": "eq", "not_equals": "ne", "not_equal": "ne",
+    "not_equal_to": "ne", "is_not": "ne", "greater_than": "gt", "greater": "gt", "more_than": "gt",
+    "greater_than_or_equal": "gte", "greater_or_equal": "gte", "greater_than_or_equal_to": "gte", "at_least": "gte",
+    "less_than": "lt", "less": "lt", "fewer_than": "lt", "less_than_or_equal": "lte", "less_or_equal": "lte",
+    "less_than_or_equal_to": "lte", "at_most": "lte", "one_of": "in", "any_of": "in", "not_one_of": "not_in",
+    "none_of": "not_in", "regex": "matches", "match": "matches", "startswith": "starts_with",
+    "endswith": "ends_with", "includes": "contains", "range": "between", "present": "exists",
+}
+
+
 class ConditionParser:
     def __init__(self, scope: FieldScope, problems: list[Problem]):
         self.scope = scope
@@ -99,7 +112,8 @@ class ConditionParser:
             for op_name, arg in value.items():
                 oloc = value.key_loc(op_name)
                 if op_name not in OPERATORS:
-                    hint = did_you_mean(op_name, OPERATORS)
+                    spelled = SPELLED_OUT.get(op_name.strip().casefold().replace(" ", "_").replace("-", "_"))
+                    hint = f"did you mean '{spelled}'?" if spelled else did_you_mean(op_name, OPERATORS)
                     if not hint and f"{name}.{op_name}" in self.scope.types:
                         hint = f"write the field as '{name}.{op_name}'"
                     self._bad(oloc, "E111", f"unknown operator '{op_name}'",

@@ -98,3 +98,16 @@ def test_a_flow_key_without_a_space_is_pointed_out():
         parse_rules("object: Lead\nqualify:\n  - {name: A, when: {score:60}, stage: MQL}\n", "lead.yaml", FIELDS)
     (p,) = exc.value.problems
     assert p.code == "E110" and "write 'score: 60'" in p.fix
+
+
+def test_operators_written_out_in_words_suggest_the_operator_meant():
+    from tests.rulekit import problems
+    found = problems("""
+        object: Lead
+        qualify:
+          - name: Big
+            when: {employees: {greater_than: 100}, title: {starts_with: VP}, state: {one_of: [CA]}}
+            stage: MQL
+        """)
+    fixes = sorted(p.fix for p in found if p.code == "E111")
+    assert fixes == ["did you mean 'gt'?", "did you mean 'in'?"]
