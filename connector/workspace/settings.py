@@ -77,6 +77,16 @@ def _number(low: float, high: float | None, whole: bool = False) -> Callable[[An
     return check
 
 
+def _fraction(value: Any) -> float:
+    """A share from 0 to 1, as a number or as text such as "5%": as the command line takes it."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise _Bad("S003", 'a share such as "20%" or 0.2') from None
+    return float(_number(0, 1)(value))
+
+
 def _key(check: Callable[[Any], Any], example: str, default: Any = None, factory: Any = None) -> Any:
     meta = {"check": check, "example": example}
     if factory is not None:
@@ -162,7 +172,7 @@ class Settings:
     org: OrgSpec = _key(_org, f'"{DEFAULT_ORG}"', factory=lambda: OrgSpec.parse(DEFAULT_ORG))
     state: Path | None = _key(_path, '".revsync/state.db"')  # None: one per org under state_dir
     state_dir: Path | None = _key(_path, '"/var/lib/revsync"')  # None: $REVSYNC_STATE_DIR, else .revsync
-    max_change_share: float = _key(_number(0, 1), "0.2", 0.2)
+    max_change_share: float = _key(_fraction, '"20%" or 0.2', 0.2)
     page_size: int = _key(_number(1, 10_000, whole=True), "200", 200)
     # The Salesforce connector's (docs/salesforce.md); the embedded org ignores them.
     timeout: float = _key(_number(1, 3600), "60", 60.0)

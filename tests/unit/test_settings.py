@@ -53,14 +53,31 @@ def test_every_problem_is_reported_at_once_with_line_col_code_and_fix(tmp_path):
 def test_a_good_file_gives_typed_settings(tmp_path):
     path = tmp_path / "revsync.toml"
     path.write_text('[revsync]\nrules = "my-rules"\norg = "salesforce"\nstate = "s.db"\nmax_change_share = 1\n'
-                    "page_size = 500\ntimeout = 30\napi_floor = 0\nlag_seconds = 0\nbulk_write_threshold = 0\n")
+                    "page_size = 500\ntimeout = 30\napi_floor = 0\nlag_seconds = 0\nbulk_write_threshold = 0\n"
+                    "attempts = 2\n")
     settings = load_settings(path)
     assert settings.rules == Path("my-rules") and settings.state == Path("s.db")
     assert settings.org == OrgSpec("salesforce", None, "salesforce")
     assert settings.max_change_share == 1.0 and isinstance(settings.max_change_share, float)
     assert settings.page_size == 500 and settings.object == "Lead" and settings.mappings is None
     assert settings.salesforce == SalesforceOptions(timeout=30.0, api_floor=0, lag_seconds=0.0,
-                                                    bulk_query_threshold=50_000, bulk_write_threshold=0)
+                                                    bulk_query_threshold=50_000, bulk_write_threshold=0, attempts=2)
+
+
+@pytest.mark.parametrize("written, share", [('"5%"', 0.05), ("0.05", 0.05), ('"100%"', 1.0), ("0", 0.0)])
+def test_max_change_share_takes_a_percentage_as_the_command_line_does(tmp_path, written, share):
+    path = tmp_path / "revsync.toml"
+    path.write_text(f"[revsync]\nmax_change_share = {written}\n")
+    assert load_settings(path).max_change_share == share
+
+
+@pytest.mark.parametrize("written, code", [('"150%"', "S004"), ('"five%"', "S003"), ("-0.1", "S004")])
+def test_a_wrong_share_is_located_with_its_code(tmp_path, written, code):
+    path = tmp_path / "revsync.toml"
+    path.write_text(f"[revsync]\nmax_change_share = {written}\n")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(path)
+    assert [(p.code, p.loc.line) for p in raised.value.problems] == [(code, 2)]
 
 
 def test_a_flat_file_and_no_file_are_read_as_before(tmp_path):
