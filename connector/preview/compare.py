@@ -104,6 +104,9 @@ class Preview:
     inactive: frozenset[str] = frozenset()
     lifecycle: LifecycleTally | None = field(default=None, repr=False)  # handoffs and SLA clocks
     paused: frozenset[str] = frozenset()  # users whose pause checkbox is set (records from an org)
+    # Open records of capped team members by folded name, counted in the org (records from an
+    # org); None: caps count only what the preview routes, as offline.
+    open_counts: dict[str, int] | None = None
     teams: tuple[TeamTally, TeamTally] = field(default_factory=lambda: (TeamTally(), TeamTally()))
 
     def add_batch(self, d0s: list[Decision], d1s: list[Decision], outcomes: list[Outcome | None],
@@ -277,7 +280,8 @@ def run_preview(preview: Preview, records: Iterable[dict], keep=None, batch_size
             batch = [r for r, k in zip(batch, keep(batch)) if k]
         closed = [is_closed_record(r) for r in batch]
         if not contexts:
-            contexts.extend(Context(now=preview.now, inactive=preview.inactive, paused=preview.paused)
+            contexts.extend(Context(now=preview.now, inactive=preview.inactive, paused=preview.paused,
+                                    open_counts=preview.open_counts)
                             for _ in range(4))
         ctx0, ctx1, closed0, closed1 = contexts
         outcomes = [outcome_of(r) for r in batch]
@@ -324,6 +328,7 @@ def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = Non
     if preview is not None:
         preview.inactive = context.directory.inactive()
         preview.paused = context.paused
+        preview.open_counts = _open_by_name(context, (preview.baseline, preview.candidate))
         preview.owner_name = org_namer(context.directory, context.users, context.groups)
     opportunities = {}
     if ws.object == "Lead":
@@ -336,3 +341,19 @@ def org_records(ws: Workspace, org, now: datetime, preview: Preview | None = Non
                 record["converted_opportunity.is_won"] = opp.get("IsWon")
                 record["converted_opportunity.amount"] = opp.get("Amount")
             yield record
+
+
+def _open_by_name(context: OrgContext, versions: tuple[Workspace, Workspace]) -> dict[str, int] | None:
+    """The org's open records of every capped member of either version, keyed as a preview's
+    round robin names them (it routes by name: nothing is written)."""
+    out: dict[str, int] = {}
+    for ws in versions:
+        counts = context.open_counts(ws.ruleset, context.owner_id)
+        if counts is None:
+            continue
+        for team in ws.ruleset.teams:
+            for member, _ in team.members:
+                found = context.owner_id(f"user:{member}")
+                if found:
+                    out[member.strip().casefold()] = counts.get(found[:15], 0)
+    return out or None

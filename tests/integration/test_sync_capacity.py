@@ -99,3 +99,26 @@ def test_open_records_in_the_org_count_against_max_open(org_dir):
     # then both are at 3 open and the remaining six queue leads and gina's own two are held.
     assert owners(where, users) == {"frank": 3, "gina": 3, "queue": 6}
     assert report.held == 8
+
+
+def test_a_preview_from_the_org_counts_its_open_records_against_max_open(org_dir):
+    import json
+    import shutil
+
+    from tests.integration.test_preview import revsync
+    where, users = org_dir
+    org = LocalOrg(where / "org.db")
+    org.insert("Lead", [{"LastName": "Open", "Company": "X", "OwnerId": users["gina@acme.example"], "Status": "Open",
+                         "Revsync_Routed_At__c": "2026-11-20T10:00:00Z"} for _ in range(2)])
+    org.close()
+    (where / "rules" / "lead.yaml").write_text(dedent(RULES.format(caps="max_open: 3")))
+    shutil.copytree(where / "rules", where / "baseline")
+    (where / "baseline" / "lead.yaml").write_text(dedent(RULES.format(caps="")))
+    proc = revsync(where, "preview", "--baseline", "baseline", "--org", "local:org.db", "--now",
+                   "2026-11-24T15:00:00Z", "--format", "json", "--mappings", "mappings")
+    assert proc.returncode in (0, 1), proc.stderr
+    teams = json.loads(proc.stdout)["teams"]["candidate"]
+    got = {m["member"]: m["received"] for m in teams["teams"]["sdr"]["members"]}
+    # gina's two routed leads stay hers and count: one more reaches her cap; frank takes three.
+    assert got == {"frank@acme.example": 3, "gina@acme.example": 1, "hal@acme.example": 0}
+    assert teams["held"] == 6
