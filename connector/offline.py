@@ -49,6 +49,25 @@ def missing_related(ws: Workspace, record: dict) -> list[tuple[str, str]]:
     return out
 
 
+def related_warning(ws: Workspace, source: object, missing: list[tuple[str, str]]) -> str | None:
+    """What a person reads when an export lacks related columns the rules test."""
+    if not missing:
+        return None
+    fields, columns = zip(*missing)
+    return (f"warning: the rules test {', '.join(fields)}, but {source} has no column {', '.join(columns)}: "
+            f"those tests fail for every row, unlike in a sync, which reads the related records. "
+            f"`revsync org export PATH --object {ws.object} --related` writes them.")
+
+
+def file_related_warning(ws: Workspace, path: Path, encoding: str = DEFAULT_ENCODING) -> str | None:
+    """`related_warning` from a file's first row, read apart (a pipe cannot be read twice: none then)."""
+    if str(path) == "-" or not Path(path).is_file():
+        return None
+    for _, row in read_numbered(path, encoding):
+        return related_warning(ws, path, missing_related(ws, row)) if isinstance(row, dict) else None
+    return None
+
+
 def unknown_columns(ws: Workspace, record: dict) -> list[str]:
     """Columns of an export that look like a misspelling of a column the mapping reads
     (`Titel` for Title): the rule field would otherwise stay empty without a word. Other

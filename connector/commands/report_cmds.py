@@ -60,6 +60,11 @@ def preview(rules_dir, baseline, mappings_dir, object_name, org_spec, input_path
         report_problems(exc.problems)
         sys.exit(EXIT_CONFIG)
     source = input_path
+    if input_path is not None:
+        from connector.offline import file_related_warning
+        warning = file_related_warning(candidate, input_path, encoding)
+        if warning:
+            click.echo(warning, err=True)
     if source is None:
         source = _open(org_spec)
         problems = sources.owner_problems(candidate, source)

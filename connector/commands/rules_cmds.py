@@ -84,7 +84,7 @@ def rules_fields(mappings_dir: Path | None, object_name: str) -> None:
 @encoding_option
 def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, trace, engine, encoding):
     """Evaluate an export offline and print one decision per record, in input order."""
-    from connector.offline import evaluate_file
+    from connector.offline import evaluate_file, related_warning
     from connector.render import TableStream
     now = parse_now(now_text)
     ws = _load(rules_dir, mappings_dir, object_name)
@@ -102,11 +102,9 @@ def evaluate(rules_dir, mappings_dir, object_name, input_path, now_text, fmt, tr
     if result.unknown_columns:
         click.echo(f"warning: {input_path}: column(s) that look misspelt, ignored: "
                    + ", ".join(result.unknown_columns), err=True)
-    if result.missing_related:
-        fields, columns = zip(*result.missing_related)
-        click.echo(f"warning: the rules test {', '.join(fields)}, but {input_path} has no column "
-                   f"{', '.join(columns)}: those tests fail for every row, unlike in a sync, which reads the "
-                   f"related records. `revsync org export PATH --object {ws.object} --related` writes them.", err=True)
+    warning = related_warning(ws, input_path, result.missing_related)
+    if warning:
+        click.echo(warning, err=True)
     sys.exit(EXIT_PARTIAL if result.bad_rows else EXIT_OK)
 
 
@@ -137,7 +135,7 @@ def _print_decisions(result, table, trace: bool) -> None:
 @encoding_option
 def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_id, now_text, encoding):
     """One record's full story: every section, every rule, and why it did or did not match."""
-    from connector.offline import explain_org_record, explain_record
+    from connector.offline import explain_org_record, explain_record, file_related_warning
     if (input_path is None) == (org_spec is None):
         raise click.UsageError("give the record's source: --input FILE or --org local:PATH")
     now = parse_now(now_text)
@@ -145,6 +143,9 @@ def explain(rules_dir, mappings_dir, object_name, input_path, org_spec, record_i
     if org_spec is not None:
         text = explain_org_record(ws, _open(org_spec), record_id, now)  # a BackendError exits 3
     else:
+        warning = file_related_warning(ws, input_path, encoding)
+        if warning:
+            click.echo(warning, err=True)
         text = explain_record(ws, input_path, record_id, now, encoding)
     if text is None:
         click.echo(f"no {ws.object} with id {record_id} in {input_path or org_spec}", err=True)

@@ -4,6 +4,7 @@ is named, one an admin added is found, a missing table is a problem, not a crash
 on the export decides as the sync of the org does; without them `evaluate` says what it lacks."""
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sqlite3
@@ -75,3 +76,20 @@ def test_an_export_with_related_columns_decides_segments_as_the_sync(tmp_path: P
     assert warnings.count("warning: the rules test") == 1, warnings
     assert "account.share_of_wallet" in warnings and "Account.Share_of_Wallet__c" in warnings
     assert "--related" in warnings
+
+
+def test_explain_and_preview_of_an_export_without_related_columns_warn_too(tmp_path: Path):
+    scaffold(tmp_path)
+    create_demo_org(tmp_path / "org.db", leads=30, seed=5)
+    assert revsync(tmp_path, "org", "export", "org.db", "--object", "Lead", "--output", "plain.csv").returncode == 0
+    assert revsync(tmp_path, "org", "export", "org.db", "--object", "Lead", "--related",
+                   "--output", "related.csv").returncode == 0
+    first = next(csv.DictReader((tmp_path / "plain.csv").open()))["Id"]
+    shutil.copytree(tmp_path / "rules", tmp_path / "baseline")
+    for name, warned in (("plain.csv", True), ("related.csv", False)):
+        explained = revsync(tmp_path, "explain", first, "--input", name, "--now", NOW)
+        previewed = revsync(tmp_path, "preview", "--baseline", "baseline", "--input", name, "--now", NOW)
+        for proc in (explained, previewed):
+            assert proc.returncode in (0, 1), proc.stderr
+            assert ("Account.Share_of_Wallet__c" in proc.stderr) is warned, proc.stderr
+            assert proc.stderr.count("warning: the rules test") == int(warned)
