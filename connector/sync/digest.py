@@ -16,6 +16,7 @@ from rules.values import id18
 
 from connector.sync.history import cited
 from connector.sync.journal import Run, State
+from connector.sync.options import SyncReport
 
 NAMES_KEY = "owner-names"  # the state's cache entry: owner Id -> name, as the last sync read them
 
@@ -176,6 +177,16 @@ def digest(state: State, run_id: int, outputs: dict[str, str], names: dict[str, 
     return RunDigest(run, records, tuple((k, n) for k, n in fields), _flows(state, run_id, outputs.get("owner")),
                      _flows(state, run_id, outputs.get("stage")),
                      tuple(sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))), owned, outputs.get("owner"))
+
+
+def planned_digest(report: SyncReport, outputs: dict[str, str], names: dict[str, str]) -> RunDigest:
+    """A dry run's digest, from what its planner counted: nothing was journalled."""
+    run = Run(0, report.object, "", report.evaluated_at or "", None, "dry run", True, "", report.asdict(), None)
+
+    def flows(key: str) -> tuple[Flow, ...]:
+        return tuple(Flow(old, new, n) for (old, new), n in report.flows[key].most_common())
+    return RunDigest(run, report.changed, tuple(report.fields.most_common()), flows("owner"), flows("stage"), (),
+                     {id18(str(k)): v for k, v in names.items()}, outputs.get("owner"))
 
 
 def _flows(state: State, run_id: int, crm: str | None) -> tuple[Flow, ...]:

@@ -14,7 +14,7 @@ from rules.model import Problem, RevsyncError
 
 from connector.context import OrgContext
 from connector.orgs.spec import LEGACY_SALESFORCE_STATE, OrgSpec, state_dir, state_path
-from connector.sync.digest import RunDigest, digest, save_names
+from connector.sync.digest import RunDigest, digest, planned_digest, save_names
 from connector.sync.journal import State, StateCache, adopt_state, check_file
 from connector.sync.options import SyncOptions, SyncReport
 from connector.sync.preflight import preflight
@@ -97,6 +97,8 @@ class Synced:
 
 def _digest(state: State, report: SyncReport, ws: Workspace, context: OrgContext) -> RunDigest | None:
     run_id = report.run_id
+    if report.dry_run and report.changed:
+        return planned_digest(report, {o.name: o.crm for o in ws.mapping.outputs}, context.names())
     if run_id is None or not report.changed:
         return None
     names = context.names()  # the users and queues this run has read: no further org call

@@ -54,6 +54,9 @@ class SyncReport:
     evaluated_at: str | None = None  # the evaluation time (`--now`, or the clock when the run began)
     notes: list[str] = field(default_factory=list)  # what a person should know about this run
     held: int = 0  # records no team member could take now: left unrouted, tried again later
+    # (old, new) -> records, for "owner" and "stage": what a dry run's summary names (a real
+    # run's comes from the journal).
+    flows: dict[str, Counter] = field(default_factory=lambda: {"owner": Counter(), "stage": Counter()})
 
     def asdict(self) -> dict:
         return {"object": self.object, "run_id": self.run_id, "dry_run": self.dry_run,

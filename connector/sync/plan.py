@@ -107,6 +107,9 @@ class Planner:
             if not changes:
                 continue
             old = {k: crm.get(k) for k in changes}
+            for key, crm_field in (("owner", self.owner_field), ("stage", self.stage_field)):
+                if crm_field in changes:
+                    report.flows[key][(old[crm_field], changes[crm_field])] += 1
             report.lifecycle.update(k for k, hit in (("handoffs", d.handoff_from), ("SLA_clocks_started",
                                     d.clock_started), ("escalated", d.escalated)) if hit)
             planned.patches.append(Patch(self.object, rid, changes, old, citation))

@@ -159,3 +159,12 @@ def test_a_terminal_gets_a_progress_bar_and_no_log_lines(workspace):
     terminal = seen.decode("utf-8", "replace")
     assert proc.returncode == 0 and "undo it with `revsync revert 1" in proc.stdout
     assert "syncing Lead" in terminal and "run_done" not in terminal and "page_done" not in terminal, terminal
+
+
+def test_a_dry_run_names_who_records_would_go_to_as_the_real_run_does(workspace):
+    dry = sync(workspace, "--dry-run")
+    real = sync(workspace)
+    assert dry.returncode == 0 and real.returncode == 0, dry.stderr + real.stderr
+    summary = [line for line in real.stdout.splitlines() if line.startswith(("  owners:", "  stages:"))]
+    assert len(summary) == 2 and "to queue " in summary[0]
+    assert [line for line in dry.stdout.splitlines() if line.startswith(("  owners:", "  stages:"))] == summary
