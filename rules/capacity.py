@@ -46,7 +46,8 @@ class Workload:
         self._days: dict[str, tuple[date, datetime]] = {}
         self._static: dict[tuple[str, str], str | None] = {}
         self._since: dict[tuple[str, datetime], int] = {}
-        self._away: dict[str, str] | None = None
+        # Without caps there is nothing to count: the ledger is not kept (every assignment would pay for it).
+        self.capped = any(cap is not None for team in ruleset.teams for caps in team.caps for cap in caps)
 
     # -- who is who ------------------------------------------------------------------------
     def key(self, member: str) -> str:
@@ -179,7 +180,7 @@ class Workload:
     # -- the ledger -----------------------------------------------------------------------
     def moved(self, from_owner: Any, to_owner: str | None) -> None:
         """A record revsync passes from one owner to another in this evaluation."""
-        if to_owner is None:
+        if to_owner is None or not self.capped:
             return
         if to_owner.startswith(("team:", "user:", "field:")) or ":" not in to_owner:
             key = self.owner_key(to_owner)

@@ -65,6 +65,10 @@ class RoundRobin:
         self.workload = workload
         self._cycles: dict[str, tuple[int, ...]] = {}
         self._labels: dict[int, str | None] = {}  # by id(): rule sets outlive the run
+        self._picks: dict[int, Pick] = {}
+        # Per team, when nobody on it can be passed over this run (no hours, no caps, nobody
+        # inactive, paused or away): each member's Pick, and the walk is one step.
+        self._open_picks: dict[str, tuple[Pick, ...] | None] = {}
 
     def _cycle(self, team: Team) -> tuple[int, ...]:
         cycle = self._cycles.get(team.name)
@@ -76,11 +80,17 @@ class RoundRobin:
     def pick(self, team: Team, owned: Callable[[str], bool] | None = None, take: bool = True) -> Pick:
         """The next member who can take a record (and has not owned it, for an escalation).
         With `take`, the turn is used; without, nothing changes (to ask whether it would)."""
+        cycle = self._cycle(team)
+        position = self.positions.get(team.name, 0)
+        if owned is None:
+            picks = self._everyone(team)
+            if picks is not None:
+                if take:
+                    self.positions[team.name] = position + 1
+                return picks[cycle[position % len(cycle)]]
         closed = self.workload.closed(team)
         if closed is not None:
             return Pick(None, held=closed)
-        cycle = self._cycle(team)
-        position = self.positions.get(team.name, 0)
         skipped: dict[str, str] = {}
         for step in range(len(cycle)):
             i = cycle[(position + step) % len(cycle)]
@@ -102,6 +112,22 @@ class RoundRobin:
             why = "; ".join(f"{m}: {r}" for m, r in gone)
             return Pick(None, gone, Held(f"team {team.name} is full ({why}): held", self.workload.now))
         return Pick(None, gone)
+
+    def _everyone(self, team: Team) -> tuple[Pick, ...] | None:
+        if team.name not in self._open_picks:
+            w = self.workload
+            free = not team.calendar and not any(c is not None for caps in team.caps for c in caps) and \
+                all(w.why_not(team, i) is None for i in range(len(team.members)))
+            self._open_picks[team.name] = tuple(Pick(f"team:{team.name}/{u}") for u, _ in team.members) \
+                if free else None
+        return self._open_picks[team.name]
+
+    def fixed_pick(self, assign: Assignment) -> Pick:
+        """`fixed` as a Pick, made once per run: most records are routed to a queue or a user."""
+        found = self._picks.get(id(assign))
+        if found is None:
+            found = self._picks[id(assign)] = Pick(self.fixed(assign))
+        return found
 
     def fixed(self, assign: Assignment) -> str | None:
         try:
@@ -135,7 +161,7 @@ def resolve(assign: Assignment, teams: dict[str, Team], rr: RoundRobin, record: 
     if kind is AssignKind.TEAM:
         return rr.pick(teams[assign.target], owned)
     if kind is not AssignKind.FIELD:
-        return Pick(rr.fixed(assign))
+        return rr.fixed_pick(assign)
     value = raw(record, assign.target)
     if value is None or str(value).strip() == "" or str(value).strip().casefold() in rr.inactive:
         return Pick(None)
