@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from .evaluate import Context
 
 
+def kind_of(reason: str) -> str:
+    """A reason `Workload.why_not` gives, without its numbers and dates, for counting: "40/40 open"
+    -> "max_open", "out of office 2026-11-23..2026-11-27" -> "out of office"."""
+    if reason.endswith(" open"):
+        return "max_open"
+    if reason.endswith(" today"):
+        return "max_per_day"
+    return reason.split(" 2")[0]
+
+
 @dataclass
 class Ledger:
     """What this evaluation routed, by owner key: open records gained (less those moved away)

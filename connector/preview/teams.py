@@ -5,18 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from rules.capacity import kind_of
 from rules.model import Decision, RuleSet
 
 from connector.preview.owners import Namer, display, offline_name
 
 
-def _kind(why: str) -> str:
-    """A skip reason without its numbers: "out of office 2026-11-23..2026-11-27" -> "out of office"."""
-    if why.endswith(" open"):
-        return "max_open"
-    if why.endswith(" today"):
-        return "max_per_day"
-    return why.split(" 2")[0]
 
 
 @dataclass
@@ -30,7 +24,7 @@ class TeamTally:
             if d.held:
                 self.held += 1
             if d.skipped_members:
-                self.skipped.update((m, _kind(why)) for m, why in d.skipped_members)
+                self.skipped.update((m, kind_of(why)) for m, why in d.skipped_members)
             owner = d.owner
             if owner and owner.startswith("team:") and "/" in owner and not d.kept_owner:
                 team, member = owner[5:].split("/", 1)

@@ -77,14 +77,19 @@ def _number(low: float, high: float | None, whole: bool = False) -> Callable[[An
     return check
 
 
-def _fraction(value: Any) -> float:
-    """A share from 0 to 1, as a number or as text such as "5%": as the command line takes it."""
+def _percent(value: Any, example: str) -> Any:
+    """Text such as "5%" as the number it means; anything else as it is."""
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
-            value = float(value.strip()[:-1]) / 100
+            return float(value.strip()[:-1]) / 100
         except ValueError:
-            raise _Bad("S003", 'a share such as "20%" or 0.2') from None
-    return float(_number(0, 1)(value))
+            raise _Bad("S003", f"a share such as {example}") from None
+    return value
+
+
+def _fraction(value: Any) -> float:
+    """A share from 0 to 1, as a number or as text such as "5%": as the command line takes it."""
+    return float(_number(0, 1)(_percent(value, '"20%" or 0.2')))
 
 
 def _key(check: Callable[[Any], Any], example: str, default: Any = None, factory: Any = None) -> Any:
@@ -114,11 +119,7 @@ PILOT_KEYS = {"rules": ("S003", '"rules-candidate"'), "share": ("S004", '"10%" o
 
 def _share(value: Any) -> float:
     """A share from 0 (exclusive) to 1: a number, or text such as "10%"."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            value = float(value.strip()[:-1]) / 100
-        except ValueError:
-            raise _Bad("S003", 'a share such as "10%" or 0.1') from None
+    value = _percent(value, '"10%" or 0.1')
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Bad("S003", 'a share such as "10%" or 0.1')
     if not 0 < value <= 1:  # also false for nan

@@ -154,13 +154,14 @@ def test_max_per_day_counts_from_midnight_in_the_team_time_zone():
     assert owners(utc) == [B, B, "queue:Inbound"]
 
 
-HOURS = """
+OFFICE_HOURS = """
 object: Lead
 calendars:
   us-east: {timezone: America/New_York, days: [mon, tue, wed, thu, fri], hours: ["09:00", "17:00"]}
 teams:
   sdr: {calendar: us-east, members: [alice@acme.example, bob@acme.example]}
-route:
+"""
+HOURS = OFFICE_HOURS + """route:
   - {name: SDR, assign: {team: sdr}}
   - {name: Rest, assign: {queue: Inbound}}
 """
@@ -299,13 +300,7 @@ def test_hold_without_a_catch_all_warns(tmp_path):
     assert sorted(p.code for p in loaded.warnings) == ["W201", "W203"]
 
 
-HANDOFF = """
-object: Lead
-calendars:
-  us-east: {timezone: America/New_York, days: [mon, tue, wed, thu, fri], hours: ["09:00", "17:00"]}
-teams:
-  sdr: {calendar: us-east, members: [alice@acme.example, bob@acme.example]}
-qualify:
+HANDOFF = OFFICE_HOURS + """qualify:
   - {name: Hot, when: {title: CEO}, stage: MQL}
   - {name: Rest, stage: Nurture}
 route:
