@@ -19,10 +19,9 @@ from connector.sync.run import SyncOptions, SyncRun
 from connector.workspace.scaffold import scaffold
 from connector.workspace.workspace import load_workspace
 from tests.fake_salesforce import FakeSalesforce, connect
+from tests.integration.test_sync_turns_budget import outputs
 
 NOW = datetime(2026, 11, 24, 15, tzinfo=timezone.utc)
-OUTPUTS = ["OwnerId", "Revsync_Stage__c", "Revsync_Score__c", "Revsync_Routed_At__c", "Revsync_SLA_Due__c",
-           "Revsync_Lifecycle__c", "Revsync_Reason__c"]
 
 
 def org_with_open_leads(where: Path, open_leads: int, seed: int = 3) -> Path:
@@ -55,14 +54,6 @@ def sync(where: Path, faults: dict | None = None, **org_settings) -> tuple:
     finally:
         state.close()
         backing.close()
-
-
-def outputs(where: Path) -> dict[str, tuple]:
-    org = LocalOrg(where / "org.db")
-    try:
-        return {r["Id"]: tuple(r[f] for f in OUTPUTS) for r in org.read_all("Lead", OUTPUTS)}
-    finally:
-        org.close()
 
 
 def test_ten_thousand_changes_take_one_ingest_job_and_five_hundred_take_rest(tmp_path):
